@@ -1,0 +1,1 @@
+"""StepCache: step-level reuse for LLM serving."""

@@ -1,0 +1,110 @@
+"""The Family seam: what StepCache knows about one kind of task.
+
+A family recognises its requests (:meth:`Family.detect`), splits answers into steps
+(:meth:`Family.segment`), re-renders cached steps for a new request (:meth:`Family.adapt`), checks
+them (:meth:`Family.verify`), asks the model for just the failing region (:meth:`Family.patch_request`
+then :meth:`Family.stitch`) and, where it can, writes a correct answer without the model
+(:meth:`Family.fallback`). The engine owns the control flow; families own the knowledge.
+
+Families register through the ``stepcache.families`` entry-point group (see ``_plugins.py``), the
+built-ins exactly like third-party ones.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .._types import BackendRequest, ChatRequest, Entry, Verification
+
+__all__ = ["Family", "Task"]
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A request as a family understands it.
+
+    ``data`` is JSON-serialisable and is what the store keeps (so :meth:`Family.load_task` can rebuild
+    the task of a cached entry); ``parsed`` is the family's own object and is never stored.
+    ``signature`` is the template signature (constants and names masked) used for retrieval.
+    ``reusable=False`` marks a request the family recognises but must never answer from cache
+    (it is generated fresh and not adapted from a neighbour).
+    """
+
+    family: str
+    data: Mapping[str, Any]
+    signature: str
+    parsed: Any = field(default=None, compare=False)
+    reusable: bool = True
+
+
+class Family(ABC):
+    #: Unique name; part of every cache scope.
+    name: ClassVar[str]
+    #: Families are asked to ``detect`` in ascending priority; ``generic`` comes last.
+    priority: ClassVar[int] = 100
+    #: How many times the engine asks the model to fix a failing answer before falling back.
+    max_repairs: ClassVar[int] = 1
+    #: Minimum cosine similarity for an embedding neighbour to be considered for adaptation.
+    min_similarity: ClassVar[float] = 0.80
+
+    # -- recognise -----------------------------------------------------------------------------
+    @abstractmethod
+    def detect(self, request: ChatRequest) -> Task | None:
+        """The task, if this family handles ``request``; ``None`` to let the next family try.
+
+        Raises :class:`~stepcache.InvalidRequest` when the request is clearly meant for this family
+        but malformed (e.g. a ``json_schema`` that is not valid JSON Schema).
+        """
+
+    @abstractmethod
+    def load_task(self, data: Mapping[str, Any]) -> Task:
+        """Rebuild the task of a cached entry from its stored ``data``."""
+
+    # -- generate ------------------------------------------------------------------------------
+    @abstractmethod
+    def fresh_request(self, request: ChatRequest, task: Task) -> BackendRequest:
+        """The model call for a miss or skip (the family may add format instructions)."""
+
+    @abstractmethod
+    def segment(self, task: Task, text: str) -> list[str]:
+        """Split an answer into ordered steps. Returns ``[]`` when nothing usable is in ``text``."""
+
+    @abstractmethod
+    def render(self, task: Task, steps: Sequence[str]) -> str:
+        """Stitch steps back into the answer text served to the caller."""
+
+    # -- reuse ---------------------------------------------------------------------------------
+    def prepare(self, task: Task, steps: Sequence[str]) -> dict[str, Any]:
+        """Data computed once at store time to make :meth:`adapt` cheap (kept in ``Entry.prepared``)."""
+        return {}
+
+    @abstractmethod
+    def adapt(self, entry: Entry, cached: Task, task: Task) -> list[str] | None:
+        """Re-render the cached steps for ``task``.
+
+        Returns ``None`` when the change from ``cached`` to ``task`` is semantic and the entry must not
+        be reused at all (the engine then takes the skip path). Whatever cannot be adapted may be left
+        as it was: :meth:`verify` will reject it.
+        """
+
+    @abstractmethod
+    def verify(self, task: Task, steps: Sequence[str]) -> Verification:
+        """Check every step against ``task``."""
+
+    # -- repair --------------------------------------------------------------------------------
+    @abstractmethod
+    def patch_request(
+        self, request: ChatRequest, task: Task, steps: Sequence[str], report: Verification
+    ) -> BackendRequest:
+        """A model call that regenerates only the failing region of ``steps``."""
+
+    @abstractmethod
+    def stitch(self, task: Task, steps: Sequence[str], report: Verification, text: str) -> list[str]:
+        """Merge the model's answer to :meth:`patch_request` into the verified rest of ``steps``."""
+
+    def fallback(self, task: Task) -> list[str] | None:
+        """A correct answer written without the model, or ``None`` when the family cannot."""
+        return None

@@ -1,0 +1,68 @@
+"""The Store seam: where verified entries live, and how they are found again.
+
+A store must make each ``put`` atomic (an entry is fully visible or absent) and idempotent on the
+entry's ``key``: when two writers store the same key, both get the one entry that won.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+
+from .._types import Entry, Path, Scope, StoreStats, TokenUsage, Vector
+
+__all__ = ["Store"]
+
+
+class Store(ABC):
+    @abstractmethod
+    def get(self, key: str) -> Entry | None:
+        """The entry stored under the exact-match ``key``, or ``None``."""
+
+    @abstractmethod
+    def put(self, entry: Entry) -> Entry:
+        """Store ``entry`` and return it with ``id`` and ``created_at`` set.
+
+        If an entry with the same key exists, nothing is written and the existing entry is returned.
+        """
+
+    @abstractmethod
+    def by_signature(self, scope: Scope, signature: str, limit: int = 8) -> list[Entry]:
+        """Entries in ``scope`` with this template signature, newest first."""
+
+    @abstractmethod
+    def nearest(
+        self,
+        namespace: str,
+        model: str,
+        vector: Vector,
+        k: int = 4,
+        family: str | None = None,
+    ) -> list[tuple[Entry, float]]:
+        """The ``k`` entries most similar to ``vector`` (cosine, highest first) in one namespace and model.
+
+        ``family=None`` searches every family; the engine uses that to tell a semantic change (skip)
+        from a plain miss.
+        """
+
+    @abstractmethod
+    def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
+        """Count one served request for ``stepcache stats``. May be buffered; ``close`` flushes."""
+
+    @abstractmethod
+    def stats(self, namespace: str | None = None) -> StoreStats:
+        """Entry counts and served-path counts, for one namespace or all."""
+
+    def close(self) -> None:
+        """Flush buffered counters and release connections."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -46,9 +46,11 @@ class Family(ABC):
     #: Families are asked to ``detect`` in ascending priority; ``generic`` comes last.
     priority: ClassVar[int] = 100
     #: How many times the engine asks the model to fix a failing answer before falling back.
-    max_repairs: ClassVar[int] = 1
-    #: Minimum cosine similarity for an embedding neighbour to be considered for adaptation.
-    min_similarity: ClassVar[float] = 0.80
+    #: Instances may override it (e.g. ``LinearFamily(max_repairs=3)``).
+    max_repairs: int = 1
+    #: Minimum cosine similarity for an embedding neighbour to be considered for adaptation
+    #: (above 1.0: never adapt from a neighbour, only from exact or signature matches).
+    min_similarity: float = 0.80
 
     # -- recognise -----------------------------------------------------------------------------
     @abstractmethod

@@ -1,1 +1,1 @@
-"""StepCache: step-level reuse for LLM serving."""
+"""StepCache: step-level reuse for LLM serving (public API assembled at integration)."""

@@ -1,0 +1,360 @@
+"""The engine: request → retrieve → adapt → verify → reuse / patch / skip → stitch → store → respond.
+
+:class:`StepCache` owns the control flow; task families own the knowledge (how to adapt, verify,
+patch and fall back); the store owns persistence and search; the backend owns the model call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._exceptions import ConfigurationError, UnverifiableAnswer
+from ._plugins import load_families
+from ._request import coerce_request, exact_key
+from ._types import (
+    ChatRequest,
+    Entry,
+    Path,
+    Result,
+    Scope,
+    StepCounts,
+    TokenUsage,
+    Vector,
+    Verification,
+)
+from .backends import Backend
+from .families import Family, Task
+from .retrieve import Embedder
+from .store import Store
+
+__all__ = ["StepCache", "CacheConfig"]
+
+log = logging.getLogger("stepcache")
+
+
+class CacheConfig(BaseModel):
+    """Engine settings. Family-specific settings live on the family objects."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Embedding neighbours fetched per lookup.
+    neighbours: int = Field(default=4, ge=1, le=64)
+    #: How many candidate entries are adapted and verified before the best one is patched.
+    max_candidates: int = Field(default=3, ge=1, le=16)
+    #: A neighbour this similar in another family (or rejected by its family) means the change is
+    #: semantic: the request is answered fresh and reported as ``skip`` rather than ``miss``.
+    skip_similarity: float = Field(default=0.80, ge=0.0, le=1.0)
+    #: Store answers produced by the model (miss, skip, patch) for later reuse.
+    store_answers: bool = True
+
+
+@dataclass(slots=True)
+class _Candidate:
+    entry: Entry
+    similarity: float | None
+    how: str  # "exact" | "signature" | "neighbour"
+
+
+@dataclass(slots=True)
+class _Repaired:
+    steps: list[str]
+    report: Verification
+    usage: TokenUsage = TokenUsage()
+    fallback: bool = False
+    calls: int = 0
+
+
+@dataclass(slots=True)
+class _Lookup:
+    """What retrieval found for one request; the embedding is computed at most once."""
+
+    candidates: list[_Candidate] = field(default_factory=list)
+    vector: Vector | None = None
+    semantic_neighbour: _Candidate | None = None
+
+
+class StepCache:
+    """A step-level cache in front of one model backend.
+
+    >>> from stepcache import StepCache, ScriptedBackend, MemoryStore
+    >>> backend = ScriptedBackend()
+    >>> cache = StepCache(backend, store=MemoryStore())
+    >>> backend.enqueue("1. 3x + 5 = 20\\n2. 3x = 15\\n3. x = 5")
+    >>> cache.complete({"messages": [{"role": "user", "content": "Solve 3x + 5 = 20"}]}).path.value
+    'miss'
+    >>> cache.complete({"messages": [{"role": "user", "content": "Solve 4x + 2 = 30"}]}).text
+    '1. 4x + 2 = 30\\n2. 4x = 28\\n3. x = 7'
+
+    Thread-safe: the proxy calls :meth:`complete` from a thread pool.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        families: Sequence[Family] | None = None,
+        config: CacheConfig | None = None,
+    ) -> None:
+        if not isinstance(backend, Backend):
+            raise ConfigurationError(
+                f"backend must be a stepcache.Backend, not {type(backend).__name__}; wrap your client "
+                "in OpenAIHTTPBackend(base_url) or implement Backend.complete()"
+            )
+        if store is None:
+            from .store.memory import MemoryStore
+
+            store = MemoryStore()
+        if embedder is None:
+            from .retrieve.ngram import HashedNgramEmbedder
+
+            embedder = HashedNgramEmbedder()
+        self.backend = backend
+        self.store = store
+        self.embedder = embedder
+        self.config = config or CacheConfig()
+        self.families = _with_catch_all(list(families) if families is not None else load_families())
+        self._by_name = {f.name: f for f in self.families}
+
+    # -- public ------------------------------------------------------------------------------
+    def complete(self, request: ChatRequest | Mapping[str, Any]) -> Result:
+        """Answer ``request`` from cache where a verified answer can be made, else from the model."""
+        req = coerce_request(request)
+        family, task = self._detect(req)
+        scope = Scope(req.namespace, req.model, family.name)
+        key = exact_key(scope, req)
+        lookup = self._lookup(req, family, task, scope, key)
+
+        result: Result | None = None
+        if lookup.candidates:
+            result = self._reuse_or_patch(req, family, task, scope, key, lookup)
+        if result is None:
+            result = self._fresh(req, family, task, scope, key, lookup)
+        saved = 0
+        if result.entry is not None and result.path in (Path.REUSE, Path.PATCH):
+            matched = next(c.entry for c in lookup.candidates if c.entry.id == result.entry)
+            saved = max(0, matched.cost.total - result.upstream_tokens.total)
+        self.store.record(req.namespace, family.name, result.path, result.upstream_tokens, saved)
+        return result
+
+    def close(self) -> None:
+        self.store.close()
+        self.backend.close()
+        self.embedder.close()
+
+    def __enter__(self) -> StepCache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- retrieve ----------------------------------------------------------------------------
+    def _detect(self, req: ChatRequest) -> tuple[Family, Task]:
+        for family in self.families:
+            task = family.detect(req)
+            if task is not None:
+                return family, task
+        raise AssertionError("the catch-all family declined a request")  # pragma: no cover
+
+    def _lookup(self, req: ChatRequest, family: Family, task: Task, scope: Scope, key: str) -> _Lookup:
+        found = _Lookup()
+        exact = self.store.get(key)
+        if exact is not None:
+            found.candidates.append(_Candidate(exact, 1.0, "exact"))
+            return found
+        if not task.reusable:
+            found.semantic_neighbour = self._semantic_neighbour(req, family, found)
+            return found
+        seen: set[str] = set()
+        for entry in self.store.by_signature(scope, task.signature, limit=self.config.max_candidates):
+            found.candidates.append(_Candidate(entry, None, "signature"))
+            seen.add(entry.id)
+        if len(found.candidates) < self.config.max_candidates and family.min_similarity <= 1.0:
+            for entry, sim in self._neighbours(req, found, family.name):
+                if sim >= family.min_similarity and entry.id not in seen:
+                    found.candidates.append(_Candidate(entry, sim, "neighbour"))
+                    seen.add(entry.id)
+        del found.candidates[self.config.max_candidates :]
+        if not found.candidates:
+            found.semantic_neighbour = self._semantic_neighbour(req, family, found)
+        return found
+
+    def _neighbours(self, req: ChatRequest, found: _Lookup, family: str | None) -> list[tuple[Entry, float]]:
+        if found.vector is None:
+            found.vector = self.embedder.embed(req.prompt)
+        return self.store.nearest(req.namespace, req.model, found.vector, self.config.neighbours, family)
+
+    def _semantic_neighbour(self, req: ChatRequest, family: Family, found: _Lookup) -> _Candidate | None:
+        """A close entry of *another* family: the request changed kind, not constants."""
+        for entry, sim in self._neighbours(req, found, None):
+            if entry.scope.family != family.name and sim >= self.config.skip_similarity:
+                return _Candidate(entry, sim, "neighbour")
+        return None
+
+    # -- reuse / patch -----------------------------------------------------------------------
+    def _reuse_or_patch(
+        self, req: ChatRequest, family: Family, task: Task, scope: Scope, key: str, lookup: _Lookup
+    ) -> Result | None:
+        best: tuple[_Candidate, list[str], Verification] | None = None
+        for cand in lookup.candidates:
+            cached = family.load_task(cand.entry.task)
+            steps = family.adapt(cand.entry, cached, task)
+            if steps is None:
+                lookup.semantic_neighbour = lookup.semantic_neighbour or cand
+                continue
+            report = family.verify(task, steps)
+            if report.ok:
+                return Result(
+                    text=family.render(task, steps),
+                    path=Path.REUSE,
+                    family=family.name,
+                    entry=cand.entry.id,
+                    similarity=cand.similarity,
+                    steps=StepCounts(reused=len(steps), patched=0, total=len(steps)),
+                    verification=report,
+                    detail=f"{cand.how} match, all {len(steps)} steps verified",
+                )
+            if best is None or _passing(report) > _passing(best[2]):
+                best = (cand, steps, report)
+        if best is None:
+            return None  # every candidate was a semantic change: answer fresh, as skip
+        cand, steps, report = best
+        kept = _passing(report)
+        repaired = self._repair(req, family, task, steps, report)
+        total = len(repaired.steps)
+        reused = 0 if repaired.fallback else min(kept, total)
+        result = Result(
+            text=family.render(task, repaired.steps),
+            path=Path.PATCH,
+            family=family.name,
+            entry=cand.entry.id,
+            similarity=cand.similarity,
+            steps=StepCounts(reused=reused, patched=total - reused, total=total),
+            upstream_tokens=repaired.usage,
+            verification=repaired.report,
+            fallback=repaired.fallback,
+            detail=f"{cand.how} match; {report.summary()}; regenerated with {repaired.calls} model call(s)"
+            + ("; deterministic fallback" if repaired.fallback else ""),
+        )
+        return self._store(req, family, task, scope, key, lookup, repaired, result)
+
+    def _repair(
+        self, req: ChatRequest, family: Family, task: Task, steps: list[str], report: Verification
+    ) -> _Repaired:
+        """Bounded model repair of the failing region, then the family's deterministic fallback."""
+        out = _Repaired(steps=steps, report=report)
+        while not out.report.ok and out.calls < family.max_repairs:
+            completion = self.backend.complete(family.patch_request(req, task, out.steps, out.report))
+            out.calls += 1
+            out.usage = out.usage + TokenUsage.of(completion)
+            out.steps = family.stitch(task, out.steps, out.report, completion.text)
+            out.report = family.verify(task, out.steps)
+        if not out.report.ok:
+            fallback = family.fallback(task)
+            if fallback is not None:
+                fb_report = family.verify(task, fallback)
+                if not fb_report.ok:  # a family bug; never serve it
+                    raise UnverifiableAnswer(
+                        f"the {family.name} fallback failed its own verifier: {fb_report.summary()}",
+                        report=fb_report,
+                    )
+                out.steps, out.report, out.fallback = list(fallback), fb_report, True
+        if not out.report.ok:
+            raise UnverifiableAnswer(
+                f"the model's {family.name} answer still fails verification after {out.calls} repair "
+                f"attempt(s): {out.report.summary()}. Nothing was stored; retry, or use a stronger model",
+                report=out.report,
+            )
+        return out
+
+    # -- miss / skip ---------------------------------------------------------------------------
+    def _fresh(
+        self, req: ChatRequest, family: Family, task: Task, scope: Scope, key: str, lookup: _Lookup
+    ) -> Result:
+        completion = self.backend.complete(family.fresh_request(req, task))
+        steps = family.segment(task, completion.text)
+        report = family.verify(task, steps)
+        repaired = self._repair(req, family, task, steps, report)
+        repaired.usage = TokenUsage.of(completion) + repaired.usage
+        skip = lookup.semantic_neighbour
+        if skip is not None:
+            path, detail = Path.SKIP, (
+                f"semantic change from entry {skip.entry.id} ({skip.entry.scope.family}"
+                f"{'' if skip.similarity is None else f', similarity {skip.similarity:.2f}'}): generated fresh"
+            )
+        else:
+            path, detail = Path.MISS, "no similar entry cached: generated fresh"
+        if repaired.calls:
+            detail += f"; repaired with {repaired.calls} model call(s)"
+        if repaired.fallback:
+            detail += "; deterministic fallback"
+        result = Result(
+            text=family.render(task, repaired.steps),
+            path=path,
+            family=family.name,
+            entry=None,
+            similarity=None if skip is None else skip.similarity,
+            steps=StepCounts(reused=0, patched=len(repaired.steps), total=len(repaired.steps)),
+            upstream_tokens=repaired.usage,
+            verification=repaired.report,
+            fallback=repaired.fallback,
+            detail=detail,
+        )
+        return self._store(req, family, task, scope, key, lookup, repaired, result)
+
+    # -- store ---------------------------------------------------------------------------------
+    def _store(
+        self,
+        req: ChatRequest,
+        family: Family,
+        task: Task,
+        scope: Scope,
+        key: str,
+        lookup: _Lookup,
+        repaired: _Repaired,
+        result: Result,
+    ) -> Result:
+        if not self.config.store_answers:
+            return result
+        vector = lookup.vector if lookup.vector is not None else self.embedder.embed(req.prompt)
+        entry = Entry(
+            key=key,
+            scope=scope,
+            signature=task.signature,
+            prompt=req.prompt,
+            task=dict(task.data),
+            steps=tuple(repaired.steps),
+            text=result.text,
+            embedding=np.asarray(vector, dtype=np.float32),
+            prepared=family.prepare(task, repaired.steps),
+            cost=repaired.usage,
+        )
+        return replace(result, stored=self.store.put(entry).id)
+
+
+def _passing(report: Verification) -> int:
+    return sum(1 for s in report.steps if s.ok)
+
+
+def _with_catch_all(families: list[Family]) -> list[Family]:
+    names = [f.name for f in families]
+    if len(set(names)) != len(names):
+        raise ConfigurationError(f"task family names must be unique, got {names}")
+    if "generic" not in names:
+        from .families.generic import GenericFamily
+
+        families.append(GenericFamily())
+    return sorted(families, key=lambda f: f.priority)

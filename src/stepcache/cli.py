@@ -1,0 +1,228 @@
+"""The ``stepcache`` command line. Errors become exit codes here and only here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._exceptions import (
+    BackendError,
+    ConfigurationError,
+    InvalidRequest,
+    StepCacheError,
+    StoreError,
+    UnverifiableAnswer,
+)
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UPSTREAM, EXIT_UNVERIFIED = 0, 1, 2, 3, 4
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.handler(args)
+        return code
+    except (InvalidRequest, ConfigurationError) as exc:
+        return _fail(exc, EXIT_USAGE)
+    except BackendError as exc:
+        return _fail(exc, EXIT_UPSTREAM)
+    except UnverifiableAnswer as exc:
+        return _fail(exc, EXIT_UNVERIFIED)
+    except (StoreError, StepCacheError) as exc:
+        return _fail(exc, EXIT_ERROR)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(exc: Exception, code: int) -> int:
+    print(f"stepcache: error: {exc}", file=sys.stderr)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stepcache",
+        description="Step-level reuse for LLM serving: adapt, verify and patch cached answers.",
+    )
+    sub = parser.add_subparsers(title="commands")
+
+    run = sub.add_parser("run", help="answer one prompt through the cache and say which path it took")
+    run.add_argument("prompt", help="the user message")
+    run.add_argument("--system", default=None, help="an optional system message")
+    run.add_argument("--json-schema", metavar="FILE", default=None, help="ask for JSON matching this JSON Schema")
+    run.add_argument("--json", action="store_true", help="ask for a JSON object (response_format json_object)")
+    run.add_argument("--namespace", default="default", help="cache namespace (tenant), default: %(default)s")
+    _add_backend_args(run)
+    _add_store_arg(run)
+    run.set_defaults(handler=_run)
+
+    stats = sub.add_parser("stats", help="entry counts and reuse / patch / skip rates of a store")
+    stats.add_argument("--namespace", default=None, help="only this namespace")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_store_arg(stats)
+    stats.set_defaults(handler=_stats)
+
+    serve = sub.add_parser("serve", help="run the OpenAI-compatible proxy")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="serve the backend directly, without caching (a baseline for benchmarks)",
+    )
+    _add_backend_args(serve)
+    _add_store_arg(serve)
+    serve.set_defaults(handler=_serve)
+
+    demo = sub.add_parser("demo", help="the README's main job: StepCache vs the bare model on a small workload")
+    demo.add_argument("args", nargs=argparse.REMAINDER, help="options for the demo (see `stepcache demo --help`)")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--upstream",
+        default=os.environ.get("STEPCACHE_UPSTREAM"),
+        help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 (env STEPCACHE_UPSTREAM); "
+        "default: the embedded local model",
+    )
+    p.add_argument(
+        "--upstream-model",
+        "--model",
+        dest="model",
+        default=os.environ.get("STEPCACHE_UPSTREAM_MODEL"),
+        help="model name sent upstream (env STEPCACHE_UPSTREAM_MODEL)",
+    )
+    p.add_argument("--model-path", default=None, help="a GGUF file for the embedded model (default: the bundled one)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for the embedded model (default: all)")
+
+
+def _add_store_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store",
+        default=os.environ.get("STEPCACHE_STORE"),
+        help="sqlite:///path/cache.db (default: under the user cache dir), memory:// or postgresql://... "
+        "(env STEPCACHE_STORE)",
+    )
+
+
+def build_backend(args: argparse.Namespace) -> Any:
+    """The upstream named on the command line, or the embedded model when none is."""
+    if args.upstream:
+        from .backends.http import OpenAIHTTPBackend
+
+        return OpenAIHTTPBackend(
+            args.upstream, api_key=os.environ.get("STEPCACHE_UPSTREAM_API_KEY"), model=args.model
+        )
+    from .backends.llama import LlamaCppBackend
+
+    return LlamaCppBackend(args.model_path, n_threads=args.threads)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ._engine import StepCache
+    from .store import open_store
+
+    messages = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    messages.append({"role": "user", "content": args.prompt})
+    request: dict[str, Any] = {"messages": messages, "namespace": args.namespace}
+    if args.model:
+        request["model"] = args.model
+    if args.json_schema:
+        request["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": _read_json(args.json_schema), "strict": True},
+        }
+    elif args.json:
+        request["response_format"] = {"type": "json_object"}
+    store = open_store(args.store)
+    with StepCache(build_backend(args), store=store) as cache:
+        result = cache.complete(request)
+    print(result.text)
+    meta = result.metadata()
+    print(
+        f"[stepcache] path={meta['path']} family={meta['family']} entry={meta['entry']} "
+        f"similarity={meta['similarity']} steps={meta['steps']} upstream_tokens={meta['upstream_tokens']} "
+        f"fallback={meta['fallback']}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read the JSON Schema file {path!r}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from .store import open_store
+
+    with open_store(args.store) as store:
+        stats = store.stats(args.namespace)
+    served = sum(stats.paths.values())
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "entries": stats.entries,
+                    "entries_by_family": stats.entries_by_family,
+                    "requests": served,
+                    "paths": stats.paths,
+                    "tokens_spent": stats.tokens_spent,
+                    "tokens_saved": stats.tokens_saved,
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    print(f"entries: {stats.entries}")
+    for family, count in sorted(stats.entries_by_family.items()):
+        print(f"  {family:<10} {count}")
+    print(f"requests served: {served}")
+    for path in ("reuse", "patch", "skip", "miss", "bypass"):
+        count = stats.paths.get(path, 0)
+        rate = f"{100.0 * count / served:5.1f}%" if served else "    -"
+        print(f"  {path:<10} {count:>8}  {rate}")
+    print(f"upstream tokens spent: {stats.tokens_spent}")
+    print(f"upstream tokens saved: {stats.tokens_saved}")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ._engine import StepCache
+    from .server import ServerSettings, run
+    from .store import open_store
+
+    backend = build_backend(args)
+    cache = StepCache(backend, store=open_store(args.store))
+    settings = ServerSettings(host=args.host, port=args.port, upstream_model=args.model, cache_enabled=not args.no_cache)
+    run(cache, settings)
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .bench.demo import main as demo_main
+
+    return demo_main(args.args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

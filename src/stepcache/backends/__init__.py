@@ -1,5 +1,7 @@
 """Backends: the models StepCache calls."""
 
 from ._base import Backend
+from .http import OpenAIHTTPBackend
+from .scripted import ScriptedBackend
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "OpenAIHTTPBackend", "ScriptedBackend"]

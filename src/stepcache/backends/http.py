@@ -1,0 +1,252 @@
+"""A backend for any OpenAI-compatible HTTP server (OpenAI, vLLM, llama.cpp's server, Ollama, ...).
+
+Translation (``BackendRequest`` → JSON body, JSON answer → ``Completion``) is kept in small
+functions apart from the HTTP call, and every httpx error is converted here, at the boundary, into
+the :class:`~stepcache.BackendError` tree so nothing above this module ever sees httpx.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from .._exceptions import BackendError, UpstreamProtocolError, UpstreamStatusError, UpstreamTimeout
+from .._types import BackendRequest, Completion
+from ._base import Backend
+
+__all__ = ["OpenAIHTTPBackend"]
+
+#: Upstream statuses worth retrying: rate limits and server-side failures.
+_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+#: Never sleep longer than this between attempts, whatever ``Retry-After`` says.
+_MAX_BACKOFF = 8.0
+_BODY_EXCERPT = 500
+
+
+class OpenAIHTTPBackend(Backend):
+    """Calls ``{base_url}/chat/completions`` (and ``/completions``, ``/models``) over HTTP.
+
+    ``base_url`` is the API root including the version, e.g. ``http://127.0.0.1:8080/v1``.
+    ``api_key`` is the *operator's* key for the upstream; a proxy client's key is never forwarded.
+    ``model`` pins the upstream model name, overriding whatever the request names.
+    Retries ``max_retries`` times, with exponential backoff from ``retry_backoff`` seconds, on
+    429/5xx answers and on failures to connect; a read timeout is not retried (the model may still be
+    generating, and a retry would double the wait). ``transport`` lets tests inject
+    ``httpx.MockTransport``. Safe to call from several threads (one shared ``httpx.Client``).
+    """
+
+    name = "openai-http"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        retry_backoff: float = 0.25,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"base_url must be an http(s) URL such as http://127.0.0.1:8080/v1, got {base_url!r}"
+            )
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        headers = {"Accept": "application/json", "User-Agent": "stepcache"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.Client(
+            base_url=self.base_url + "/",
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+        )
+        self._closed = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"OpenAIHTTPBackend({self.base_url!r}, model={self.model!r})"
+
+    # -- the Backend seam --------------------------------------------------------------------
+    def complete(self, request: BackendRequest) -> Completion:
+        """POST ``/chat/completions`` and return the first choice."""
+        data = self._call("POST", "chat/completions", chat_body(request, self.model))
+        return parse_chat(data)
+
+    def complete_text(
+        self,
+        prompt: str,
+        *,
+        model: str = "default",
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+        stop: tuple[str, ...] = (),
+    ) -> Completion:
+        """POST ``/completions`` (the legacy text API) and return the first choice."""
+        body: dict[str, Any] = {"model": self.model or model, "prompt": prompt, "temperature": temperature}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        if stop:
+            body["stop"] = list(stop)
+        return parse_text(self._call("POST", "completions", body))
+
+    def models(self) -> list[str]:
+        """GET ``/models``: the ids the upstream serves."""
+        data = self._call("GET", "models", None)
+        items = data.get("data")
+        if not isinstance(items, list):
+            raise UpstreamProtocolError(f"GET {self.base_url}/models: expected a 'data' list, got {_excerpt(data)}")
+        return [str(m["id"]) for m in items if isinstance(m, Mapping) and "id" in m]
+
+    def forward(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST ``body`` to ``{base_url}/{path}`` unchanged and return the upstream's JSON.
+
+        Used by the proxy for requests it must not cache (sampling, tools, ``n > 1``). The only change
+        made to ``body`` is the operator's model override, when one is configured.
+        """
+        payload = dict(body)
+        if self.model:
+            payload["model"] = self.model
+        return self._call("POST", path.lstrip("/"), payload)
+
+    def close(self) -> None:
+        if not self._closed.is_set():
+            self._closed.set()
+            self._client.close()
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
+        url = f"{self.base_url}/{path}"
+        attempt = 0
+        while True:
+            try:
+                response = self._client.request(method, path, json=body)
+            except httpx.TimeoutException as exc:
+                if isinstance(exc, httpx.ConnectTimeout) and attempt < self.max_retries:
+                    attempt = self._sleep(attempt, None)
+                    continue
+                raise UpstreamTimeout(
+                    f"{method} {url}: no answer within {self._client.timeout.read}s ({type(exc).__name__}); "
+                    "raise the backend timeout or check the upstream's load"
+                ) from exc
+            except httpx.ConnectError as exc:
+                if attempt < self.max_retries:
+                    attempt = self._sleep(attempt, None)
+                    continue
+                error = BackendError(
+                    f"{method} {url}: cannot connect ({exc}); check that the upstream server is running "
+                    "and that --upstream points at its API root (e.g. http://127.0.0.1:8080/v1)"
+                )
+                error.retryable = True
+                raise error from exc
+            except httpx.HTTPError as exc:
+                raise UpstreamProtocolError(f"{method} {url}: the connection failed mid-answer: {exc}") from exc
+
+            if response.status_code >= 400:
+                if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
+                    attempt = self._sleep(attempt, response.headers.get("retry-after"))
+                    continue
+                raise UpstreamStatusError(
+                    f"{method} {url} answered HTTP {response.status_code}"
+                    f"{f' after {attempt + 1} attempts' if attempt else ''}: {_excerpt(response.text)}",
+                    status_code=response.status_code,
+                    body=response.text[:_BODY_EXCERPT * 4],
+                )
+            try:
+                data = response.json()
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise UpstreamProtocolError(
+                    f"{method} {url} answered HTTP {response.status_code} with a body that is not JSON: "
+                    f"{_excerpt(response.text)}"
+                ) from exc
+            if not isinstance(data, dict):
+                raise UpstreamProtocolError(f"{method} {url}: expected a JSON object, got {_excerpt(data)}")
+            return data
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> int:
+        delay = self.retry_backoff * (2**attempt) * (0.5 + random.random() / 2)
+        if retry_after:
+            try:
+                delay = max(delay, float(retry_after))
+            except ValueError:
+                pass  # an HTTP date: rare from model servers, and the backoff is a fine substitute
+        time.sleep(min(delay, _MAX_BACKOFF))
+        return attempt + 1
+
+
+# -- translation (no I/O) ----------------------------------------------------------------------
+def chat_body(request: BackendRequest, model_override: str | None = None) -> dict[str, Any]:
+    """The ``/chat/completions`` JSON body for ``request``."""
+    body: dict[str, Any] = {
+        "model": model_override or request.model,
+        "messages": [dict(m) for m in request.messages],
+        "temperature": request.temperature,
+    }
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
+    if request.stop:
+        body["stop"] = list(request.stop)
+    return body
+
+
+def parse_chat(data: Mapping[str, Any]) -> Completion:
+    """The first choice of a ``chat.completion`` object."""
+    choice = _first_choice(data)
+    message = choice.get("message")
+    content = message.get("content") if isinstance(message, Mapping) else None
+    if not isinstance(content, str):
+        raise UpstreamProtocolError(
+            f"the upstream's chat completion has no text in choices[0].message.content: {_excerpt(data)}"
+        )
+    return _completion(data, choice, content)
+
+
+def parse_text(data: Mapping[str, Any]) -> Completion:
+    """The first choice of a ``text_completion`` object."""
+    choice = _first_choice(data)
+    text = choice.get("text")
+    if not isinstance(text, str):
+        raise UpstreamProtocolError(f"the upstream's text completion has no choices[0].text: {_excerpt(data)}")
+    return _completion(data, choice, text)
+
+
+def _first_choice(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        raise UpstreamProtocolError(f"the upstream's answer has no 'choices': {_excerpt(data)}")
+    return choices[0]
+
+
+def _completion(data: Mapping[str, Any], choice: Mapping[str, Any], text: str) -> Completion:
+    usage = data.get("usage")
+    usage = usage if isinstance(usage, Mapping) else {}
+    return Completion(
+        text=text,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+        model=str(data.get("model") or ""),
+        finish_reason=str(choice.get("finish_reason") or "stop"),
+    )
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _excerpt(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = text.strip() or "(empty body)"
+    return text if len(text) <= _BODY_EXCERPT else text[:_BODY_EXCERPT] + "…"

@@ -1,0 +1,199 @@
+"""OpenAIHTTPBackend against httpx.MockTransport: the HTTP is faked at the transport, nothing else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from stepcache import _exceptions as exc
+from stepcache._types import BackendRequest
+from stepcache.backends import OpenAIHTTPBackend
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+REQ = BackendRequest(
+    messages=({"role": "system", "content": "be brief"}, {"role": "user", "content": "Solve 3x + 5 = 20"}),
+    model="client-model",
+    max_tokens=64,
+    response_format={"type": "json_object"},
+    stop=("###",),
+)
+
+
+def chat_answer(text: str, *, prompt: int = 11, completion: int = 7) -> dict[str, object]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "upstream-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    }
+
+
+def backend(handler: Handler, **kwargs: object) -> OpenAIHTTPBackend:
+    return OpenAIHTTPBackend(
+        "http://upstream.test/v1", transport=httpx.MockTransport(handler), retry_backoff=0.0, **kwargs  # type: ignore[arg-type]
+    )
+
+
+def test_complete_posts_chat_body_and_reads_usage() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=chat_answer("x = 5", prompt=13, completion=4))
+
+    with backend(handler, api_key="operator-key") as b:
+        out = b.complete(REQ)
+
+    assert out.text == "x = 5"
+    assert (out.prompt_tokens, out.completion_tokens) == (13, 4)
+    assert out.model == "upstream-model" and out.finish_reason == "stop"
+    (request,) = seen
+    assert request.method == "POST" and str(request.url) == "http://upstream.test/v1/chat/completions"
+    assert request.headers["authorization"] == "Bearer operator-key"
+    body = json.loads(request.content)
+    assert body == {
+        "model": "client-model",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Solve 3x + 5 = 20"}],
+        "temperature": 0.0,
+        "max_tokens": 64,
+        "response_format": {"type": "json_object"},
+        "stop": ["###"],
+    }
+
+
+def test_model_override_and_no_auth_header_without_key() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert "authorization" not in request.headers
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json=chat_answer("ok"))
+
+    b = backend(handler, model="pinned")
+    b.complete(REQ)
+    b.forward("/chat/completions", {"model": "client", "messages": [], "n": 3})
+    assert [body["model"] for body in bodies] == ["pinned", "pinned"]
+    assert bodies[1]["n"] == 3
+
+
+def test_missing_usage_counts_zero() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = chat_answer("hi")
+        del answer["usage"]
+        return httpx.Response(200, json=answer)
+
+    out = backend(handler).complete(REQ)
+    assert (out.prompt_tokens, out.completion_tokens) == (0, 0)
+
+
+def test_retries_503_then_succeeds() -> None:
+    statuses = [503, 503, 200]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = statuses.pop(0)
+        return httpx.Response(status, json=chat_answer("x = 5") if status == 200 else {"error": "busy"})
+
+    assert backend(handler, max_retries=2).complete(REQ).text == "x = 5"
+    assert statuses == []
+
+
+def test_429_exhaustion_is_retryable_status_error() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(429, json={"error": {"message": "slow down"}})
+
+    with pytest.raises(exc.UpstreamStatusError) as info:
+        backend(handler, max_retries=2).complete(REQ)
+    assert calls == 3
+    assert info.value.status_code == 429 and info.value.retryable
+    assert "slow down" in str(info.value) and "429" in str(info.value)
+
+
+def test_400_is_not_retried_and_not_retryable() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(400, json={"error": {"message": "bad model"}})
+
+    with pytest.raises(exc.UpstreamStatusError) as info:
+        backend(handler).complete(REQ)
+    assert calls == 1 and not info.value.retryable and info.value.status_code == 400
+
+
+def test_read_timeout_becomes_upstream_timeout_without_retry() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ReadTimeout("too slow", request=request)
+
+    with pytest.raises(exc.UpstreamTimeout) as info:
+        backend(handler).complete(REQ)
+    assert calls == 1 and info.value.retryable
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+
+
+def test_connect_errors_are_retried_then_reported() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(exc.BackendError) as info:
+        backend(handler, max_retries=1).complete(REQ)
+    assert calls == 2 and info.value.retryable
+    assert "--upstream" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, text="<html>gateway</html>"),
+        httpx.Response(200, json=["not", "an", "object"]),
+        httpx.Response(200, json={"choices": []}),
+        httpx.Response(200, json={"choices": [{"message": {"role": "assistant", "content": None}}]}),
+    ],
+    ids=["html", "array", "no-choices", "null-content"],
+)
+def test_garbage_is_protocol_error(response: httpx.Response) -> None:
+    with pytest.raises(exc.UpstreamProtocolError):
+        backend(lambda request: response).complete(REQ)
+
+
+def test_complete_text_models_and_forward() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"object": "list", "data": [{"id": "a"}, {"id": "b"}]})
+        body = json.loads(request.content)
+        if request.url.path == "/v1/completions":
+            assert body["prompt"] == "2 + 2 =" and body["max_tokens"] == 3
+            return httpx.Response(
+                200,
+                json={"choices": [{"text": " 4", "finish_reason": "length"}], "usage": {"prompt_tokens": 4, "completion_tokens": 1}},
+            )
+        return httpx.Response(200, json={"echo": body})
+
+    b = backend(handler)
+    text = b.complete_text("2 + 2 =", max_tokens=3)
+    assert (text.text, text.prompt_tokens, text.completion_tokens, text.finish_reason) == (" 4", 4, 1, "length")
+    assert b.models() == ["a", "b"]
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]}
+    assert b.forward("chat/completions", body) == {"echo": body}
+
+
+def test_rejects_non_http_base_url() -> None:
+    with pytest.raises(ValueError, match="http"):
+        OpenAIHTTPBackend("127.0.0.1:8080")

@@ -143,7 +143,12 @@ def run_demo(
     """
     if not items:
         raise ValueError("the workload is empty")
-    model = model or next(iter(backend.models()), None) or "default"
+    if model is None:
+        try:  # an HTTP upstream lists its models; a failure here is not worth stopping the demo for
+            model = next(iter(backend.models()), None)
+        except StepCacheError:
+            model = None
+    model = model or "default"
     cache = (cache_factory or _memory_cache)(backend)
     records: list[DemoRecord] = []
     started = time.perf_counter()

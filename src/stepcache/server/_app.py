@@ -1,0 +1,305 @@
+"""The proxy's HTTP layer: routes, error mapping, bypass forwarding, metrics.
+
+The engine is synchronous; every call into it (and into the backend or store) runs in the thread
+pool so the event loop never blocks. Translation to and from OpenAI's JSON lives in ``_openai``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import (
+    BackendError,
+    ConfigurationError,
+    InvalidRequest,
+    MissingDependency,
+    StepCacheError,
+    StoreError,
+    UnverifiableAnswer,
+    UpstreamProtocolError,
+    UpstreamStatusError,
+    UpstreamTimeout,
+)
+from .._types import BackendRequest, Result, TokenUsage, Verification
+from . import _openai as oa
+from ._coalesce import Coalescer
+from ._metrics import Metrics
+from ._settings import ServerSettings
+
+try:
+    import anyio.to_thread
+    from fastapi import FastAPI
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import Response
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependency("fastapi", "server", "The OpenAI-compatible proxy (stepcache serve)") from exc
+
+if TYPE_CHECKING:
+    from .._engine import StepCache
+
+__all__ = ["create_app", "run"]
+
+log = logging.getLogger("stepcache.server")
+
+PATH_HEADER = "X-StepCache-Path"
+_JSON = "application/json"
+_SSE = "text/event-stream; charset=utf-8"
+_ENDPOINT_PATHS = {"chat": "chat/completions", "text": "completions"}
+
+
+class _BodyTooLarge(InvalidRequest):
+    code = "request_too_large"
+
+
+def create_app(cache: StepCache, settings: ServerSettings | None = None) -> FastAPI:
+    """An OpenAI-compatible ASGI app answering through ``cache``. The caller keeps ownership of
+    ``cache`` (close it after the server stops)."""
+    settings = settings or ServerSettings()
+    proxy = _Proxy(cache, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        yield
+
+    app = FastAPI(title="StepCache", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.stepcache = proxy
+    # Plain Starlette routes: the handlers parse bodies themselves (to give OpenAI-style 400s and
+    # enforce the size limit), so FastAPI's dependency solving would only add per-request cost.
+    app.add_route("/v1/chat/completions", proxy.chat, methods=["POST"])
+    app.add_route("/v1/completions", proxy.text, methods=["POST"])
+    app.add_route("/v1/models", proxy.models, methods=["GET"])
+    app.add_route("/healthz", proxy.healthz, methods=["GET"])
+    app.add_route("/metrics", proxy.metrics_text, methods=["GET"])
+    return app
+
+
+def run(cache: StepCache, settings: ServerSettings | None = None) -> None:
+    """Serve ``create_app(cache, settings)`` with uvicorn until interrupted."""
+    import uvicorn
+
+    settings = settings or ServerSettings()
+    uvicorn.run(
+        create_app(cache, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+    )
+
+
+class _Proxy:
+    def __init__(self, cache: StepCache, settings: ServerSettings) -> None:
+        self.cache = cache
+        self.settings = settings
+        self.metrics = Metrics()
+        self.coalescer = Coalescer(cache.complete)
+
+    # -- routes --------------------------------------------------------------------------------
+    async def chat(self, request: Request) -> Response:
+        return await self._complete(request, "chat")
+
+    async def text(self, request: Request) -> Response:
+        return await self._complete(request, "text")
+
+    async def models(self, request: Request) -> Response:
+        try:
+            names = await run_in_threadpool(self.cache.backend.models)
+        except StepCacheError as exc:
+            log.warning("upstream model list unavailable: %s", exc)
+            names = []
+        if not names:
+            names = [self.settings.upstream_model or self.cache.backend.name]
+        data = [{"id": n, "object": "model", "created": 0, "owned_by": "stepcache"} for n in names]
+        return _json({"object": "list", "data": data})
+
+    async def healthz(self, request: Request) -> Response:
+        return _json({"status": "ok", "backend": self.cache.backend.name, "store": type(self.cache.store).__name__})
+
+    async def metrics_text(self, request: Request) -> Response:
+        try:
+            stats = await run_in_threadpool(self.cache.store.stats)
+        except StepCacheError as exc:
+            log.warning("store statistics unavailable for /metrics: %s", exc)
+            stats = None
+        return Response(self.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # -- completions ---------------------------------------------------------------------------
+    async def _complete(self, request: Request, endpoint: oa.Endpoint) -> Response:
+        start = time.perf_counter()
+        self.metrics.in_flight += 1
+        try:
+            body = await self._read_json(request)
+            namespace = oa.namespace_for(request.headers.get("authorization"), self.settings)
+            parse = oa.parse_chat if endpoint == "chat" else oa.parse_text
+            inbound = parse(body, namespace=namespace, settings=self.settings)
+            if inbound.request is None:
+                response, result = await self._bypass(inbound)
+            else:
+                result = await self._answer(inbound)
+                response = _render(inbound, result)
+        except StepCacheError as exc:
+            status, error = _error(exc)
+            if status >= 500:
+                log.warning("%s request failed with HTTP %d: %s", endpoint, status, exc)
+            self.metrics.failed(endpoint, status, time.perf_counter() - start)
+            return _json(error, status=status)
+        except Exception:
+            log.exception("unexpected error answering a %s request", endpoint)
+            self.metrics.failed(endpoint, 500, time.perf_counter() - start)
+            body = oa.error_body("internal error in the StepCache proxy; see its log", type="server_error")
+            return _json(body, status=500)
+        finally:
+            self.metrics.in_flight -= 1
+        self.metrics.served(endpoint, result.path.value, time.perf_counter() - start, result.upstream_tokens)
+        return response
+
+    async def _answer(self, inbound: oa.Inbound) -> Result:
+        assert inbound.request is not None
+        if not self.settings.coalesce:
+            return await run_in_threadpool(self.cache.complete, inbound.request)
+        result, waited = await self.coalescer.complete(inbound.coalesce_key(), inbound.request)
+        if waited:
+            self.metrics.coalesced += 1
+        return result
+
+    async def _bypass(self, inbound: oa.Inbound) -> tuple[Response, Result]:
+        """Forward a request the cache must not answer, unchanged but for the operator's model pin."""
+        backend = self.cache.backend
+        body = dict(inbound.body)
+        # Replayed as SSE below from the full answer; see oa.forwarded_chunks for why.
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        if self.settings.upstream_model:
+            body["model"] = self.settings.upstream_model
+        forward: Callable[[str, Mapping[str, Any]], dict[str, Any]] | None = getattr(backend, "forward", None)
+        if callable(forward):
+            data = await run_in_threadpool(forward, _ENDPOINT_PATHS[inbound.endpoint], body)
+            spent = _usage_of(data)
+            result = oa.bypass_result("", spent, inbound.bypass_reason)
+            data["stepcache"] = result.metadata()
+        else:  # e.g. the embedded model: no raw API, so answer the plain-text part of the request
+            completion = await run_in_threadpool(backend.complete, _backend_request(inbound, body))
+            data = oa.completion_response(inbound.endpoint, completion, model=inbound.model, reason=inbound.bypass_reason)
+            result = oa.bypass_result(completion.text, TokenUsage.of(completion), inbound.bypass_reason)
+        headers = {PATH_HEADER: "bypass"}
+        if inbound.stream:
+            chunks = oa.forwarded_chunks(inbound.endpoint, data, include_usage=inbound.include_usage)
+            return Response("".join(chunks), media_type=_SSE, headers=headers), result
+        return _json(data, headers=headers), result
+
+    async def _read_json(self, request: Request) -> object:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(int(declared), limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            raise InvalidRequest("the request body is empty; send a JSON object with 'model' and 'messages'")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
+
+
+def _render(inbound: oa.Inbound, result: Result) -> Response:
+    headers = {PATH_HEADER: result.path.value}
+    if inbound.stream:
+        chunker = oa.chat_chunks if inbound.endpoint == "chat" else oa.text_chunks
+        events = chunker(result, model=inbound.model, include_usage=inbound.include_usage)
+        return Response("".join(events), media_type=_SSE, headers=headers)
+    build = oa.chat_completion if inbound.endpoint == "chat" else oa.text_completion
+    return _json(build(result, model=inbound.model), headers=headers)
+
+
+def _json(data: Mapping[str, Any], *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    content = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(content, status_code=status, media_type=_JSON, headers=dict(headers or {}))
+
+
+def _error(exc: StepCacheError) -> tuple[int, dict[str, Any]]:
+    """HTTP status and OpenAI-style body for an error from the engine or the backend."""
+    if isinstance(exc, InvalidRequest):
+        code = getattr(exc, "code", "invalid_request")
+        return 400, oa.error_body(str(exc), type="invalid_request_error", param=exc.param, code=code)
+    if isinstance(exc, UpstreamTimeout):
+        return 504, oa.error_body(f"the upstream model timed out: {exc}", type="upstream_error", code="upstream_timeout")
+    if isinstance(exc, UpstreamStatusError):
+        if exc.status_code == 429:
+            return 429, oa.error_body(f"the upstream is rate-limiting: {exc}", type="rate_limit_error", code="upstream_rate_limited")
+        if exc.status_code in (400, 404, 413, 422):
+            message = f"the upstream rejected the request: {exc}"
+            return 400, oa.error_body(message, type="invalid_request_error", code="upstream_rejected")
+        return 502, oa.error_body(f"the upstream failed: {exc}", type="upstream_error", code="upstream_status")
+    if isinstance(exc, UpstreamProtocolError):
+        return 502, oa.error_body(f"the upstream's answer is unusable: {exc}", type="upstream_error", code="upstream_bad_response")
+    if isinstance(exc, BackendError):
+        return 502, oa.error_body(f"the upstream is unavailable: {exc}", type="upstream_error", code="upstream_unavailable")
+    if isinstance(exc, UnverifiableAnswer):
+        message = str(exc)
+        if isinstance(exc.report, Verification) and exc.report.summary() not in message:
+            message += f" (verification: {exc.report.summary()})"
+        return 502, oa.error_body(message, type="upstream_error", code="unverifiable_answer")
+    if isinstance(exc, StoreError):
+        return 500, oa.error_body(f"the cache store failed: {exc}", type="server_error", code="store_error")
+    if isinstance(exc, ConfigurationError):
+        return 500, oa.error_body(f"the proxy is misconfigured: {exc}", type="server_error", code="configuration_error")
+    return 500, oa.error_body(str(exc), type="server_error", code="stepcache_error")
+
+
+def _too_large(size: int, limit: int) -> InvalidRequest:
+    return _BodyTooLarge(
+        f"the request body is {size} bytes, over this proxy's limit of {limit} bytes; send a smaller "
+        "request or ask the operator to raise ServerSettings.max_body_bytes"
+    )
+
+
+def _usage_of(data: Mapping[str, Any]) -> TokenUsage:
+    usage = data.get("usage")
+    if not isinstance(usage, Mapping):
+        return TokenUsage()
+    counts = [usage.get("prompt_tokens"), usage.get("completion_tokens")]
+    prompt, completion = (c if isinstance(c, int) and not isinstance(c, bool) else 0 for c in counts)
+    return TokenUsage(prompt, completion)
+
+
+def _backend_request(inbound: oa.Inbound, body: Mapping[str, Any]) -> BackendRequest:
+    """The text-only core of a bypassed request, for backends that cannot forward raw bodies."""
+    if inbound.endpoint == "text":
+        prompt = body.get("prompt")
+        messages: list[dict[str, str]] = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
+    else:
+        messages = []
+        for m in body.get("messages") or []:
+            content = m.get("content")
+            if isinstance(content, list):
+                content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+            if isinstance(content, str) and content:
+                role = {"developer": "system", "tool": "user", "function": "user"}.get(m.get("role"), m.get("role"))
+                messages.append({"role": str(role), "content": content})
+    temperature = body.get("temperature")
+    max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+    stop = body.get("stop")
+    fmt = body.get("response_format")
+    return BackendRequest(
+        messages=tuple(messages),
+        model=inbound.model,
+        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        temperature=float(temperature) if isinstance(temperature, int | float) else 0.0,
+        response_format=fmt if isinstance(fmt, dict) and fmt.get("type") != "text" else None,
+        stop=(stop,) if isinstance(stop, str) else tuple(s for s in stop or () if isinstance(s, str)),
+    )
+

@@ -1,0 +1,43 @@
+"""The proxy's settings: everything ``stepcache serve`` can be told, typed and checked up front."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ServerSettings"]
+
+
+class ServerSettings(BaseModel):
+    """How the OpenAI-compatible proxy behaves. Unknown fields are rejected.
+
+    The backend (upstream URL, the operator's API key) and the store are configured on the
+    :class:`~stepcache.StepCache` given to :func:`~stepcache.server.create_app`; these settings cover
+    only the HTTP side.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    #: Pin the model name: used as the cache scope's model, in responses, in forwarded (bypass)
+    #: bodies and as ``/v1/models``'s fallback. ``None``: use the model each client names.
+    upstream_model: str | None = None
+    #: Cache requests with ``temperature > 0`` too. Off by default: a client asking for samples
+    #: expects different answers to the same prompt, which a cache would not give.
+    allow_sampling_cache: bool = False
+    #: Put every client in this one cache namespace. ``None`` (default): one namespace per client
+    #: API key (a hash of it; the key itself is never stored or forwarded).
+    shared_namespace: str | None = Field(default=None, min_length=1, max_length=128)
+    #: Request bodies larger than this are refused with HTTP 400.
+    max_body_bytes: int = Field(default=4_000_000, ge=1024)
+    #: ``False`` forwards every request to the backend uncached (path ``bypass``): a baseline for
+    #: benchmarks that keeps the proxy's own overhead in the comparison.
+    cache_enabled: bool = True
+    #: Let concurrent identical requests share one engine call (and so one upstream call on a miss).
+    coalesce: bool = True
+    #: Threads running the (synchronous) engine; bounds concurrent upstream calls.
+    worker_threads: int = Field(default=40, ge=1, le=1024)
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    access_log: bool = False

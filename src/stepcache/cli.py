@@ -24,7 +24,11 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UPSTREAM, EXIT_UNVERIFIED = 0, 1, 2, 3, 4
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
+    if argv[:1] == ["demo"]:
+        # The demo owns its options (argparse.REMAINDER would swallow only positional ones).
+        argv = ["demo", "--", *argv[1:]]
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
@@ -221,7 +225,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .bench.demo import main as demo_main
 
-    return demo_main(args.args)
+    rest = list(args.args)
+    return demo_main(rest[1:] if rest[:1] == ["--"] else rest)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,428 @@
+"""JsonFamily.adapt / patch_request / stitch: carrying a cached object over to a look-alike prompt.
+
+What may be reused is reused; what cannot be shown right is dropped so the patch asks for only that.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from stepcache._types import ChatRequest, Entry, Scope
+from stepcache.families import Task
+from stepcache.families.json_family import JsonFamily
+
+family = JsonFamily()
+
+PERSON: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "age": {"type": "integer"},
+        "city": {"type": "string"},
+    },
+    "required": ["name", "age", "city"],
+    "additionalProperties": False,
+}
+
+
+def request(prompt: str, schema: dict[str, Any] | None = None) -> ChatRequest:
+    fmt = None
+    if schema is not None:
+        fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": schema, "strict": True}}
+    return ChatRequest.model_validate({"messages": [{"role": "user", "content": prompt}], "response_format": fmt})
+
+
+def task_of(prompt: str, schema: dict[str, Any] | None = None) -> Task:
+    task = family.detect(request(prompt, schema))
+    assert task is not None
+    return task
+
+
+def cache(prompt: str, answer: str, schema: dict[str, Any] | None = None) -> Entry:
+    """An entry as the engine would store it after a verified fresh answer."""
+    task = task_of(prompt, schema)
+    steps = family.segment(task, answer)
+    assert family.verify(task, steps).ok
+    return Entry(
+        key="k",
+        scope=Scope("default", "m", "json"),
+        signature=task.signature,
+        prompt=prompt,
+        task=dict(task.data),
+        steps=tuple(steps),
+        text=family.render(task, steps),
+        embedding=np.zeros(4, dtype=np.float32),
+        prepared=family.prepare(task, steps),
+    )
+
+
+def adapt(entry: Entry, prompt: str, schema: dict[str, Any] | None = None) -> tuple[Task, list[str] | None]:
+    task = task_of(prompt, schema)
+    return task, family.adapt(entry, family.load_task(entry.task), task)
+
+
+def obj(task: Task, steps: list[str] | None) -> dict[str, Any]:
+    assert steps is not None
+    return json.loads(family.render(task, steps))  # type: ignore[no-any-return]
+
+
+ALICE = "Extract the person. Alice is 34 years old and lives in Paris."
+BOB = "Extract the person. Bob is 28 years old and lives in Rome."
+KEYS = "Return JSON. Required keys: {keys}. Text: {text}"
+
+
+# -- values change ------------------------------------------------------------------------------
+
+
+def test_values_change_is_adapted_and_verifies_without_the_model() -> None:
+    entry = cache(ALICE, '{"name": "Alice", "age": 34, "city": "Paris"}', PERSON)
+    task, steps = adapt(entry, BOB, PERSON)
+    assert obj(task, steps) == {"name": "Bob", "age": 28, "city": "Rome"}
+    assert family.verify(task, steps or []).ok
+
+
+def test_values_change_in_a_prompt_style_request() -> None:
+    keys = "name, age, city"
+    entry = cache(KEYS.format(keys=keys, text="Alice, 34, Paris."), '{"name": "Alice", "age": 34, "city": "Paris"}')
+    task, steps = adapt(entry, KEYS.format(keys=keys, text="Bob, 28, Rome."))
+    assert obj(task, steps) == {"name": "Bob", "age": 28, "city": "Rome"}
+    assert family.verify(task, steps or []).ok
+
+
+def test_numbers_keep_their_type_and_strings_of_numbers_stay_strings() -> None:
+    keys = "title, price, pages, isbn"
+    entry = cache(
+        KEYS.format(keys=keys, text="Dune costs 9.99 and has 412 pages, ISBN 441172717."),
+        '{"title": "Dune", "price": 9.99, "pages": 412, "isbn": "441172717"}',
+    )
+    task, steps = adapt(entry, KEYS.format(keys=keys, text="Emma costs 12.50 and has 474 pages, ISBN 141439580."))
+    assert obj(task, steps) == {"title": "Emma", "price": 12.5, "pages": 474, "isbn": "141439580"}
+
+
+def test_mapped_words_are_replaced_inside_longer_values() -> None:
+    keys = "name, address"
+    entry = cache(
+        KEYS.format(keys=keys, text="Alice lives at 12 Baker Street, London."),
+        '{"name": "Alice", "address": "12 Baker Street, London"}',
+    )
+    task, steps = adapt(entry, KEYS.format(keys=keys, text="Alice lives at 14 Baker Street, Leeds."))
+    assert obj(task, steps) == {"name": "Alice", "address": "14 Baker Street, Leeds"}
+
+
+def test_multi_word_values_are_replaced_as_a_phrase() -> None:
+    keys = "name, city"
+    entry = cache(KEYS.format(keys=keys, text="Alice lives in New York."), '{"name": "Alice", "city": "New York"}')
+    task, steps = adapt(entry, KEYS.format(keys=keys, text="Alice lives in Salt Lake City."))
+    assert obj(task, steps) == {"name": "Alice", "city": "Salt Lake City"}
+
+
+def test_swapped_numbers_follow_their_positions() -> None:
+    keys = "alice_age, bob_age"
+    entry = cache(KEYS.format(keys=keys, text="Alice is 34 and Bob is 28."), '{"alice_age": 34, "bob_age": 28}')
+    task, steps = adapt(entry, KEYS.format(keys=keys, text="Alice is 28 and Bob is 34."))
+    assert obj(task, steps) == {"alice_age": 28, "bob_age": 34}
+
+
+def test_nested_values_are_adapted_leaf_by_leaf() -> None:
+    keys = "person, tags"
+    entry = cache(
+        KEYS.format(keys=keys, text="Alice is 34, tags red and blue."),
+        '{"person": {"name": "Alice", "age": 34}, "tags": ["red", "blue"]}',
+    )
+    task, steps = adapt(entry, KEYS.format(keys=keys, text="Bob is 28, tags red and green."))
+    assert obj(task, steps) == {"person": {"name": "Bob", "age": 28}, "tags": ["red", "green"]}
+
+
+# -- what must be dropped -------------------------------------------------------------------------
+
+
+def test_model_invented_value_is_dropped_after_a_values_change() -> None:
+    keys = "name, age, city, country"
+    entry = cache(
+        KEYS.format(keys=keys, text="Alice is 34 and lives in Paris."),
+        '{"name": "Alice", "age": 34, "city": "Paris", "country": "France"}',
+    )
+    task, steps = adapt(entry, KEYS.format(keys=keys, text="Bob is 28 and lives in Rome."))
+    assert obj(task, steps) == {"name": "Bob", "age": 28, "city": "Rome"}
+    report = family.verify(task, steps or [])
+    assert report.problems == ("missing required key 'country'",)
+    new_request = request(KEYS.format(keys=keys, text="Bob is 28 and lives in Rome."))
+    patch = family.patch_request(new_request, task, steps or [], report)
+    assert 'exactly these keys: "country".' in patch.messages[-1]["content"]
+
+
+def test_copied_values_are_kept_when_the_change_is_accounted_for() -> None:
+    keys = "name, age, city"
+    answer = '{"name": "Alice", "age": 34, "city": "Paris"}'
+    entry = cache(KEYS.format(keys=keys, text="Alice is 34 and lives in Paris."), answer)
+    task, steps = adapt(entry, KEYS.format(keys=keys, text="Alice is 35 and lives in Paris."))
+    assert obj(task, steps) == {"name": "Alice", "age": 35, "city": "Paris"}
+
+
+@pytest.mark.parametrize(
+    ("keys", "cached_text", "answer", "new_text"),
+    [
+        (  # "34" became words: no number to put in its place, and nothing explains the change
+            "name, age",
+            "Alice (34) joined.",
+            '{"name": "Alice", "age": 34}',
+            "Bob (thirty-four) joined.",
+        ),
+        (  # "Carol" became two different names: the friend cannot be followed
+            "name, friend",
+            "Alice met Carol, and Carol smiled.",
+            '{"name": "Alice", "friend": "Carol"}',
+            "Bob met Dave, and Erin smiled.",
+        ),
+        (  # a change no value accounts for: nothing copied can be trusted
+            "name, employer",
+            "Alice works at Acme, 34 years.",
+            '{"name": "Alice", "employer": "Acme"}',
+            "Alice works at Acme, forty years.",
+        ),
+        (  # the values map, but they now describe a different kind of thing
+            "name, age, city",
+            "Describe the person Alice, age 34, who lives in Paris.",
+            '{"name": "Alice", "age": 34, "city": "Paris"}',
+            "Describe the city Paris, population 2100000, in France.",
+        ),
+    ],
+)
+def test_change_no_value_accounts_for_is_not_reused(keys: str, cached_text: str, answer: str, new_text: str) -> None:
+    entry = cache(KEYS.format(keys=keys, text=cached_text), answer)
+    _, steps = adapt(entry, KEYS.format(keys=keys, text=new_text))
+    assert steps is None
+
+
+def test_value_that_lost_its_role_is_dropped() -> None:
+    keys = "name, friend, place"
+    entry = cache(
+        KEYS.format(keys=keys, text="Alice met Carol in Oslo."),
+        '{"name": "Alice", "friend": "Carol", "place": "Oslo"}',
+    )
+    task, steps = adapt(entry, KEYS.format(keys=keys, text="Carol met Alice in Oslo."))
+    assert obj(task, steps) == {"place": "Oslo"}
+
+
+def test_removed_key_with_a_values_change() -> None:
+    answer = '{"name": "Alice", "age": 34, "city": "Paris"}'
+    entry = cache(KEYS.format(keys="name, age, city", text="Alice, 34, Paris."), answer)
+    # "Paris" → "Rome" is accounted for by the dropped city, so the rest is still trusted
+    task, steps = adapt(entry, KEYS.format(keys="name, age", text="Bob, 28, Rome."))
+    assert obj(task, steps) == {"name": "Bob", "age": 28}
+
+
+def test_keys_the_new_task_does_not_name_are_dropped() -> None:
+    entry = cache(
+        KEYS.format(keys="name, age, city, country", text="Alice, 34, Paris."),
+        '{"name": "Alice", "age": 34, "city": "Paris", "country": "France"}',
+    )
+    task, steps = adapt(entry, KEYS.format(keys="name, age, city", text="Alice, 34, Paris."))
+    assert obj(task, steps) == {"name": "Alice", "age": 34, "city": "Paris"}
+
+
+# -- keys added or renamed ------------------------------------------------------------------------
+
+
+def test_renamed_key_in_the_prompt_carries_its_value() -> None:
+    answer = '{"name": "Alice", "age": 34, "city": "Paris"}'
+    entry = cache(KEYS.format(keys="name, age, city", text="Alice, 34, Paris."), answer)
+    task, steps = adapt(entry, KEYS.format(keys="name, years, city", text="Alice, 34, Paris."))
+    assert obj(task, steps) == {"name": "Alice", "years": 34, "city": "Paris"}
+    assert family.verify(task, steps or []).ok
+
+
+def test_renamed_property_in_the_schema_carries_its_value() -> None:
+    renamed = json.loads(json.dumps(PERSON).replace('"age"', '"years"'))
+    entry = cache(ALICE, '{"name": "Alice", "age": 34, "city": "Paris"}', PERSON)
+    task, steps = adapt(entry, BOB, renamed)
+    assert obj(task, steps) == {"name": "Bob", "years": 28, "city": "Rome"}
+    assert family.verify(task, steps or []).ok
+
+
+def test_added_key_is_the_only_failure_and_the_only_thing_asked_for() -> None:
+    extended = json.loads(json.dumps(PERSON))
+    extended["properties"]["email"] = {"type": "string", "format": "email"}
+    extended["required"].append("email")
+    entry = cache(ALICE, '{"name": "Alice", "age": 34, "city": "Paris"}', PERSON)
+    task, steps = adapt(entry, ALICE, extended)
+    assert steps is not None
+    report = family.verify(task, steps)
+    assert report.failing == () and report.problems == ("missing required key 'email'",)
+
+    patch = family.patch_request(request(ALICE, extended), task, steps, report)
+    assert patch.response_format is not None
+    schema = patch.response_format["json_schema"]["schema"]
+    assert schema["properties"] == {"email": {"type": "string", "format": "email"}}
+    assert schema["required"] == ["email"] and schema["additionalProperties"] is False
+    assert patch.messages[-1] == {"role": "user", "content": 'Return a JSON object with exactly these keys: "email".'}
+    assert patch.messages[1] == {"role": "user", "content": ALICE}  # the original request is shown
+    # the verified part is shown as the answer so far, so the new key can stay consistent with it
+    assert json.loads(patch.messages[2]["content"]) == {"name": "Alice", "age": 34, "city": "Paris"}
+    assert patch.messages[2]["role"] == "assistant"
+
+    stitched = family.stitch(task, steps, report, '{"email": "alice@example.com", "name": "Mallory"}')
+    assert family.verify(task, stitched).ok
+    assert obj(task, stitched) == {"name": "Alice", "age": 34, "city": "Paris", "email": "alice@example.com"}
+
+
+def test_added_key_in_a_prompt_style_request_asks_with_json_object() -> None:
+    entry = cache(KEYS.format(keys="name, age", text="Alice, 34."), '{"name": "Alice", "age": 34}')
+    new_prompt = KEYS.format(keys="name, age, city", text="Alice, 34.")
+    task, steps = adapt(entry, new_prompt)
+    assert obj(task, steps) == {"name": "Alice", "age": 34}
+    report = family.verify(task, steps or [])
+    patch = family.patch_request(request(new_prompt), task, steps or [], report)
+    assert patch.response_format == {"type": "json_object"}
+    assert 'exactly these keys: "city".' in patch.messages[-1]["content"]
+
+
+# -- paraphrases and semantic changes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "paraphrase",
+    [
+        "Give me a JSON object with keys name, age, city, country. Text: Alice is 34 and lives in Paris.",
+        "Please produce JSON containing the keys name, age, city, country for this: Alice is 34 and lives in Paris.",
+        "Alice is 34 and lives in Paris. Return JSON with keys name, age, city, country.",
+    ],
+)
+def test_paraphrase_of_the_instruction_keeps_everything(paraphrase: str) -> None:
+    answer = '{"name": "Alice", "age": 34, "city": "Paris", "country": "France"}'
+    entry = cache(KEYS.format(keys="name, age, city, country", text="Alice is 34 and lives in Paris."), answer)
+    task, steps = adapt(entry, paraphrase)
+    assert obj(task, steps) == json.loads(answer)
+    assert family.verify(task, steps or []).ok
+
+
+@pytest.mark.parametrize(
+    ("cached_prompt", "answer", "new_prompt"),
+    [
+        (  # nothing in the answer was copied from the prompt, and the subject changed
+            "Describe the capital of France as JSON with keys city, population.",
+            '{"city": "Paris", "population": 2100000}',
+            "Describe the capital of Germany as JSON with keys city, population.",
+        ),
+        (  # the answer is *selected* from the values, so new values may select another person
+            "Alice is 34 and Bob is 28. Return JSON with keys name, age for the older person.",
+            '{"name": "Alice", "age": 34}',
+            "Alice is 24 and Bob is 28. Return JSON with keys name, age for the older person.",
+        ),
+        (  # the answer was picked from an options list; what it was picked for changed
+            "Classify the review. Options: positive, negative. Return JSON with keys sentiment. Review: I loved it.",
+            '{"sentiment": "positive"}',
+            "Classify the review. Options: positive, negative. Return JSON with keys sentiment. Review: I hated it.",
+        ),
+        (  # a different task that happens to use the same keys
+            KEYS.format(keys="name, age, city", text="Alice is 34 and lives in Paris."),
+            '{"name": "Alice", "age": 34, "city": "Paris"}',
+            "Write a haiku about ocean waves and summer storms, as JSON with keys name, age, city.",
+        ),
+    ],
+)
+def test_semantic_change_is_not_reused(cached_prompt: str, answer: str, new_prompt: str) -> None:
+    entry = cache(cached_prompt, answer)
+    _, steps = adapt(entry, new_prompt)
+    assert steps is None
+
+
+def test_identical_prompt_reuses_everything() -> None:
+    answer = '{"name": "Alice", "age": 34, "city": "Paris", "country": "France"}'
+    prompt = KEYS.format(keys="name, age, city, country", text="Alice is 34 and lives in Paris.")
+    task, steps = adapt(cache(prompt, answer), prompt)
+    assert obj(task, steps) == json.loads(answer)
+
+
+def test_schema_coercion_applies_to_adapted_values() -> None:
+    as_text = json.loads(json.dumps(PERSON))
+    as_text["properties"]["age"] = {"type": "string"}
+    entry = cache(ALICE, '{"name": "Alice", "age": "34", "city": "Paris"}', as_text)
+    task, steps = adapt(entry, BOB, PERSON)
+    assert obj(task, steps) == {"name": "Bob", "age": 28, "city": "Rome"}
+
+
+# -- repair -------------------------------------------------------------------------------------
+
+
+def test_repair_request_carries_the_validation_errors_and_keeps_the_rest() -> None:
+    task = task_of(ALICE, PERSON)
+    steps = family.segment(task, '{"name": "Alice", "age": "about 34", "city": "Paris", "country": "France"}')
+    report = family.verify(task, steps)
+    assert report.failing == (1, 3)
+    patch = family.patch_request(request(ALICE, PERSON), task, steps, report)
+    content = patch.messages[-1]["content"]
+    assert 'exactly these keys: "age".' in content  # the forbidden extra key is dropped, not asked for
+    assert "is not of type 'integer'" in content and "previous answer was rejected" in content
+    assert patch.response_format is not None
+    assert patch.response_format["json_schema"]["schema"]["properties"] == {"age": {"type": "integer"}}
+    stitched = family.stitch(task, steps, report, '```json\n{"age": "34"}\n```')
+    assert family.verify(task, stitched).ok
+    assert obj(task, stitched) == {"name": "Alice", "age": 34, "city": "Paris"}
+
+
+def test_stitch_ignores_keys_that_were_not_asked_for_and_leaves_missing_ones_missing() -> None:
+    task = task_of(ALICE, PERSON)
+    steps = family.segment(task, '{"name": "Alice", "city": "Paris"}')
+    report = family.verify(task, steps)
+    stitched = family.stitch(task, steps, report, '{"name": "Eve", "city": "Rome"}')
+    assert obj(task, stitched) == {"name": "Alice", "city": "Paris"}
+    assert family.verify(task, stitched).problems == ("missing required key 'age'",)
+    assert family.stitch(task, steps, report, "sorry, I cannot") == steps
+
+
+def test_patch_schema_keeps_definitions_for_refs() -> None:
+    schema = {
+        "type": "object",
+        "$defs": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
+        "properties": {"name": {"type": "string"}, "city": {"$ref": "#/$defs/city"}},
+        "required": ["name", "city"],
+    }
+    task = task_of(ALICE, schema)
+    steps = family.segment(task, '{"name": "Alice", "city": "Oslo"}')
+    report = family.verify(task, steps)
+    patch = family.patch_request(request(ALICE, schema), task, steps, report)
+    assert patch.response_format is not None
+    sent = patch.response_format["json_schema"]
+    assert sent["schema"]["properties"] == {"city": {"$ref": "#/$defs/city"}}
+    assert sent["schema"]["$defs"] == schema["$defs"]
+    assert sent["name"] == "person_patch" and sent["strict"] is True
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(sent["schema"])
+
+
+def test_whole_object_failure_asks_for_every_key() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "maxProperties": 1}
+    task = task_of("numbers", schema)
+    steps = family.segment(task, '{"a": 1, "b": 2}')
+    report = family.verify(task, steps)
+    assert not report.ok and report.failing == ()
+    patch = family.patch_request(request("numbers", schema), task, steps, report)
+    assert 'exactly these keys: "a", "b".' in patch.messages[-1]["content"]
+    assert family.stitch(task, steps, report, '{"a": 5}') == ['"a": 5']
+
+
+def test_fresh_request_adds_a_format_instruction_and_passes_response_format() -> None:
+    req = request(ALICE, PERSON)
+    fresh = family.fresh_request(req, task_of(ALICE, PERSON))
+    instruction = "Reply with only a JSON object with keys name, age, city. No prose and no code fences."
+    assert fresh.messages[0] == {"role": "system", "content": instruction}
+    assert fresh.messages[1:] == ({"role": "user", "content": ALICE},)
+    assert fresh.response_format == req.response_format
+    assert family.fallback(task_of(ALICE, PERSON)) is None
+
+
+def test_long_prompts_are_diffed_sentence_by_sentence_with_the_same_result() -> None:
+    filler = " ".join(f"Clause {i} of the contract is standard and applies to the party." for i in range(100, 220))
+    keys = "name, age, city"
+    entry = cache(
+        KEYS.format(keys=keys, text=f"{filler} Alice is 34 and lives in Paris. {filler}"),
+        '{"name": "Alice", "age": 34, "city": "Paris"}',
+    )
+    task, steps = adapt(entry, KEYS.format(keys=keys, text=f"{filler} Bob is 28 and lives in Rome. {filler}"))
+    assert obj(task, steps) == {"name": "Bob", "age": 28, "city": "Rome"}

@@ -1,0 +1,524 @@
+"""The PostgreSQL + pgvector store: one cache shared by a fleet of ``stepcache serve`` replicas.
+
+``--store postgresql://user@host:5432/db`` (or ``PostgresStore(url)``). Optional query parameters set
+the store's own options and are not passed to libpq: ``schema`` (default ``public``; several caches
+can share a database), ``min_size``/``max_size`` (connection pool), ``ef_search`` (HNSW search
+breadth: higher is more accurate and slower), ``pool_timeout`` (seconds) and ``synchronous_commit``
+(``on`` to wait for the WAL flush on every put; see :class:`PostgresSettings`)::
+
+    postgresql://stepcache@db:5432/cache?schema=tenant_a&max_size=20&ef_search=100
+
+How it keeps the Store contract with many writers:
+
+* ``put`` is one transaction: ``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING``, and when another
+  replica won, a ``SELECT`` of the winner. An entry is fully visible or absent; two replicas
+  missing on the same prompt store one entry and both get it back.
+* ``nearest`` uses an HNSW index (cosine) per embedding dimension (see ``_pg_migrations``), with
+  pgvector 0.8's iterative scan so that the namespace/model/family filter still yields ``k`` rows.
+* counters are buffered in memory and merged with ``INSERT ... ON CONFLICT DO UPDATE SET n = n + ...``,
+  so replicas add to each other's counts instead of overwriting them.
+
+The server needs the ``vector`` extension (pgvector >= 0.8); ``scripts/postgres.sh start`` sets up a
+local one for tests.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .._exceptions import ConfigurationError, MissingDependency, StoreError
+from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from ._base import Store
+from ._codec import dump_json
+from ._pg_migrations import lock_key, migrate
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg.sql
+    from psycopg_pool import ConnectionPool
+
+__all__ = ["PostgresStore", "PostgresSettings"]
+
+#: pgvector cannot index ``vector`` columns wider than this; wider embeddings are searched exactly.
+_HNSW_MAX_DIM = 2000
+
+#: Flush buffered counters after this many records or this many seconds, whichever comes first.
+_FLUSH_EVERY = 64
+_FLUSH_SECONDS = 2.0
+
+_COLUMNS = (
+    "id, key, namespace, model, family, signature, prompt, task, steps, text, prepared,"
+    " format_version, created_at, cost_prompt, cost_completion, embedding"
+)
+
+
+class PostgresSettings(BaseModel):
+    """The store's own options (the rest of the URL is libpq's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_: str = Field(default="public", alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    min_size: int = Field(default=1, ge=0)
+    max_size: int = Field(default=10, ge=1)
+    ef_search: int = Field(default=64, ge=1, le=1000)
+    #: How long a caller waits for a free pooled connection before the store reports it is overloaded.
+    pool_timeout: float = Field(default=30.0, gt=0)
+    #: Wait for the WAL flush on every commit. Off by default: a server crash may then lose the last
+    #: fraction of a second of entries (extra misses, never a torn entry), and a put is several
+    #: times faster. Client crashes lose nothing either way.
+    synchronous_commit: bool = False
+
+
+class PostgresStore(Store):
+    """``PostgresStore("postgresql://user@host:port/db", max_size=10, ef_search=64)``. Thread-safe.
+
+    Open one per process (after any ``fork``): the connection pool does not survive forking.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        ef_search: int = 64,
+        schema: str = "public",
+        pool_timeout: float = 30.0,
+        synchronous_commit: bool = False,
+    ) -> None:
+        try:
+            self.settings = PostgresSettings.model_validate(
+                {
+                    "schema": schema,
+                    "min_size": min_size,
+                    "max_size": max_size,
+                    "ef_search": ef_search,
+                    "pool_timeout": pool_timeout,
+                    "synchronous_commit": synchronous_commit,
+                }
+            )
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid PostgreSQL store option: {exc}") from exc
+        if self.settings.min_size > self.settings.max_size:
+            raise ConfigurationError("min_size must not exceed max_size for the PostgreSQL store")
+        try:
+            import psycopg
+            import psycopg.conninfo
+            import psycopg_pool
+        except ImportError as exc:
+            raise MissingDependency("psycopg", "postgres", "The PostgreSQL store") from exc
+
+        self._url = url
+        self._where = _redact(url)
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigurationError(
+                f"{self._where} is not a valid PostgreSQL URL ({exc}); use postgresql://user@host:port/db"
+            ) from exc
+        self._schema = self.settings.schema_
+        self._lock = threading.Lock()
+        self._counters: dict[tuple[str, str, str], list[int]] = {}
+        self._pending = 0
+        self._last_flush = time.monotonic()
+        self._closed = False
+
+        with self._errors("open"):
+            with psycopg.connect(url, autocommit=True, **_connect_defaults(url)) as conn:
+                self._set_search_path(conn)
+                migrate(conn, self._schema)
+                row = conn.execute("SELECT 'vector'::regtype::oid").fetchone()
+                assert row is not None
+                self._vector_oid = int(row[0])
+                self._dims = self._indexed_dims(conn)
+            self._pool: ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+                url,
+                min_size=self.settings.min_size,
+                max_size=self.settings.max_size,
+                kwargs={"autocommit": True, **_connect_defaults(url)},
+                configure=self._configure,
+                timeout=self.settings.pool_timeout,
+                open=False,
+                name="stepcache",
+            )
+            self._pool.open(wait=self.settings.min_size > 0, timeout=self.settings.pool_timeout)
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        """Open the store at ``url``; ``schema``, ``min_size``, ``max_size``, ``ef_search``,
+        ``pool_timeout`` and ``synchronous_commit`` may be given as query parameters."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ConfigurationError(f"not a PostgreSQL URL: {_redact(url)!r} (use postgresql://user@host:port/db)")
+        ours: dict[str, Any] = {}
+        libpq: list[tuple[str, str]] = []
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name in ("min_size", "max_size", "ef_search"):
+                ours[name] = _int_option(name, value)
+            elif name == "pool_timeout":
+                ours[name] = _float_option(name, value)
+            elif name == "schema":
+                ours[name] = value
+            elif name == "synchronous_commit":
+                ours[name] = value.lower() in ("1", "on", "true", "yes")
+            else:
+                libpq.append((name, value))
+        # libpq decodes %XX but not '+', so spaces (as in options=-c x=y) must stay %20.
+        return cls(urlunsplit(parts._replace(query=urlencode(libpq, quote_via=quote))), **ours)
+
+    # -- Store -------------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        with self._connection("get") as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM entries WHERE key = %s AND format_version = %s",
+                (key, FORMAT_VERSION),
+            ).fetchone()
+        return None if row is None else _entry(row)
+
+    def put(self, entry: Entry) -> Entry:
+        task = dump_json(entry.task, "task", entry.key)  # not JSON → StoreError before any write
+        prepared = dump_json(entry.prepared, "prepared data", entry.key)
+        embedding = np.ascontiguousarray(entry.embedding, dtype=np.float32).reshape(-1)
+        dim = int(embedding.shape[0])
+        if dim == 0:
+            raise StoreError("cannot store an entry with an empty embedding")
+        self._ensure_index(dim)
+        with self._connection("put") as conn, conn.transaction():
+            row = conn.execute(
+                "INSERT INTO entries (key, namespace, model, family, signature, prompt, task, steps,"
+                " text, prepared, format_version, created_at, cost_prompt, cost_completion, dim, embedding)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s::json, %s, %s, %s::json, %s,"
+                "  coalesce(nullif(%s, 0), extract(epoch FROM clock_timestamp())), %s, %s, %s, %b)"
+                f" ON CONFLICT (key) DO NOTHING RETURNING {_COLUMNS}",
+                (
+                    entry.key,
+                    entry.scope.namespace,
+                    entry.scope.model,
+                    entry.scope.family,
+                    entry.signature,
+                    entry.prompt,
+                    task,
+                    list(entry.steps),
+                    entry.text,
+                    prepared,
+                    entry.format_version,
+                    float(entry.created_at),
+                    entry.cost.prompt,
+                    entry.cost.completion,
+                    dim,
+                    embedding,
+                ),
+            ).fetchone()
+            if row is None:  # another writer stored this key first: theirs is the entry
+                winner = conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE key = %s", (entry.key,)).fetchone()
+                if winner is None:  # unreachable: the conflicting row is committed and never deleted
+                    raise StoreError(f"entry {entry.key!r} conflicted but cannot be read back; retry the put")
+                return _entry(winner)
+        # Built from what was stored, so the caller sees exactly what a later get() returns
+        # (JSON turns tuples into lists).
+        return _entry(row)
+
+    def by_signature(self, scope: Scope, signature: str, limit: int = 8) -> list[Entry]:
+        if limit <= 0:
+            return []
+        with self._connection("by_signature") as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM entries"
+                " WHERE namespace = %s AND model = %s AND family = %s AND signature = %s AND format_version = %s"
+                " ORDER BY created_at DESC, id DESC LIMIT %s",
+                (scope.namespace, scope.model, scope.family, signature, FORMAT_VERSION, limit),
+            ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def nearest(
+        self,
+        namespace: str,
+        model: str,
+        vector: Vector,
+        k: int = 4,
+        family: str | None = None,
+    ) -> list[tuple[Entry, float]]:
+        from psycopg import sql
+
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        dim = int(query.shape[0])
+        if k <= 0 or dim == 0:
+            return []
+        # The ORDER BY expression must be the index expression, and `dim = <literal>` must imply the
+        # partial index's predicate, or the planner cannot use the HNSW index for this dimension.
+        as_dim = sql.SQL("::vector({})").format(sql.SQL(str(dim)))
+        statement = sql.SQL(
+            "SELECT {columns}, (embedding{as_dim}) <=> (%b{as_dim}) AS distance FROM entries"
+            " WHERE dim = {dim} AND namespace = %s AND model = %s AND format_version = %s{family}"
+            " ORDER BY distance LIMIT %s"
+        ).format(
+            columns=sql.SQL(_COLUMNS),
+            as_dim=as_dim,
+            dim=sql.SQL(str(dim)),
+            family=sql.SQL(" AND family = %s" if family is not None else ""),
+        )
+        params: list[Any] = [query, namespace, model, FORMAT_VERSION]
+        if family is not None:
+            params.append(family)
+        params.append(k)
+        with self._connection("nearest") as conn:
+            rows = conn.execute(statement, params).fetchall()
+        # relaxed_order iterative scans may return rows slightly out of order; the caller wants best first.
+        found = [(_entry(r[:-1]), 1.0 - float(r[-1])) for r in rows]
+        found.sort(key=lambda pair: pair[1], reverse=True)
+        return found
+
+    def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
+        with self._lock:
+            counter = self._counters.setdefault((namespace, family, Path(path).value), [0, 0, 0])
+            counter[0] += 1
+            counter[1] += spent.total
+            counter[2] += saved
+            self._pending += 1
+            due = self._pending >= _FLUSH_EVERY or time.monotonic() - self._last_flush >= _FLUSH_SECONDS
+        if due:
+            self.flush()
+
+    def stats(self, namespace: str | None = None) -> StoreStats:
+        self.flush()
+        where = "" if namespace is None else " AND namespace = %s"
+        args: tuple[Any, ...] = (FORMAT_VERSION,) if namespace is None else (FORMAT_VERSION, namespace)
+        with self._connection("stats") as conn:
+            families = conn.execute(
+                f"SELECT family, count(*) FROM entries WHERE format_version = %s{where} GROUP BY family", args
+            ).fetchall()
+            paths = conn.execute(
+                "SELECT path, sum(requests), sum(tokens_spent), sum(tokens_saved) FROM counters"
+                + ("" if namespace is None else " WHERE namespace = %s")
+                + " GROUP BY path",
+                () if namespace is None else (namespace,),
+            ).fetchall()
+        by_family = {str(f): int(n) for f, n in families}
+        return StoreStats(
+            entries=sum(by_family.values()),
+            entries_by_family=by_family,
+            paths={str(p): int(n) for p, n, _, _ in paths},
+            tokens_spent=sum(int(s) for _, _, s, _ in paths),
+            tokens_saved=sum(int(s) for _, _, _, s in paths),
+        )
+
+    def flush(self) -> None:
+        """Write buffered counters. On failure they stay buffered for the next flush."""
+        with self._lock:
+            batch, self._counters = self._counters, {}
+            self._pending = 0
+            self._last_flush = time.monotonic()
+        if not batch:
+            return
+        # A fixed row order means two replicas flushing the same counters cannot deadlock.
+        rows = [(*key, *batch[key]) for key in sorted(batch)]
+        try:
+            with self._connection("record") as conn, conn.transaction(), conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO counters (namespace, family, path, requests, tokens_spent, tokens_saved)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (namespace, family, path) DO UPDATE SET"
+                    " requests = counters.requests + excluded.requests,"
+                    " tokens_spent = counters.tokens_spent + excluded.tokens_spent,"
+                    " tokens_saved = counters.tokens_saved + excluded.tokens_saved",
+                    rows,
+                )
+        except BaseException:
+            with self._lock:
+                for key, (n, spent, saved) in batch.items():
+                    counter = self._counters.setdefault(key, [0, 0, 0])
+                    counter[0] += n
+                    counter[1] += spent
+                    counter[2] += saved
+                    self._pending += n
+            raise
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            self._pool.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Run on every new pooled connection: types, search path and HNSW search settings."""
+        self._set_search_path(conn)
+        _register_vector(conn, self._vector_oid)
+        conn.execute(f"SET hnsw.ef_search = {self.settings.ef_search}")
+        conn.execute(f"SET synchronous_commit = {'on' if self.settings.synchronous_commit else 'off'}")
+        # Filtered HNSW scans would otherwise stop after ef_search candidates and return fewer than
+        # k rows when most neighbours belong to other namespaces or families.
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+
+    def _set_search_path(self, conn: psycopg.Connection[Any]) -> None:
+        from psycopg import sql
+
+        conn.execute(sql.SQL("SET search_path = {}, public").format(sql.Identifier(self._schema)))
+
+    def _indexed_dims(self, conn: psycopg.Connection[Any]) -> set[int]:
+        rows = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'entries'"
+            " AND indexname LIKE 'entries\\_hnsw\\_%%'",
+            (self._schema,),
+        ).fetchall()
+        return {int(name.rsplit("_", 1)[1]) for (name,) in rows}
+
+    def _ensure_index(self, dim: int) -> None:
+        """Create the HNSW index for ``dim`` the first time an embedding of that length is stored."""
+        if dim in self._dims or dim > _HNSW_MAX_DIM:
+            return
+        with self._connection("create index") as conn, conn.transaction():
+            # Two replicas creating the same index at once would collide in the catalog; queue them.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self._schema, "index"),))
+            conn.execute(hnsw_index_statement(dim))
+        self._dims.add(dim)
+
+    @contextmanager
+    def _connection(self, action: str) -> Iterator[psycopg.Connection[Any]]:
+        if self._closed:
+            raise StoreError("the PostgreSQL store is closed; open a new one")
+        with self._errors(action), self._pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Convert psycopg's errors into StoreError, with a hint on how to fix them."""
+        import psycopg
+        from psycopg import errors
+        from psycopg_pool import PoolTimeout
+
+        try:
+            yield
+        except PoolTimeout as exc:
+            err = StoreError(
+                f"PostgreSQL store ({self._where}): no connection free for {action} within "
+                f"{self.settings.pool_timeout:g}s; the server is unreachable or overloaded, or "
+                f"max_size={self.settings.max_size} is too small (add ?max_size=N to the URL)"
+            )
+            err.retryable = True
+            raise err from exc
+        except (errors.UndefinedFile, errors.FeatureNotSupported) as exc:
+            raise StoreError(
+                f"PostgreSQL at {self._where} lacks the pgvector extension ({exc}); install pgvector >= 0.8 "
+                "on the server (scripts/postgres.sh start does it for a local test server)"
+            ) from exc
+        except errors.InsufficientPrivilege as exc:
+            raise StoreError(
+                f"PostgreSQL store ({self._where}): permission denied during {action} ({exc}); "
+                "ask the database owner to run CREATE EXTENSION vector and grant this user CREATE on the database"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            err = StoreError(
+                f"cannot reach PostgreSQL at {self._where} ({str(exc).strip()}); check the --store URL, "
+                "or start a local test server with scripts/postgres.sh start"
+            )
+            err.retryable = True
+            raise err from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL store ({self._where}) failed during {action}: {exc}") from exc
+
+
+def hnsw_index_statement(dim: int) -> psycopg.sql.Composed:
+    """``CREATE INDEX IF NOT EXISTS`` of the cosine HNSW index for embeddings of length ``dim``."""
+    from psycopg import sql
+
+    return sql.SQL(
+        "CREATE INDEX IF NOT EXISTS {name} ON entries"
+        " USING hnsw ((embedding::vector({dim})) vector_cosine_ops) WHERE dim = {dim}"
+    ).format(name=sql.Identifier(f"entries_hnsw_{dim}"), dim=sql.SQL(str(int(dim))))
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    (row_id, key, namespace, model, family, signature, prompt, task, steps, text, prepared,
+     format_version, created_at, cost_prompt, cost_completion, embedding) = row  # fmt: skip
+    return Entry(
+        key=key,
+        scope=Scope(namespace, model, family),
+        signature=signature,
+        prompt=prompt,
+        task=task,
+        steps=tuple(steps),
+        text=text,
+        embedding=embedding,
+        prepared=prepared,
+        format_version=int(format_version),
+        id=str(row_id),
+        created_at=float(created_at),
+        cost=TokenUsage(int(cost_prompt), int(cost_completion)),
+    )
+
+
+def _register_vector(conn: psycopg.Connection[Any], oid: int) -> None:
+    """numpy float32 arrays ⇄ pgvector's ``vector``, in pgvector's binary wire format."""
+    from psycopg.adapt import Dumper, Loader
+    from psycopg.pq import Format
+
+    class VectorDumper(Dumper):
+        format = Format.BINARY
+
+        def dump(self, obj: Any) -> bytes:
+            v = np.ascontiguousarray(obj, dtype=">f4").reshape(-1)
+            return struct.pack(">HH", v.shape[0], 0) + v.tobytes()
+
+    VectorDumper.oid = oid
+
+    class VectorTextLoader(Loader):
+        def load(self, data: Any) -> Vector:
+            text = bytes(data).decode()
+            vector = np.array(text[1:-1].split(","), dtype=np.float32)
+            vector.flags.writeable = False
+            return vector
+
+    class VectorBinaryLoader(Loader):
+        format = Format.BINARY
+
+        def load(self, data: Any) -> Vector:
+            (dim,) = struct.unpack_from(">H", data)
+            vector = np.frombuffer(data, dtype=">f4", count=dim, offset=4).astype(np.float32)
+            vector.flags.writeable = False
+            return vector
+
+    conn.adapters.register_dumper(np.ndarray, VectorDumper)
+    conn.adapters.register_loader(oid, VectorTextLoader)
+    conn.adapters.register_loader(oid, VectorBinaryLoader)
+
+
+def _connect_defaults(url: str) -> dict[str, Any]:
+    # libpq waits forever for an unreachable host unless told otherwise.
+    return {} if "connect_timeout" in url else {"connect_timeout": 10}
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def _int_option(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"PostgreSQL store option {name}={value!r} must be an integer") from exc
+
+
+def _float_option(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"PostgreSQL store option {name}={value!r} must be a number") from exc

@@ -1,0 +1,213 @@
+"""PostgreSQL-specific behaviour: URL options, error messages, migrations, dimensions, counters."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from pg_helpers import fresh_schema, require_postgres
+from store_helpers import make_entry, unit
+from stepcache._exceptions import ConfigurationError, StoreError, StoreVersionError
+from stepcache._types import Path, TokenUsage
+from stepcache.store._pg_migrations import LATEST
+
+psycopg = pytest.importorskip("psycopg")
+
+from stepcache.store.postgres import PostgresStore, _redact  # noqa: E402
+
+
+@pytest.fixture
+def pg_url() -> str:
+    return require_postgres()
+
+
+@pytest.fixture
+def schema(pg_url: str) -> Iterator[str]:
+    with fresh_schema(pg_url) as name:
+        yield name
+
+
+# -- without a server ------------------------------------------------------------------------------
+
+
+def test_unreachable_server_says_how_to_fix_it() -> None:
+    # Port 9 (discard) on loopback: nothing listens there, so the connection is refused at once.
+    with pytest.raises(StoreError, match="scripts/postgres.sh start") as caught:
+        PostgresStore("postgresql://someone:hunter2@127.0.0.1:9/db?connect_timeout=3")
+    assert "hunter2" not in str(caught.value)
+    assert caught.value.retryable
+    assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+
+
+def test_redact_hides_only_the_password() -> None:
+    assert _redact("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert _redact("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+@pytest.mark.parametrize(
+    "url, match",
+    [
+        ("mysql://u@h/db", "not a PostgreSQL URL"),
+        ("postgresql://u@127.0.0.1:9/db?ef_search=lots", "ef_search"),
+        ("postgresql://u@127.0.0.1:9/db?ef_search=0", "ef_search"),
+        ("postgresql://u@127.0.0.1:9/db?schema=Robert');DROP", "schema"),
+        ("postgresql://u@127.0.0.1:9/db?min_size=5&max_size=2", "min_size"),
+        ("postgresql://u@127.0.0.1:9/db?no_such_libpq_option=1", "not a valid PostgreSQL URL"),
+    ],
+)
+def test_bad_options_are_configuration_errors(url: str, match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        PostgresStore.from_url(url)
+
+
+# -- with a server ---------------------------------------------------------------------------------
+
+pg = pytest.mark.postgres
+
+
+@pg
+def test_from_url_takes_store_options_and_passes_the_rest_to_libpq(pg_url: str, schema: str) -> None:
+    sep = "&" if "?" in pg_url else "?"
+    with PostgresStore.from_url(f"{pg_url}{sep}schema={schema}&ef_search=123&max_size=3&application_name=sc") as store:
+        assert isinstance(store, PostgresStore)
+        assert (store.settings.ef_search, store.settings.max_size, store.settings.schema_) == (123, 3, schema)
+        with store._connection("test") as conn:
+            assert conn.execute("SHOW hnsw.ef_search").fetchone() == ("123",)
+            assert conn.execute("SHOW hnsw.iterative_scan").fetchone() == ("relaxed_order",)
+            assert conn.execute("SHOW application_name").fetchone() == ("sc",)
+
+
+@pg
+def test_migrations_are_recorded_and_reopening_applies_nothing(pg_url: str, schema: str) -> None:
+    PostgresStore(pg_url, schema=schema).close()
+    PostgresStore(pg_url, schema=schema).close()
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(f"SELECT version FROM {schema}.schema_migrations ORDER BY version").fetchall()
+    assert [v for (v,) in rows] == list(range(1, LATEST + 1))
+
+
+@pg
+def test_replicas_starting_together_migrate_once(pg_url: str, schema: str) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def open_one() -> None:
+        try:
+            barrier.wait()
+            PostgresStore(pg_url, schema=schema, min_size=0).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {schema}.schema_migrations").fetchone() == (LATEST,)
+
+
+@pg
+def test_a_newer_schema_is_refused(pg_url: str, schema: str) -> None:
+    PostgresStore(pg_url, schema=schema).close()
+    with psycopg.connect(pg_url) as conn:
+        conn.execute(f"INSERT INTO {schema}.schema_migrations (version) VALUES (%s)", (LATEST + 1,))
+    with pytest.raises(StoreVersionError, match="upgrade stepcache"):
+        PostgresStore(pg_url, schema=schema)
+
+
+@pg
+def test_each_dimension_gets_its_own_hnsw_index_and_is_searched_apart(pg_url: str, schema: str) -> None:
+    with PostgresStore(pg_url, schema=schema) as store:
+        store.put(make_entry("eight", vector=unit([1.0], dim=8)))
+        store.put(make_entry("sixteen", vector=unit([1.0], dim=16)))
+        assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0], dim=8), k=5)] == ["eight"]
+        assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0], dim=16), k=5)] == ["sixteen"]
+        assert store.nearest("tenant-a", "m1", unit([1.0], dim=4), k=5) == []
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND indexname LIKE 'entries_hnsw%%'"
+            " ORDER BY indexname",
+            (schema,),
+        ).fetchall()
+    assert [name for name, _ in rows] == ["entries_hnsw_16", "entries_hnsw_8"]
+    assert all("hnsw" in d and "vector_cosine_ops" in d for _, d in rows)
+
+
+@pg
+def test_filtered_search_uses_the_index_and_still_returns_k(pg_url: str, schema: str) -> None:
+    # 600 neighbours of the query belong to other namespaces or families; only 5 are ours, and far away.
+    # On a table this small the planner would rather sort the btree's rows (exact, and fine), so we
+    # make sorting prohibitive: then the HNSW index must serve the filtered query, and a scan that
+    # stopped after ef_search candidates would return none of ours.
+    rng = np.random.default_rng(3)
+    base = unit([1.0], dim=32)
+    sep = "&" if "?" in pg_url else "?"
+    hnsw_only = f"{pg_url}{sep}options=-c%20enable_sort%3Doff%20-c%20enable_seqscan%3Doff"
+    with PostgresStore.from_url(f"{hnsw_only}&schema={schema}&ef_search=10") as store:
+        for i in range(600):
+            noise = unit(base + 0.05 * rng.standard_normal(32).astype(np.float32), dim=32)
+            store.put(make_entry(f"crowd{i}", namespace="tenant-b" if i % 2 else "tenant-a",
+                                 family="json", vector=noise))  # fmt: skip
+        for i in range(5):
+            store.put(make_entry(f"mine{i}", vector=unit(rng.standard_normal(32), dim=32)))
+        with store._connection("test") as conn:
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(
+                    "EXPLAIN SELECT id FROM entries WHERE dim = 32 AND namespace = 'tenant-a' AND model = 'm1'"
+                    " AND format_version = 1 AND family = 'linear'"
+                    " ORDER BY (embedding::vector(32)) <=> (%b::vector(32)) LIMIT 3",
+                    (base,),
+                ).fetchall()
+            )
+        assert "entries_hnsw_32" in plan and "Sort" not in plan
+        found = store.nearest("tenant-a", "m1", base, k=3, family="linear")
+    assert len(found) == 3 and all(e.key.startswith("mine") for e, _ in found)
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+
+
+@pg
+def test_counters_from_two_replicas_add_up(pg_url: str, schema: str) -> None:
+    a = PostgresStore(pg_url, schema=schema)
+    b = PostgresStore(pg_url, schema=schema)
+    try:
+        for store in (a, b):
+            store.record("tenant-a", "linear", Path.REUSE, TokenUsage(1, 2), saved=10)
+            store.record("tenant-a", "linear", Path.MISS, TokenUsage(3, 4), saved=0)
+        a.close()  # close flushes
+        stats = b.stats("tenant-a")
+        assert stats.paths == {"reuse": 2, "miss": 2}
+        assert (stats.tokens_spent, stats.tokens_saved) == (20, 20)
+    finally:
+        a.close()
+        b.close()
+
+
+@pg
+def test_failed_flush_keeps_the_counts_for_the_next_one(pg_url: str, schema: str) -> None:
+    store = PostgresStore(pg_url, schema=schema)
+    try:
+        store.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=5)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE {schema}.counters RENAME TO counters_away")
+            with pytest.raises(StoreError, match="counters"):
+                store.flush()
+            conn.execute(f"ALTER TABLE {schema}.counters_away RENAME TO counters")
+        assert store.stats().paths == {"reuse": 1}
+        assert store.stats().tokens_saved == 5
+    finally:
+        store.close()
+
+
+@pg
+def test_closed_store_refuses_work(pg_url: str, schema: str) -> None:
+    store = PostgresStore(pg_url, schema=schema)
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(StoreError, match="closed"):
+        store.get("k")

@@ -1,5 +1,8 @@
 """Stores: where verified entries live."""
 
 from ._base import Store
+from ._url import open_store
+from .memory import MemoryStore
+from .sqlite import SQLiteStore
 
-__all__ = ["Store"]
+__all__ = ["Store", "open_store", "MemoryStore", "SQLiteStore"]

@@ -1,0 +1,121 @@
+"""How an :class:`~stepcache.Entry` is written to and read from a database row.
+
+``task`` and ``prepared`` are JSON, ``steps`` a JSON array, the embedding little-endian float32
+bytes (the same on every machine). The in-memory store round-trips through the same JSON so that a
+family whose task does not survive storage (a tuple that comes back a list, a set that cannot be
+stored at all) fails in the tests that use the fake, not in production on SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from .._exceptions import StoreError
+from .._types import Entry, Scope, TokenUsage, Vector
+
+__all__ = ["COLUMNS", "dump_json", "load_json", "encode_vector", "decode_vector", "entry_values", "row_to_entry"]
+
+#: Columns of ``entries`` in the order :func:`entry_values` and :func:`row_to_entry` use.
+COLUMNS = (
+    "id",
+    "key",
+    "namespace",
+    "model",
+    "family",
+    "signature",
+    "prompt",
+    "task",
+    "steps",
+    "text",
+    "embedding",
+    "prepared",
+    "format_version",
+    "created_at",
+    "cost_prompt_tokens",
+    "cost_completion_tokens",
+)
+
+_VECTOR_DTYPE = np.dtype("<f4")
+
+
+def dump_json(value: Any, what: str, key: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(
+            f"cannot store entry {key[:16]}…: its {what} is not JSON-serialisable ({exc}). "
+            "A family's task and prepared data must be plain JSON (dict, list, str, number, bool, None)."
+        ) from exc
+
+
+def load_json(text: str) -> Any:
+    return json.loads(text)
+
+
+def encode_vector(vector: Vector) -> bytes:
+    return np.ascontiguousarray(vector, dtype=_VECTOR_DTYPE).reshape(-1).tobytes()
+
+
+def decode_vector(blob: bytes) -> Vector:
+    # frombuffer over immutable bytes is read-only, which suits a frozen Entry.
+    return np.frombuffer(blob, dtype=_VECTOR_DTYPE).astype(np.float32, copy=False)
+
+
+def entry_values(entry: Entry, created_at: float) -> tuple[Any, ...]:
+    """Values for every column but ``id``, in :data:`COLUMNS` order."""
+    return (
+        entry.key,
+        entry.scope.namespace,
+        entry.scope.model,
+        entry.scope.family,
+        entry.signature,
+        entry.prompt,
+        dump_json(entry.task, "task", entry.key),
+        dump_json(list(entry.steps), "steps", entry.key),
+        entry.text,
+        encode_vector(entry.embedding),
+        dump_json(entry.prepared, "prepared data", entry.key),
+        entry.format_version,
+        created_at,
+        entry.cost.prompt,
+        entry.cost.completion,
+    )
+
+
+def row_to_entry(row: tuple[Any, ...] | Any) -> Entry:
+    (
+        row_id,
+        key,
+        namespace,
+        model,
+        family,
+        signature,
+        prompt,
+        task,
+        steps,
+        text,
+        embedding,
+        prepared,
+        format_version,
+        created_at,
+        cost_prompt,
+        cost_completion,
+    ) = row
+    return Entry(
+        key=key,
+        scope=Scope(namespace, model, family),
+        signature=signature,
+        prompt=prompt,
+        task=load_json(task),
+        steps=tuple(load_json(steps)),
+        text=text,
+        embedding=decode_vector(bytes(embedding)),
+        prepared=load_json(prepared),
+        format_version=int(format_version),
+        id=str(row_id),
+        created_at=float(created_at),
+        cost=TokenUsage(int(cost_prompt), int(cost_completion)),
+    )

@@ -1,0 +1,137 @@
+"""An in-memory store: the public fake of the Store seam, for tests, docs and one-off scripts.
+
+It keeps the full contract (idempotent ``put``, scoping, format-version filtering, counters) so
+code tested against it behaves the same on SQLite or PostgreSQL. Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from .._exceptions import ConfigurationError
+from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from ._base import Store
+from ._codec import dump_json, load_json
+from ._vectors import ScopedIndexes
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(Store):
+    """``MemoryStore()``, or ``open_store("memory://")``. Thread-safe."""
+
+    def __init__(self, *, index_threshold: int = 20_000) -> None:
+        self._lock = threading.Lock()
+        self._next_id = 1
+        self._by_id: dict[int, Entry] = {}
+        self._by_key: dict[str, Entry] = {}
+        self._by_signature: dict[tuple[Scope, str], list[int]] = defaultdict(list)
+        # (namespace, family, path) -> [requests, tokens spent, tokens saved]
+        self._counters: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        self._vectors = ScopedIndexes(threshold=index_threshold)
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryStore:
+        if url.rstrip("/") != "memory:":
+            raise ConfigurationError(f"the in-memory store takes no location: use 'memory://', not {url!r}")
+        return cls()
+
+    def get(self, key: str) -> Entry | None:
+        with self._lock:
+            entry = self._by_key.get(key)
+        return entry if entry is not None and entry.format_version == FORMAT_VERSION else None
+
+    def put(self, entry: Entry) -> Entry:
+        embedding = np.array(entry.embedding, dtype=np.float32).reshape(-1)
+        embedding.flags.writeable = False  # entries are shared between callers; keep them frozen
+        # The same JSON round trip as the SQL stores, so a task that would not survive them fails here too.
+        task = load_json(dump_json(entry.task, "task", entry.key))
+        steps = tuple(load_json(dump_json(list(entry.steps), "steps", entry.key)))
+        prepared = load_json(dump_json(entry.prepared, "prepared data", entry.key))
+        with self._lock:
+            existing = self._by_key.get(entry.key)
+            if existing is not None:
+                return existing
+            row_id = self._next_id
+            self._next_id += 1
+            stored = dataclasses.replace(
+                entry,
+                id=str(row_id),
+                created_at=entry.created_at or time.time(),
+                embedding=embedding,
+                task=task,
+                steps=steps,
+                prepared=prepared,
+            )
+            self._by_id[row_id] = stored
+            self._by_key[stored.key] = stored
+            self._by_signature[(stored.scope, stored.signature)].append(row_id)
+        if stored.format_version == FORMAT_VERSION:
+            self._vectors.add(stored.scope.namespace, stored.scope.model, [(row_id, embedding)])
+        return stored
+
+    def by_signature(self, scope: Scope, signature: str, limit: int = 8) -> list[Entry]:
+        with self._lock:
+            entries = [self._by_id[i] for i in self._by_signature.get((scope, signature), ())]
+        current = [e for e in entries if e.format_version == FORMAT_VERSION]
+        current.sort(key=lambda e: (e.created_at, int(e.id)), reverse=True)
+        return current[:limit]
+
+    def nearest(
+        self,
+        namespace: str,
+        model: str,
+        vector: Vector,
+        k: int = 4,
+        family: str | None = None,
+    ) -> list[tuple[Entry, float]]:
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        return self._vectors.search(namespace, model, query, k, family, self._resolve)
+
+    def _resolve(self, ids: Sequence[int], family: str | None) -> dict[int, Entry]:
+        with self._lock:
+            found = {i: self._by_id[i] for i in ids if i in self._by_id}
+        return {i: e for i, e in found.items() if family is None or e.scope.family == family}
+
+    def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
+        with self._lock:
+            counter = self._counters[(namespace, family, Path(path).value)]
+            counter[0] += 1
+            counter[1] += spent.total
+            counter[2] += saved
+
+    def stats(self, namespace: str | None = None) -> StoreStats:
+        with self._lock:
+            entries = [
+                e
+                for e in self._by_id.values()
+                if e.format_version == FORMAT_VERSION and (namespace is None or e.scope.namespace == namespace)
+            ]
+            counters = [
+                (path, c)
+                for (ns, _family, path), c in self._counters.items()
+                if namespace is None or ns == namespace
+            ]
+        by_family: dict[str, int] = defaultdict(int)
+        for e in entries:
+            by_family[e.scope.family] += 1
+        paths: dict[str, int] = defaultdict(int)
+        for path, (requests, _, _) in counters:
+            paths[path] += requests
+        return StoreStats(
+            entries=len(entries),
+            entries_by_family=dict(by_family),
+            paths=dict(paths),
+            tokens_spent=sum(c[1] for _, c in counters),
+            tokens_saved=sum(c[2] for _, c in counters),
+        )
+
+    def wait_ready(self) -> None:
+        """Wait for vector indexes being rebuilt in the background (benchmarks use this)."""
+        self._vectors.wait_ready()

@@ -1,0 +1,227 @@
+"""The Store contract, run against every store in ``STORE_PARAMS``."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from store_helpers import make_entry, unit
+from stepcache._exceptions import StoreError
+from stepcache._types import FORMAT_VERSION, Path, Scope, TokenUsage
+from stepcache.store import Store
+
+
+def test_get_missing_key_is_none(store: Store) -> None:
+    assert store.get("nope") is None
+
+
+def test_put_assigns_id_and_time_and_get_round_trips(store: Store) -> None:
+    entry = make_entry("k1")
+    stored = store.put(entry)
+    assert stored.id
+    assert stored.created_at > 0
+    got = store.get("k1")
+    assert got is not None
+    assert got.id == stored.id
+    assert got.scope == entry.scope
+    assert (got.signature, got.prompt, got.text) == (entry.signature, entry.prompt, entry.text)
+    assert got.task == entry.task
+    assert got.steps == entry.steps
+    assert got.prepared == entry.prepared
+    assert got.cost == TokenUsage(12, 34)
+    assert got.format_version == FORMAT_VERSION
+    assert got.embedding.dtype == np.float32
+    np.testing.assert_array_equal(got.embedding, entry.embedding)
+
+
+def test_put_keeps_a_given_created_at(store: Store) -> None:
+    assert store.put(make_entry("k1", created_at=123.5)).created_at == 123.5
+
+
+def test_put_is_idempotent_on_key(store: Store) -> None:
+    first = store.put(make_entry("k1", text="first"))
+    second = store.put(make_entry("k1", text="second"))
+    assert second.id == first.id
+    assert second.text == "first"
+    got = store.get("k1")
+    assert got is not None and got.text == "first"
+    assert store.stats().entries == 1
+
+
+def test_json_round_trip_is_the_same_everywhere(store: Store) -> None:
+    entry = make_entry("k1")
+    entry = type(entry)(**{**{f: getattr(entry, f) for f in entry.__dataclass_fields__}, "task": {"pair": (1, 2)}})
+    stored = store.put(entry)
+    assert stored.task == {"pair": [1, 2]}
+    got = store.get("k1")
+    assert got is not None and got.task == {"pair": [1, 2]}
+
+
+def test_unserialisable_task_is_refused_and_loses_nothing(store: Store) -> None:
+    store.put(make_entry("good"))
+    bad = make_entry("bad")
+    bad = type(bad)(**{**{f: getattr(bad, f) for f in bad.__dataclass_fields__}, "task": {"s": {1, 2}}})
+    with pytest.raises(StoreError, match="JSON"):
+        store.put(bad)
+    assert store.get("bad") is None
+    assert store.get("good") is not None
+    assert store.stats().entries == 1
+
+
+def test_by_signature_is_confined_to_its_scope(store: Store) -> None:
+    store.put(make_entry("base"))
+    store.put(make_entry("other-ns", namespace="tenant-b"))
+    store.put(make_entry("other-model", model="m2"))
+    store.put(make_entry("other-family", family="json"))
+    store.put(make_entry("other-sig", signature="sig2"))
+    found = store.by_signature(Scope("tenant-a", "m1", "linear"), "sig")
+    assert [e.key for e in found] == ["base"]
+    assert [e.key for e in store.by_signature(Scope("tenant-b", "m1", "linear"), "sig")] == ["other-ns"]
+    assert [e.key for e in store.by_signature(Scope("tenant-a", "m2", "linear"), "sig")] == ["other-model"]
+    assert [e.key for e in store.by_signature(Scope("tenant-a", "m1", "json"), "sig")] == ["other-family"]
+    assert store.by_signature(Scope("tenant-c", "m1", "linear"), "sig") == []
+
+
+def test_by_signature_is_newest_first_and_limited(store: Store) -> None:
+    for i, t in enumerate([10.0, 30.0, 20.0, 40.0]):
+        store.put(make_entry(f"k{i}", created_at=t))
+    found = store.by_signature(Scope("tenant-a", "m1", "linear"), "sig", limit=3)
+    assert [e.created_at for e in found] == [40.0, 30.0, 20.0]
+
+
+def test_nearest_orders_by_cosine_within_namespace_and_model(store: Store) -> None:
+    store.put(make_entry("close", vector=unit([1.0, 0.1])))
+    store.put(make_entry("far", vector=unit([0.2, 1.0])))
+    store.put(make_entry("mid", vector=unit([1.0, 0.6])))
+    # Identical vectors in other namespaces or models must never be returned.
+    store.put(make_entry("other-ns", namespace="tenant-b", vector=unit([1.0])))
+    store.put(make_entry("other-model", model="m2", vector=unit([1.0])))
+    query = unit([1.0])
+    found = store.nearest("tenant-a", "m1", query, k=3)
+    assert [e.key for e, _ in found] == ["close", "mid", "far"]
+    scores = [s for _, s in found]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] == pytest.approx(float(unit([1.0, 0.1]) @ query), abs=1e-5)
+    assert [e.key for e, _ in store.nearest("tenant-a", "m1", query, k=1)] == ["close"]
+    assert [e.key for e, _ in store.nearest("tenant-b", "m1", query, k=5)] == ["other-ns"]
+    assert store.nearest("tenant-z", "m1", query, k=5) == []
+
+
+def test_nearest_family_filter(store: Store) -> None:
+    # Many linear entries closer to the query than the one json entry: the filter must still find it.
+    for i in range(30):
+        store.put(make_entry(f"lin{i}", vector=unit([1.0, 0.01 * i])))
+    store.put(make_entry("json", family="json", vector=unit([0.1, 1.0])))
+    query = unit([1.0])
+    only_json = store.nearest("tenant-a", "m1", query, k=2, family="json")
+    assert [e.key for e, _ in only_json] == ["json"]
+    linear = store.nearest("tenant-a", "m1", query, k=3, family="linear")
+    assert [e.key for e, _ in linear] == ["lin0", "lin1", "lin2"]
+    assert store.nearest("tenant-a", "m1", query, k=3, family="generic") == []
+    anything = store.nearest("tenant-a", "m1", unit([0.1, 1.0]), k=1, family=None)
+    assert [e.key for e, _ in anything] == ["json"]
+
+
+def test_nearest_sees_entries_put_after_the_first_search(store: Store) -> None:
+    store.put(make_entry("a", vector=unit([1.0, 1.0])))
+    assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0]), k=2)] == ["a"]
+    store.put(make_entry("b", vector=unit([1.0])))
+    assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0]), k=2)] == ["b", "a"]
+
+
+def test_other_format_versions_are_never_returned(store: Store) -> None:
+    store.put(make_entry("old", format_version=FORMAT_VERSION - 1, vector=unit([1.0])))
+    store.put(make_entry("new", format_version=FORMAT_VERSION + 1, vector=unit([1.0])))
+    store.put(make_entry("current", vector=unit([0.5, 1.0])))
+    assert store.get("old") is None
+    assert store.get("new") is None
+    assert [e.key for e in store.by_signature(Scope("tenant-a", "m1", "linear"), "sig")] == ["current"]
+    assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0]), k=5)] == ["current"]
+    assert store.stats().entries == 1
+
+
+def test_record_and_stats(store: Store) -> None:
+    store.put(make_entry("a"))
+    store.put(make_entry("b", family="json"))
+    store.put(make_entry("c", namespace="tenant-b"))
+    store.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=40)
+    store.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=60)
+    store.record("tenant-a", "json", Path.MISS, TokenUsage(10, 20), saved=0)
+    store.record("tenant-b", "linear", Path.PATCH, TokenUsage(5, 5), saved=7)
+    everything = store.stats()
+    assert everything.entries == 3
+    assert everything.entries_by_family == {"linear": 2, "json": 1}
+    assert everything.paths == {"reuse": 2, "miss": 1, "patch": 1}
+    assert everything.tokens_spent == 40
+    assert everything.tokens_saved == 107
+    a = store.stats("tenant-a")
+    assert (a.entries, a.entries_by_family) == (2, {"linear": 1, "json": 1})
+    assert a.paths == {"reuse": 2, "miss": 1}
+    assert (a.tokens_spent, a.tokens_saved) == (30, 100)
+    empty = store.stats("nobody")
+    assert (empty.entries, empty.paths, empty.tokens_spent) == (0, {}, 0)
+
+
+def test_concurrent_puts_of_one_key_yield_one_entry(store: Store) -> None:
+    barrier = threading.Barrier(8)
+    ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def put(i: int) -> None:
+        try:
+            barrier.wait()
+            ids.append(store.put(make_entry("same", text=f"writer {i}")).id)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(ids) == 8 and len(set(ids)) == 1
+    assert store.stats().entries == 1
+    assert len(store.nearest("tenant-a", "m1", unit([1.0]), k=5)) == 1
+
+
+def test_concurrent_puts_and_searches(store: Store) -> None:
+    errors: list[BaseException] = []
+    rng = np.random.default_rng(1)
+    vectors = [unit(rng.standard_normal(8)) for _ in range(80)]
+
+    def writer(offset: int) -> None:
+        try:
+            for i in range(offset, 80, 2):
+                store.put(make_entry(f"k{i}", vector=vectors[i]))
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            for i in range(40):
+                for entry, score in store.nearest("tenant-a", "m1", vectors[i], k=3):
+                    assert -1.0001 <= score <= 1.0001 and entry.key.startswith("k")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(0,)), threading.Thread(target=writer, args=(1,))]
+    threads += [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.stats().entries == 80
+    for i in (0, 41, 79):
+        assert store.nearest("tenant-a", "m1", vectors[i], k=1)[0][0].key == f"k{i}"
+
+
+def test_vectors_of_another_length_are_not_compared(store: Store) -> None:
+    # A store reopened with another embedder (another dimension) finds nothing rather than failing.
+    store.put(make_entry("eight", vector=unit([1.0], dim=8)))
+    store.put(make_entry("sixteen", vector=unit([1.0], dim=16)))
+    assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0], dim=16), k=5)] == ["sixteen"]
+    assert store.nearest("tenant-a", "m1", unit([1.0], dim=4), k=5) == []

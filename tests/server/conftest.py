@@ -1,162 +1,23 @@
-"""Fixtures for the proxy's end-to-end tests.
-
-A small OpenAI-compatible fake upstream (answers computed from the request, so linear and JSON
-answers are right) and the proxy both run under uvicorn on loopback, each on a socket bound to a free
-port, in threads of the test process; tests drive them with the official ``openai`` SDK.
-"""
+"""Fixtures for the proxy's end-to-end tests: the fake upstream and proxies, both on loopback."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
-import openai
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from proxy_harness import OPERATOR_KEY, FakeUpstream, MakeProxy, Proxy, Served
 
 from stepcache._engine import StepCache
 from stepcache.backends import OpenAIHTTPBackend
 from stepcache.server import ServerSettings, create_app
 from stepcache.store.memory import MemoryStore
 
-OPERATOR_KEY = "operator-secret"
-_LINEAR = re.compile(r"(-?\d*)\s*([a-z])\s*([+-])\s*(\d+)\s*=\s*(-?\d+)")
-
-
-def solve(prompt: str) -> str | None:
-    """Numbered steps for ``ax ± b = c`` with an integer answer, the way the linear family asks."""
-    m = _LINEAR.search(prompt)
-    if m is None:
-        return None
-    a = int(m[1]) if m[1] not in ("", "-") else (-1 if m[1] == "-" else 1)
-    var, sign, b, c = m[2], m[3], int(m[4]), int(m[5])
-    rhs = c - b if sign == "+" else c + b
-    coef = "" if a == 1 else str(a)
-    return f"1. {m[0]}\n2. {coef}{var} = {rhs}\n3. {var} = {rhs // a}"
-
-
-def instance(schema: dict[str, Any]) -> Any:
-    """A value valid against a simple JSON Schema."""
-    if "enum" in schema:
-        return schema["enum"][0]
-    kind = schema.get("type", "object")
-    if kind == "object":
-        props = schema.get("properties", {})
-        return {k: instance(v) for k, v in props.items()}
-    return {"string": "Ada", "integer": 36, "number": 1.5, "boolean": True, "array": [], "null": None}[kind]
-
-
-@dataclass
-class FakeUpstream:
-    """What the fake upstream received, and how it should misbehave."""
-
-    url: str = ""
-    calls: list[dict[str, Any]] = field(default_factory=list)  # bodies, in arrival order
-    auth: list[str] = field(default_factory=list)  # Authorization headers received
-    mode: str = "ok"  # ok | status500 | garbage | slow | wrong
-    delay: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.calls.clear()
-            self.auth.clear()
-        self.mode, self.delay = "ok", 0.0
-
-    def prompts(self) -> list[str]:
-        with self.lock:
-            return [m["content"] for body in self.calls for m in body.get("messages", []) if m["role"] == "user"]
-
-    def answer(self, body: dict[str, Any]) -> str:
-        user = "\n".join(m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user")
-        fmt = body.get("response_format") or {}
-        if self.mode == "wrong":
-            return "I would rather not answer in JSON."
-        if fmt.get("type") == "json_schema":
-            return json.dumps(instance(fmt["json_schema"]["schema"]))
-        if fmt.get("type") == "json_object":
-            return json.dumps({"answer": user[:20]})
-        return solve(user) or f"Echo: {user}"
-
-    def app(self) -> Starlette:
-        async def chat(request: Request) -> Response:
-            body = await request.json()
-            with self.lock:
-                self.calls.append(body)
-                self.auth.append(request.headers.get("authorization", ""))
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            if self.mode == "status500":
-                return JSONResponse({"error": {"message": "model crashed"}}, status_code=500)
-            if self.mode == "garbage":
-                return PlainTextResponse("<html>bad gateway</html>")
-            if self.mode == "slow":
-                await asyncio.sleep(3)
-            choices: list[dict[str, Any]] = []
-            for i in range(body.get("n") or 1):
-                if body.get("tools"):
-                    call = {"id": f"call_{i}", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
-                    message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
-                    choices.append({"index": i, "message": message, "finish_reason": "tool_calls"})
-                else:
-                    message = {"role": "assistant", "content": self.answer(body)}
-                    choices.append({"index": i, "message": message, "finish_reason": "stop"})
-            return JSONResponse(
-                {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion",
-                    "created": 1,
-                    "model": body.get("model", "fake"),
-                    "choices": choices,
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                }
-            )
-
-        async def models(request: Request) -> Response:
-            return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
-
-        return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/v1/models", models)])
-
-
-class _Served:
-    """An ASGI app under uvicorn in a daemon thread, on a socket bound to a free loopback port."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="error", ws="none", lifespan="on", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-
 
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[FakeUpstream]:
     fake = FakeUpstream()
-    served = _Served(fake.app())
+    served = Served(fake.app())
     fake.url = served.url + "/v1"
     yield fake
     served.stop()
@@ -167,27 +28,15 @@ def _fresh_upstream(upstream: FakeUpstream) -> None:
     upstream.reset()
 
 
-@dataclass
-class Proxy:
-    url: str
-    cache: StepCache
-
-    def client(self, key: str = "sk-tenant-a", **kwargs: Any) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, timeout=20, **kwargs)
-
-
-MakeProxy = Callable[..., Proxy]
-
-
 @pytest.fixture
 def make_proxy(upstream: FakeUpstream) -> Iterator[MakeProxy]:
     """Start a proxy (fresh in-memory store) in front of the fake upstream; stopped after the test."""
-    started: list[tuple[_Served, StepCache]] = []
+    started: list[tuple[Served, StepCache]] = []
 
     def make(*, timeout: float = 10.0, upstream_url: str | None = None, **settings: Any) -> Proxy:
         backend = OpenAIHTTPBackend(upstream_url or upstream.url, api_key=OPERATOR_KEY, timeout=timeout, max_retries=0)
         cache = StepCache(backend, store=MemoryStore())
-        served = _Served(create_app(cache, ServerSettings(**settings)))
+        served = Served(create_app(cache, ServerSettings(**settings)))
         started.append((served, cache))
         return Proxy(served.url, cache)
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import openai
 
-from conftest import FakeUpstream, MakeProxy
+from proxy_harness import FakeUpstream, MakeProxy
 
 QUESTION = "Solve 7x + 3 = 45"
 

@@ -10,7 +10,7 @@ import jsonschema
 import openai
 import pytest
 
-from conftest import OPERATOR_KEY, FakeUpstream, MakeProxy, Proxy
+from proxy_harness import OPERATOR_KEY, FakeUpstream, MakeProxy, Proxy
 
 SOLVE_A = "Solve 3x + 5 = 20"
 SOLVE_B = "Solve 4x + 2 = 30"

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stepcache._exceptions import InvalidRequest
 from stepcache._types import Path, Result, StepCounts, TokenUsage
@@ -202,3 +204,21 @@ def test_text_chunks_and_forwarded_chunks() -> None:
     assert events[2]["choices"][0]["delta"]["content"] == "hi" and events[2]["choices"][0]["index"] == 1
     assert events[3]["stepcache"] == {"path": "bypass"}
     assert events[4]["usage"]["total_tokens"] == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=200))
+def test_streamed_chunks_always_reassemble_the_answer(text: str) -> None:
+    result = Result(text=text, path=Path.REUSE, family="generic")
+    chat_events = _events(oa.chat_chunks(result, model="m", include_usage=False))
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in chat_events) == text
+    text_events = _events(oa.text_chunks(result, model="m", include_usage=False))
+    assert "".join(e["choices"][0]["text"] for e in text_events) == text
+
+
+def test_public_names_are_pinned() -> None:
+    import stepcache.server
+
+    assert stepcache.server.__all__ == ["ServerSettings", "create_app", "run"]
+    with pytest.raises(ValueError, match="extra"):
+        ServerSettings(prot=8000)  # type: ignore[call-arg]

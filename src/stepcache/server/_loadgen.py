@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from fractions import Fraction
 from typing import Any
 
 import httpx
@@ -40,9 +41,7 @@ def _solve(prompt: str) -> str:
     if m is None:
         return "I can only solve equations of the form ax + b = c."
     a, b, c = (int(g) for g in m.groups())
-    value = (c - b) / a
-    shown = str(int(value)) if value == int(value) else f"{c - b}/{a}"
-    return f"1. {a}x + {b} = {c}\n2. {a}x = {c - b}\n3. x = {shown}"
+    return f"1. {a}x + {b} = {c}\n2. {a}x = {c - b}\n3. x = {Fraction(c - b, a)}"
 
 
 def _prompt(rng: random.Random) -> str:

@@ -1,0 +1,35 @@
+"""The ``linear`` family: one linear equation in one variable, solved step by step.
+
+Accepted requests
+    A prompt with a solve-type instruction (solve, find, determine, what is, value of, ...) and exactly
+    one equation that is linear in exactly one single-letter variable with a nonzero net coefficient.
+    Grammar (after mapping unicode minus, ×, ÷, ², LaTeX ``\\frac``/``\\cdot`` onto ASCII)::
+
+        equation := expr "=" expr
+        expr     := term (("+" | "-") term)*
+        term     := unary (("*" | "/") unary | implicit)*     implicit: 3x, 4(y - 2), x(2 + 1)
+        unary    := ("+" | "-") unary | power
+        power    := atom ("^" unary)?                         only constant ^ integer
+        atom     := number | letter | "(" expr ")"            numbers: 12, 0.5, .5
+
+    Not accepted (detect returns None, so other families may take the request): powers or products
+    of the variable, a second letter or equation, inequalities, "evaluate/substitute/if x = 2"
+    requests, identities and contradictions, ``1/2x`` (ambiguous), and any JSON response_format.
+    The answer format is "fraction" or "decimal" when the prompt says so, otherwise "default"
+    (an integer, or a reduced fraction ``a/b``).
+
+Verification rules (every step, exactly, with :class:`fractions.Fraction`)
+    * Every equation in a step (a chain ``a = b = c`` is read pairwise) must have exactly the
+      original solution set: a single solution equal to the original one. An equation without the
+      variable must be true arithmetic (``20 - 5 = 15``). Identities (``3x = 3x``), contradictions,
+      non-linear or unreadable equations fail.
+    * A step without any equation is allowed only as short prose — at most 25 words and no value
+      stated in words ("the answer is 6") — because nothing in it can be checked.
+    * The last step must be ``v = value`` (a "So," / "Answer:" lead-in is tolerated) with the
+      exact solution spelled in the requested format: ``7/2`` for default/fraction, ``3.5`` for
+      decimal (a non-terminating decimal answer is written as the reduced fraction).
+"""
+
+from ._family import LinearFamily
+
+__all__ = ["LinearFamily"]

@@ -1,0 +1,169 @@
+"""LinearFamily: the Family seam for "solve this linear equation" requests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from ..._exceptions import StoreError
+from ..._types import BackendRequest, ChatRequest, Entry, StepCheck, Verification
+from .._base import Family, Task
+from . import _adapt
+from ._parse import normalise, strip_numbering
+from ._problem import (
+    Problem,
+    check_step,
+    final_value,
+    format_error,
+    problem_from_data,
+    problem_from_prompt,
+)
+from ._solve import solve_steps
+
+__all__ = ["LinearFamily"]
+
+_FORMAT_HINT = {
+    "default": "an integer, or a reduced fraction a/b when the solution is not a whole number",
+    "fraction": "a reduced fraction a/b (an integer when the solution is a whole number)",
+    "decimal": "an exact decimal such as 3.25 (a reduced fraction a/b when the decimal does not terminate)",
+}
+_FENCE = re.compile(r"^\s*```")
+_BULLET = re.compile(r"^\s*[*\u2022]\s+")
+
+
+def _problem(task: Task) -> Problem:
+    if isinstance(task.parsed, Problem):
+        return task.parsed
+    return problem_from_data(task.data)
+
+
+def _task(problem: Problem) -> Task:
+    return Task(
+        family=LinearFamily.name,
+        data=problem.to_data(),
+        signature=f"linear|{problem.template}|{problem.fmt}",
+        parsed=problem,
+    )
+
+
+def _system_prompt(problem: Problem) -> str:
+    v = problem.var
+    return (
+        f"Solve the linear equation for {v} step by step.\n"
+        "Answer with a numbered list and nothing else: one step per line, each line a single equation "
+        f'equivalent to the original one (for example "2. 3{v} = 20 - 5"). No explanations.\n'
+        f'The last line must be exactly "N. {v} = <value>" where <value> is {_FORMAT_HINT[problem.fmt]}.'
+    )
+
+
+def _same(a: str, b: str) -> bool:
+    return re.sub(r"\s+", "", normalise(a)) == re.sub(r"\s+", "", normalise(b))
+
+
+class LinearFamily(Family):
+    """Linear equations in one variable: exact checks, adaptation by formula, a guaranteed fallback."""
+
+    name: ClassVar[str] = "linear"
+    priority: ClassVar[int] = 10
+
+    def __init__(self, max_repairs: int = 2) -> None:
+        self.max_repairs = max_repairs
+
+    # -- recognise -----------------------------------------------------------------------------
+    def detect(self, request: ChatRequest) -> Task | None:
+        if request.response_format is not None:
+            return None
+        problem = problem_from_prompt(request.prompt)
+        return None if problem is None else _task(problem)
+
+    def load_task(self, data: Mapping[str, Any]) -> Task:
+        try:
+            return _task(problem_from_data(data))
+        except (KeyError, ValueError) as exc:
+            raise StoreError(
+                f"cached linear task cannot be read ({exc}); delete the entry or clear the cache"
+            ) from exc
+
+    # -- generate ------------------------------------------------------------------------------
+    def fresh_request(self, request: ChatRequest, task: Task) -> BackendRequest:
+        # Our format instructions replace the caller's system prompt: a conflicting one ("answer in
+        # one sentence") would make every answer fail verification.
+        messages = [{"role": "system", "content": _system_prompt(_problem(task))}]
+        messages += [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
+        return BackendRequest(messages=tuple(messages), model=request.model, max_tokens=request.max_tokens)
+
+    def segment(self, task: Task, text: str) -> list[str]:
+        lines = [line.strip() for line in text.splitlines()]
+        lines = [line for line in lines if line and not _FENCE.match(line)]
+        if len(lines) > 1 and all(line.startswith("- ") for line in lines):
+            lines = [line[2:] for line in lines]  # a markdown bullet list, not minus signs
+        steps = []
+        for line in lines:
+            step = strip_numbering(_BULLET.sub("", line.replace("**", ""))).strip()
+            if step:
+                steps.append(step)
+        return steps
+
+    def render(self, task: Task, steps: Sequence[str]) -> str:
+        return "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))
+
+    # -- reuse ---------------------------------------------------------------------------------
+    def prepare(self, task: Task, steps: Sequence[str]) -> dict[str, Any]:
+        return _adapt.prepare(_problem(task), steps)
+
+    def adapt(self, entry: Entry, cached: Task, task: Task) -> list[str] | None:
+        old, new = _problem(cached), _problem(task)
+        prepared = entry.prepared
+        if prepared.get("version") != _adapt.PREPARED_VERSION or prepared.get("var") != old.var:
+            prepared = _adapt.prepare(old, entry.steps)
+        return _adapt.adapt(prepared, old, new)
+
+    def verify(self, task: Task, steps: Sequence[str]) -> Verification:
+        problem = _problem(task)
+        solution = problem.solution
+        checks: list[StepCheck] = []
+        for i, step in enumerate(steps):
+            reason = check_step(problem.var, solution, step)
+            checks.append(StepCheck(i, not reason, reason))
+        problems: list[str] = []
+        final = final_value(problem, steps[-1]) if steps else None
+        if not steps:
+            problems.append("the answer is empty")
+        elif final is None or final[0] != problem.var:
+            problems.append(f"the last line must state the answer as '{problem.var} = <value>'")
+        elif checks[-1].ok:
+            reason = format_error(problem, final[1])
+            if reason:
+                checks[-1] = StepCheck(len(steps) - 1, False, reason)
+        return Verification(tuple(checks), tuple(problems))
+
+    # -- repair --------------------------------------------------------------------------------
+    def patch_request(
+        self, request: ChatRequest, task: Task, steps: Sequence[str], report: Verification
+    ) -> BackendRequest:
+        problem = _problem(task)
+        keep = _kept(steps, report)
+        prefix = "\n".join(f"{i}. {s}" for i, s in enumerate(steps[:keep], 1))
+        ask = (
+            f"Problem:\n{request.prompt.strip()}\n\n"
+            + (f"These first {keep} steps are already checked and correct:\n{prefix}\n\n" if keep else "")
+            + f"Continue the solution from step {keep + 1}, one equation per line, numbered from {keep + 1}, "
+            f"ending with the line '{problem.var} = <value>'. Do not repeat the steps above."
+        )
+        messages = ({"role": "system", "content": _system_prompt(problem)}, {"role": "user", "content": ask})
+        return BackendRequest(messages=messages, model=request.model, max_tokens=request.max_tokens)
+
+    def stitch(self, task: Task, steps: Sequence[str], report: Verification, text: str) -> list[str]:
+        prefix = list(steps[: _kept(steps, report)])
+        continuation = [s for s in self.segment(task, text) if not any(_same(s, p) for p in prefix)]
+        return prefix + continuation
+
+    def fallback(self, task: Task) -> list[str] | None:
+        return solve_steps(_problem(task))
+
+
+def _kept(steps: Sequence[str], report: Verification) -> int:
+    """How many leading steps survive a patch: all before the first failing one (all, if none fails)."""
+    first = report.first_failure
+    return len(steps) if first is None else min(first, len(steps))

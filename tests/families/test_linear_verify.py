@@ -91,6 +91,7 @@ def test_verify_accepts_prose_chains_and_arithmetic(family: LinearFamily) -> Non
         ("x^2 = 25", 2, "not linear"),
         ("x = ", 2, "cannot read"),
         ("So the answer is 6", 2, "states a value"),
+        ("x \u2248 3.3", 2, "states a value"),
     ],
 )
 def test_verify_rejects_a_wrong_step(family: LinearFamily, bad: str, index: int, reason: str) -> None:

@@ -28,6 +28,18 @@ Verification rules (every step, exactly, with :class:`fractions.Fraction`)
     * The last step must be ``v = value`` (a "So," / "Answer:" lead-in is tolerated) with the
       exact solution spelled in the requested format: ``7/2`` for default/fraction, ``3.5`` for
       decimal (a non-terminating decimal answer is written as the reduced fraction).
+    A step without an equation also fails when it states a value ("x ≈ 3.3", "we get 6").
+
+Reuse
+    A cached answer is adapted, not just re-checked: at store time every number of every step gets
+    a formula over the cached equation's constants and earlier numbers (a constant, an earlier
+    number, a negation, or one ``+ - * /``), chosen so the step still verifies for perturbed
+    constants. A look-alike request with the same equation shape (``4y + 7 = 31`` for
+    ``3x + 5 = 20``) is then answered by evaluating those formulas, renaming the variable and
+    re-writing the final line in the requested format — no model call. Pure-arithmetic lines whose
+    numbers cannot be pinned down (``Check: 3(5) + 5 = 20``) are left out of adapted answers.
+    When a step still fails, only the block from the first failing step is regenerated; when the
+    model keeps failing, :meth:`LinearFamily.fallback` writes a solution that always verifies.
 """
 
 from ._family import LinearFamily

@@ -208,7 +208,8 @@ def format_error(problem: Problem, text: str) -> str:
 
 # -- checking steps ----------------------------------------------------------------------------
 _VALUE_CLAIM = re.compile(
-    r"\b(?:is|are|equals?|was|be|gives?|get|gets|yields?|becomes?)\s*:?\s*[-+]?\(?\d", re.IGNORECASE
+    r"(?:\b(?:is|are|equals?|was|be|gives?|get|gets|yields?|becomes?)\s*:?|[\u2248\u2245~])\s*[-+]?\(?\d",
+    re.IGNORECASE,
 )
 #: A step without an equation must be short: an instruction ("Subtract 5 from both sides."),
 #: not an argument we cannot check.

@@ -7,7 +7,7 @@ patch and fall back); the store owns persistence and search; the backend owns th
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
@@ -24,6 +24,7 @@ from ._types import (
     Path,
     Result,
     Scope,
+    StepCheck,
     StepCounts,
     TokenUsage,
     Vector,
@@ -37,6 +38,8 @@ from .store import Store
 __all__ = ["StepCache", "CacheConfig"]
 
 log = logging.getLogger("stepcache")
+
+_TASK_MEMO_SIZE = 4096
 
 
 class CacheConfig(BaseModel):
@@ -83,6 +86,10 @@ class _Lookup:
     vector: Vector | None = None
     semantic_neighbour: _Candidate | None = None
 
+    def add(self, candidate: _Candidate) -> _Candidate:
+        self.candidates.append(candidate)
+        return candidate
+
 
 class StepCache:
     """A step-level cache in front of one model backend.
@@ -126,7 +133,7 @@ class StepCache:
         self.embedder = embedder
         self.config = config or CacheConfig()
         self.families = _with_catch_all(list(families) if families is not None else load_families())
-        self._by_name = {f.name: f for f in self.families}
+        self._tasks: dict[tuple[str, str], Task] = {}
 
     # -- public ------------------------------------------------------------------------------
     def complete(self, request: ChatRequest | Mapping[str, Any]) -> Result:
@@ -135,12 +142,12 @@ class StepCache:
         family, task = self._detect(req)
         scope = Scope(req.namespace, req.model, family.name)
         key = exact_key(scope, req)
-        lookup = self._lookup(req, family, task, scope, key)
 
-        result: Result | None = None
-        if lookup.candidates:
-            result = self._reuse_or_patch(req, family, task, scope, key, lookup)
+        lookup = _Lookup()
+        result = self._reuse_or_patch(req, family, task, scope, key, lookup)
         if result is None:
+            if not lookup.candidates:
+                lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
             result = self._fresh(req, family, task, scope, key, lookup)
         saved = 0
         if result.entry is not None and result.path in (Path.REUSE, Path.PATCH):
@@ -173,28 +180,39 @@ class StepCache:
                 return family, task
         raise AssertionError("the catch-all family declined a request")  # pragma: no cover
 
-    def _lookup(self, req: ChatRequest, family: Family, task: Task, scope: Scope, key: str) -> _Lookup:
-        found = _Lookup()
+    def _candidates(
+        self, req: ChatRequest, family: Family, task: Task, scope: Scope, key: str, found: _Lookup
+    ) -> Iterator[_Candidate]:
+        """Candidates, cheapest first; later stages run only if earlier ones did not verify."""
         exact = self.store.get(key)
         if exact is not None:
-            found.candidates.append(_Candidate(exact, 1.0, "exact"))
-            return found
+            yield found.add(_Candidate(exact, 1.0, "exact"))
+            return
         if not task.reusable:
-            found.semantic_neighbour = self._semantic_neighbour(req, family, found)
-            return found
+            return
         seen: set[str] = set()
         for entry in self.store.by_signature(scope, task.signature, limit=self.config.max_candidates):
-            found.candidates.append(_Candidate(entry, None, "signature"))
             seen.add(entry.id)
-        if len(found.candidates) < self.config.max_candidates and family.min_similarity <= 1.0:
-            for entry, sim in self._neighbours(req, found, family.name):
-                if sim >= family.min_similarity and entry.id not in seen:
-                    found.candidates.append(_Candidate(entry, sim, "neighbour"))
-                    seen.add(entry.id)
-        del found.candidates[self.config.max_candidates :]
-        if not found.candidates:
-            found.semantic_neighbour = self._semantic_neighbour(req, family, found)
-        return found
+            yield found.add(_Candidate(entry, None, "signature"))
+        if family.min_similarity > 1.0:
+            return
+        for entry, sim in self._neighbours(req, found, family.name):
+            if len(found.candidates) >= self.config.max_candidates:
+                return
+            if sim >= family.min_similarity and entry.id not in seen:
+                seen.add(entry.id)
+                yield found.add(_Candidate(entry, sim, "neighbour"))
+
+    def _load_task(self, family: Family, entry: Entry) -> Task:
+        """Parsed tasks of cached entries are memoised: entries are immutable once stored."""
+        memo_key = (family.name, entry.id)
+        task = self._tasks.get(memo_key)
+        if task is None:
+            task = family.load_task(entry.task)
+            if len(self._tasks) >= _TASK_MEMO_SIZE:
+                self._tasks.clear()
+            self._tasks[memo_key] = task
+        return task
 
     def _neighbours(self, req: ChatRequest, found: _Lookup, family: str | None) -> list[tuple[Entry, float]]:
         if found.vector is None:
@@ -213,8 +231,21 @@ class StepCache:
         self, req: ChatRequest, family: Family, task: Task, scope: Scope, key: str, lookup: _Lookup
     ) -> Result | None:
         best: tuple[_Candidate, list[str], Verification] | None = None
-        for cand in lookup.candidates:
-            cached = family.load_task(cand.entry.task)
+        for cand in self._candidates(req, family, task, scope, key, lookup):
+            if cand.how == "exact":
+                # Stored only after it verified for this very request under this FORMAT_VERSION.
+                n = len(cand.entry.steps)
+                return Result(
+                    text=cand.entry.text,
+                    path=Path.REUSE,
+                    family=family.name,
+                    entry=cand.entry.id,
+                    similarity=1.0,
+                    steps=StepCounts(reused=n, patched=0, total=n),
+                    verification=Verification(tuple(StepCheck(i, True) for i in range(n))),
+                    detail="exact match, verified when stored",
+                )
+            cached = self._load_task(family, cand.entry)
             steps = family.adapt(cand.entry, cached, task)
             if steps is None:
                 lookup.semantic_neighbour = lookup.semantic_neighbour or cand

@@ -5,7 +5,8 @@
 Vectors are clustered unit vectors (a few hundred "templates" with per-request noise), which is
 what embeddings of templated prompts look like; entries are spread over three families so the
 family-filtered search is exercised too. Reported: fill time, the first search (which loads the
-index from the store), the HNSW build, then p50/p99 of ``nearest`` with and without a family.
+index from the store), the HNSW build, p50/p99 of ``nearest`` with and without a family, and
+recall@k against a brute-force search.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class ScaleResult:
     p99_ms: float
     family_p50_ms: float
     family_p99_ms: float
+    recall_at_k: float  # share of the exact top-k (by brute force) that nearest() returned
 
 
 def synthetic_vectors(n: int, dim: int, seed: int = 0, templates: int = 500) -> np.ndarray:
@@ -99,6 +101,11 @@ def measure_nearest(
         return np.asarray(times) * 1e3
 
     plain, filtered = timed(None), timed("json")
+    truth = np.argsort(-(probes @ vectors[:entries].T), axis=1)[:, :k]
+    hits = 0
+    for q, expected in zip(probes, truth):
+        found = {int(e.key.rsplit("-", 1)[1]) for e, _ in store.nearest("scale", "m", q, k)}
+        hits += len(found & set(expected.tolist()))
     return ScaleResult(
         entries=entries,
         dim=dim,
@@ -109,6 +116,7 @@ def measure_nearest(
         p99_ms=round(float(np.percentile(plain, 99)), 3),
         family_p50_ms=round(float(np.percentile(filtered, 50)), 3),
         family_p99_ms=round(float(np.percentile(filtered, 99)), 3),
+        recall_at_k=round(hits / (k * len(probes)), 4),
     )
 
 

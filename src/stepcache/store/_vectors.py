@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from .._types import Entry, Vector
-from ..retrieve.index import VectorIndex
+from ..retrieve.index import DEFAULT_THRESHOLD, VectorIndex
 
 __all__ = ["ScopedIndexes"]
 
@@ -27,7 +27,7 @@ Resolver = Callable[[Sequence[int], str | None], dict[int, Entry]]
 
 
 class ScopedIndexes:
-    def __init__(self, *, threshold: int = 20_000, background: bool = True) -> None:
+    def __init__(self, *, threshold: int = DEFAULT_THRESHOLD, background: bool = True) -> None:
         self._threshold = threshold
         self._background = background
         self._lock = threading.Lock()

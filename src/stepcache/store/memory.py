@@ -18,6 +18,7 @@ from .._exceptions import ConfigurationError
 from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store
 from ._codec import dump_json, load_json
+from ..retrieve.index import DEFAULT_THRESHOLD
 from ._vectors import ScopedIndexes
 
 __all__ = ["MemoryStore"]
@@ -26,7 +27,7 @@ __all__ = ["MemoryStore"]
 class MemoryStore(Store):
     """``MemoryStore()``, or ``open_store("memory://")``. Thread-safe."""
 
-    def __init__(self, *, index_threshold: int = 20_000) -> None:
+    def __init__(self, *, index_threshold: int = DEFAULT_THRESHOLD) -> None:
         self._lock = threading.Lock()
         self._next_id = 1
         self._by_id: dict[int, Entry] = {}

@@ -1,20 +1,30 @@
-"""Benchmarking StepCache: the paper-shaped workload, an independent checker, and the demo runner.
+"""Benchmarking StepCache: the paper-shaped workload, an independent checker, the demo and the bench.
 
 ``workload`` generates and reads workloads (JSONL format documented there), ``checker`` judges
-answers from the ground truth alone (no code shared with the engine's verifiers), ``demo`` runs a
-workload through the bare model and through StepCache, and ``imperfect`` is a fake model for the
-scripted backend that errs on purpose.
+answers from the ground truth alone (no code shared with the engine's verifiers), ``systems`` are
+the compared caches (no cache, exact match, GPTCache, StepCache), ``runner`` runs and measures them,
+``report`` / ``plots`` write the results, ``demo`` and ``bench`` are the two commands, ``scale``
+times the engine's fast path on a large store, and ``imperfect`` is a fake model that errs on purpose.
 """
 
 from .checker import CheckResult, check, check_answer
+from .bench import run_bench
 from .demo import DemoReport, demo_workload, run_demo
 from .imperfect import ImperfectModel
+from .report import BenchReport
+from .runner import RequestRecord, SystemSummary
+from .systems import ExactMatchCache, System
 from .workload import WorkloadError, WorkloadItem, dump_workload, generate_workload, load_workload
 
 __all__ = [
+    "BenchReport",
     "CheckResult",
     "DemoReport",
+    "ExactMatchCache",
     "ImperfectModel",
+    "RequestRecord",
+    "System",
+    "SystemSummary",
     "WorkloadError",
     "WorkloadItem",
     "check",
@@ -23,5 +33,6 @@ __all__ = [
     "dump_workload",
     "generate_workload",
     "load_workload",
+    "run_bench",
     "run_demo",
 ]

@@ -16,14 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,9 +27,19 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from .._exceptions import StepCacheError
-from .._types import BackendRequest, ChatRequest, Result
+from .._types import ChatRequest, Result
 from ..backends import Backend
-from .checker import CheckResult, check
+from .runner import (
+    RequestRecord,
+    SystemSummary,
+    machine_info,
+    progress_bar,
+    run_systems,
+    stepcache_version,
+    summarise,
+)
+from .runner import warm_up as warm_up_backend
+from .systems import NoCache, StepCacheSystem, System
 from .workload import WorkloadItem, generate_workload, load_workload
 
 __all__ = [
@@ -50,7 +56,6 @@ __all__ = [
 NO_CACHE, STEPCACHE = "no cache", "StepCache"
 #: (base prompts per task, variants per perturbation) of each demo size.
 SIZES: dict[str, tuple[int, int]] = {"default": (2, 3), "quick": (1, 2)}
-_PATHS = ("reuse", "patch", "skip", "miss", "bypass")
 
 
 class SupportsComplete(Protocol):
@@ -59,46 +64,8 @@ class SupportsComplete(Protocol):
     def complete(self, request: ChatRequest) -> Result: ...
 
 
-class DemoRecord(BaseModel):
-    """One request as one system answered it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    system: str
-    task: str
-    perturbation: str
-    semantic: bool
-    latency_s: float
-    prompt_tokens: int
-    completion_tokens: int
-    path: str | None  # StepCache's path; None for the bare model
-    correct: bool | None
-    integrity: bool
-    ok: bool | None  # correct and integrity (None: no ground truth)
-    reasons: list[str]
-    error: str | None = None
-    text: str
-
-
-class SystemSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    system: str
-    requests: int
-    mean_s: float
-    median_s: float
-    p95_s: float
-    tokens_total: int
-    tokens_per_request: float
-    correct_nonsemantic: float | None  # share of non-semantic requests answered correctly (and intact)
-    correct_all: float | None  # the same over every request with ground truth
-    integrity: float
-    unchecked: int
-    errors: int
-    paths: dict[str, int]
-    stale_reuse: int  # semantic variants served from cache with a wrong answer
-    over_skip: int  # non-semantic variants StepCache answered fresh instead of reusing
+#: One request as one system answered it (the bench's record; kept under the demo's name).
+DemoRecord = RequestRecord
 
 
 class DemoReport(BaseModel):
@@ -150,35 +117,30 @@ def run_demo(
             model = None
     model = model or "default"
     cache = (cache_factory or _memory_cache)(backend)
-    records: list[DemoRecord] = []
+    systems: list[System] = [NoCache(backend), StepCacheSystem(cache)]
     started = time.perf_counter()
-    warm_up_s = _warm_up(backend, model) if warm_up else None
+    warm_up_s = warm_up_backend(backend, model) if warm_up else None
     try:
-        with _progress(2 * len(items), progress) as bar:
-            for item in items:  # interleaved: each system sees the model in the same state
-                bar.set_postfix_str(f"{item.task}/{item.perturbation}", refresh=False)
-                records.append(_bare(backend, item, model))
-                bar.update(1)
-                records.append(_cached(cache, item, model))
-                bar.update(1)
+        with progress_bar(2 * len(items), progress, "demo") as bar:
+            # interleaved: each system sees the model in the same state
+            records = run_systems(systems, items, model, interleave=True, bar=bar)
     finally:
-        store = getattr(cache, "store", None)
-        if store is not None:
-            store.close()
+        for system in systems:
+            system.close()
     info = {
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - started, 2),
-        "stepcache": _version(),
+        "stepcache": stepcache_version(),
         "backend": getattr(backend, "name", type(backend).__name__),
         "model": model,
         "requests_per_system": len(items),
         "seeds": sorted({i.seed for i in items if i.seed is not None}),
         "warm_up_s": None if warm_up_s is None else round(warm_up_s, 3),
-        "machine": _machine(),
+        "machine": machine_info(),
         **(settings or {}),
     }
-    systems = [_summarise(name, [r for r in records if r.system == name]) for name in (NO_CACHE, STEPCACHE)]
-    report = DemoReport(settings=info, systems=systems, records=records, markdown="")
+    summaries = [summarise(name, [r for r in records if r.system == name]) for name in (NO_CACHE, STEPCACHE)]
+    report = DemoReport(settings=info, systems=summaries, records=records, markdown="")
     report.markdown = render_markdown(report)
     if out_dir is not None:
         out = Path(out_dir)
@@ -198,138 +160,6 @@ def _memory_cache(backend: Backend) -> SupportsComplete:
     from ..store.memory import MemoryStore
 
     return StepCache(backend, store=MemoryStore())
-
-
-def _warm_up(backend: Backend, model: str) -> float:
-    # The first call pays for loading and compiling; neither system should be charged for it.
-    start = time.perf_counter()
-    backend.complete(BackendRequest(messages=({"role": "user", "content": "Say OK."},), model=model, max_tokens=4))
-    return time.perf_counter() - start
-
-
-def _bare(backend: Backend, item: WorkloadItem, model: str) -> DemoRecord:
-    start = time.perf_counter()
-    try:
-        completion = backend.complete(item.request.backend_request(model))
-    except StepCacheError as exc:
-        return _record(item, NO_CACHE, time.perf_counter() - start, 0, 0, None, "", exc)
-    elapsed = time.perf_counter() - start
-    tokens = (completion.prompt_tokens, completion.completion_tokens)
-    return _record(item, NO_CACHE, elapsed, *tokens, None, completion.text)
-
-
-def _cached(cache: SupportsComplete, item: WorkloadItem, model: str) -> DemoRecord:
-    request = item.request.chat_request(model)
-    start = time.perf_counter()
-    try:
-        result = cache.complete(request)
-    except StepCacheError as exc:
-        return _record(item, STEPCACHE, time.perf_counter() - start, 0, 0, None, "", exc)
-    elapsed = time.perf_counter() - start
-    usage = result.upstream_tokens
-    return _record(item, STEPCACHE, elapsed, usage.prompt, usage.completion, result.path.value, result.text)
-
-
-def _record(
-    item: WorkloadItem,
-    system: str,
-    latency: float,
-    prompt_tokens: int,
-    completion_tokens: int,
-    path: str | None,
-    text: str,
-    error: Exception | None = None,
-) -> DemoRecord:
-    verdict = CheckResult(False, False, (f"error: {error}",)) if error else check(item, text)
-    if error is None and item.truth is None:
-        verdict = CheckResult(None, verdict.integrity, verdict.reasons)
-    return DemoRecord(
-        id=item.id,
-        system=system,
-        task=item.task,
-        perturbation=item.perturbation,
-        semantic=item.semantic,
-        latency_s=latency,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        path=path,
-        correct=verdict.correct,
-        integrity=verdict.integrity,
-        ok=verdict.ok,
-        reasons=list(verdict.reasons),
-        error=None if error is None else f"{type(error).__name__}: {error}",
-        text=text,
-    )
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = (len(ordered) - 1) * q  # linear interpolation, as numpy's default
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def _share(records: Sequence[DemoRecord]) -> float | None:
-    checked = [r for r in records if r.ok is not None]
-    return None if not checked else sum(bool(r.ok) for r in checked) / len(checked)
-
-
-def _summarise(system: str, records: Sequence[DemoRecord]) -> SystemSummary:
-    latencies = [r.latency_s for r in records]
-    tokens = sum(r.prompt_tokens + r.completion_tokens for r in records)
-    paths = Counter(r.path for r in records if r.path is not None)
-    cached = {"reuse", "patch"}
-    return SystemSummary(
-        system=system,
-        requests=len(records),
-        mean_s=statistics.fmean(latencies),
-        median_s=statistics.median(latencies),
-        p95_s=_percentile(latencies, 0.95),
-        tokens_total=tokens,
-        tokens_per_request=tokens / len(records),
-        correct_nonsemantic=_share([r for r in records if not r.semantic]),
-        correct_all=_share(records),
-        integrity=sum(r.integrity for r in records) / len(records),
-        unchecked=sum(r.ok is None for r in records),
-        errors=sum(r.error is not None for r in records),
-        paths={p: paths[p] for p in _PATHS if paths[p]},
-        stale_reuse=sum(r.semantic and r.path in cached and r.correct is False for r in records),
-        over_skip=sum(
-            (not r.semantic) and r.perturbation != "base" and r.path in ("skip", "miss") for r in records
-        ),
-    )
-
-
-@contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[Any]:
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc="demo", unit="req", disable=not enabled, dynamic_ncols=True)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("stepcache")
-    except PackageNotFoundError:  # running from a source tree
-        return "unknown"
-
-
-def _machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-    }
 
 
 # -- reporting --------------------------------------------------------------------------------------

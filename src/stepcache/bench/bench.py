@@ -1,0 +1,221 @@
+"""``stepcache bench``: the paper's protocol, StepCache side by side with the caches users would pick.
+
+Every seed's paper-shaped workload (or your ``--workload FILE.jsonl``) goes through each system —
+no cache, an exact-match cache, GPTCache at its documented threshold and a stricter one, StepCache —
+on the same backend, each with a fresh cache. Writes ``bench-results/<timestamp>/``: ``report.md``
+(headline table, targets met / missed and why, per-seed tables, settings), ``report.json``,
+``requests.jsonl`` (every request) and PNG plots; prints the headline table.
+
+Sizes (requests per seed per system): full 320 (10 base prompts per task, k = 3); ``--quick`` 22
+(one seed, 1 base prompt per task, k = 2); ``--bases N --variants K`` for anything in between
+(``2 · N · (1 + 5K)`` requests). Run time on the embedded 0.5B model, 2 cores: about (model calls)
+× 4 s. On the scripted run the systems made 1.0 (no cache), 1.0 (exact), 0.08 (GPTCache 0.8), 0.72
+(GPTCache 0.95) and ~0.4 (StepCache, with repairs) model calls per request, ≈ 3.2 per item: the full
+protocol (3 × 320 items) ≈ 3,100 calls ≈ 3.5 h; ``--seeds 42 --bases 2`` (64 items) ≈ 15 min;
+``--quick`` (22 items) ≈ 5 min.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import InvalidRequest, StepCacheError
+from ..backends import Backend
+from .demo import SIZES, make_backend
+from .latency import LatencyModel, ModelledLatency
+from .plots import write_plots
+from .report import BenchReport, build_report, print_headline, render_markdown
+from .runner import RequestRecord, machine_info, progress_bar, run_systems, stepcache_version, warm_up
+from .scale import ScaleMeasure, measure_fast_path
+from .systems import DEFAULT_SYSTEMS, GPTCACHE_STRICT_THRESHOLD, GPTCACHE_THRESHOLD, SYSTEMS, System
+from .workload import DEFAULT_SEEDS, WorkloadItem, generate_workload, load_workload
+
+__all__ = ["run_bench", "build_parser", "main"]
+
+
+def run_bench(
+    backend: Backend,
+    workloads: dict[int | None, Sequence[WorkloadItem]],
+    out_dir: str | Path | None,
+    *,
+    systems: Sequence[str] = DEFAULT_SYSTEMS,
+    model: str | None = None,
+    interleave: bool = False,
+    scale: Sequence[int] = (),
+    progress: bool = True,
+    settings: dict[str, Any] | None = None,
+    warm_up_model: bool = True,
+) -> tuple[BenchReport, list[RequestRecord]]:
+    """Run ``workloads`` (seed → items) through ``systems`` (keys of :data:`SYSTEMS`); report and write.
+
+    Each (seed, system) gets a fresh cache in its own temp dir. ``backend`` stays the caller's to
+    close. ``out_dir=None`` writes nothing (no plots). Backend and verification errors are recorded
+    per request, not raised.
+    """
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise InvalidRequest(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}", param="systems")
+    if not workloads or not any(workloads.values()):
+        raise ValueError("the workload is empty")
+    if model is None:
+        try:  # an HTTP upstream lists its models; a failure here is not worth stopping the bench for
+            model = next(iter(backend.models()), None)
+        except StepCacheError:
+            model = None
+    model = model or "default"
+    clock = None
+    if isinstance(backend, ModelledLatency):
+        modelled = backend
+        clock = lambda: modelled.modelled_s  # noqa: E731 - read before and after each request
+    started = time.perf_counter()
+    warm_up_s = warm_up(backend, model) if warm_up_model else None
+    records: list[RequestRecord] = []
+    names: list[str] = []
+    total = sum(len(items) for items in workloads.values()) * len(systems)
+    with progress_bar(total, progress, "bench") as bar, tempfile.TemporaryDirectory(prefix="stepcache-bench-") as tmp:
+        for seed, items in workloads.items():
+            built: list[System] = []
+            try:
+                for key in systems:
+                    workdir = Path(tmp) / f"{seed}-{key}"
+                    workdir.mkdir()
+                    built.append(SYSTEMS[key](backend, workdir))
+                names = [s.name for s in built]
+                records += run_systems(built, items, model, seed=seed, interleave=interleave, clock=clock, bar=bar)
+            finally:
+                for system in built:
+                    system.close()
+    scale_results: list[ScaleMeasure] = []
+    for entries in scale:
+        print(f"scale: filling a store with {entries:,} synthetic entries ...", file=sys.stderr)
+        scale_results.append(measure_fast_path(entries))
+    info: dict[str, Any] = {
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "duration_s": round(time.perf_counter() - started, 1),
+        "backend": getattr(backend, "name", type(backend).__name__),
+        "model": model,
+        "seeds": [s for s in workloads],
+        "requests_per_seed": sorted({len(items) for items in workloads.values()}),
+        "systems": names,
+        "interleave": interleave,
+        "warm_up_s": None if warm_up_s is None else round(warm_up_s, 3),
+        "latency_model": _describe(backend.latency) if isinstance(backend, ModelledLatency) else None,
+        "gptcache": {"threshold": GPTCACHE_THRESHOLD, "strict_threshold": GPTCACHE_STRICT_THRESHOLD,
+                     "evaluation": "SearchDistanceEvaluation()", "vector_store": "faiss IDMap,Flat (L2)",
+                     "scalar_store": "sqlite (temp file)", "embedding": "stepcache HashedNgramEmbedder (as StepCache)",
+                     "key": "the last message's content (get_prompt), as its OpenAI adapter's last_content"},
+        "stepcache_store": "SQLiteStore (temp file), HashedNgramEmbedder, default CacheConfig",
+        "versions": _versions(),
+        "machine": machine_info(),
+        **(settings or {}),
+    }
+    report = build_report(records, names, info, scale_results)
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / "requests.jsonl").open("w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(record.model_dump_json() + "\n")
+        report.plots = write_plots(report, records, out)
+        report.markdown = render_markdown(report)
+        (out / "report.md").write_text(report.markdown, encoding="utf-8")
+        (out / "report.json").write_text(report.model_dump_json(indent=2, exclude={"markdown"}), encoding="utf-8")
+    else:
+        report.markdown = render_markdown(report)
+    return report, records
+
+
+def _describe(latency: LatencyModel) -> str:
+    return (f"{latency.per_call_s * 1e3:g} ms per call + {latency.per_prompt_token_s * 1e3:g} ms per prompt token "
+            f"+ {latency.per_completion_token_s * 1e3:g} ms per completion token")
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"stepcache": stepcache_version(), "python": sys.version.split()[0]}
+    for package in ("gptcache", "faiss-cpu", "numpy", "sqlalchemy", "llama-cpp-python", "matplotlib"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+# -- command line -----------------------------------------------------------------------------------
+
+
+def build_parser(prog: str = "stepcache bench") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", "'"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
+                        help="workload seeds (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one seed, 1 base prompt per task, k = 2: 22 requests per system (the README demo size)")
+    parser.add_argument("--bases", type=int, default=None, metavar="N", help="base prompts per task (default 10)")
+    parser.add_argument("--variants", type=int, default=None, metavar="K", help="variants per perturbation (default 3)")
+    parser.add_argument("--workload", metavar="FILE.jsonl", default=None,
+                        help="run your own trace instead (format: see stepcache.bench.workload)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--upstream", metavar="URL", default=None,
+                        help="an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (default: the embedded model)")
+    source.add_argument("--scripted", action="store_true",
+                        help="the built-in imperfect fake model (no weights; CI); latencies add modelled model time")
+    parser.add_argument("--model", metavar="NAME", default=None,
+                        help="model name for --upstream, or a GGUF file path for the embedded backend")
+    parser.add_argument("--api-key", default=None, help="API key for --upstream (default: $OPENAI_API_KEY)")
+    parser.add_argument("--no-modelled-latency", action="store_true",
+                        help="with --scripted: report bare wall time (microseconds) instead of modelled model time")
+    parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
+                        help="comma-separated, from: " + ", ".join(SYSTEMS) + " (default: all)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="send each item to every system in turn (default: one pass per system)")
+    parser.add_argument("--scale", type=int, nargs="*", default=None, metavar="N",
+                        help="also time the engine's fast path with N synthetic entries (bare --scale: 10000 100000)")
+    parser.add_argument("--out", metavar="DIR", default=None, help="output dir (default: bench-results/<timestamp>)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``stepcache bench``. StepCache errors propagate, so the CLI's edge maps them to exit codes."""
+    args = build_parser().parse_args(argv)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    bases, k = SIZES["quick"] if args.quick else (10, 3)
+    bases = args.bases if args.bases is not None else bases
+    k = args.variants if args.variants is not None else k
+    seeds: list[int] = args.seeds[:1] if args.quick else args.seeds
+    workloads: dict[int | None, Sequence[WorkloadItem]]
+    if args.workload:
+        workloads = {None: load_workload(args.workload)}
+    else:
+        workloads = {seed: generate_workload(seed, bases_per_task=bases, variants_per_perturbation=k) for seed in seeds}
+    scale = [10_000, 100_000] if args.scale == [] else (args.scale or [])
+    out_dir = Path(args.out) if args.out else Path("bench-results") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    args.seed = seeds[0]  # the scripted model's error pattern (make_backend reads it)
+    backend: Backend = make_backend(args)
+    if args.scripted and not args.no_modelled_latency:
+        backend = ModelledLatency(backend)
+    model = None if (args.upstream is None and not args.scripted) else args.model
+    settings = {
+        "size": "workload file" if args.workload else f"{bases} bases per task, k = {k}",
+        "workload": args.workload,
+        "upstream": args.upstream,
+        "command": "stepcache bench " + " ".join(argv if argv is not None else sys.argv[2:]),
+    }
+    per_seed = sum(len(items) for items in workloads.values()) // len(workloads)
+    print(f"StepCache bench: {len(systems)} systems x {len(workloads)} seed(s) x {per_seed} requests, "
+          f"backend {backend.name}", file=sys.stderr)
+    with backend:
+        report, _ = run_bench(backend, workloads, out_dir, systems=systems, model=model, interleave=args.interleave,
+                              scale=scale, progress=not args.no_progress, settings=settings)
+    print_headline(report)
+    print(f"report: {out_dir / 'report.md'}  (every request: {out_dir / 'requests.jsonl'})")
+    return 0
+

@@ -1,0 +1,385 @@
+"""The bench report: per-seed summaries, their mean, the issue's targets (met / missed, and why).
+
+Nothing here tunes anything: targets are judged on the measured records, and a missed target's
+explanation is computed from the same records (which requests called the model, which failed).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .runner import PATHS, RequestRecord, SystemSummary, over_skipped, summarise
+from .scale import SCALE_TARGET_P50_MS, ScaleMeasure
+
+__all__ = ["Headline", "Target", "BenchReport", "build_report", "render_markdown", "print_headline"]
+
+
+class Headline(BaseModel):
+    """One system over all seeds: rates and latencies are means of the per-seed values; counts are totals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str
+    seeds: int
+    requests_per_seed: float
+    mean_s: float
+    median_s: float
+    p95_s: float
+    tokens_per_seed: float
+    tokens_per_request: float
+    correct_nonsemantic: float | None
+    correct_all: float | None
+    integrity: float
+    hit_rate: float | None
+    wrong_hit_rate: float | None
+    wrong_hits: int
+    stale_reuse: int
+    over_skip: int
+    errors: int
+    paths: dict[str, int]
+    patch_p95_s: float | None
+    fresh_p95_s: float | None
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    goal: str
+    measured: str
+    met: bool | None  # None: could not be judged on this run (e.g. no patch requests)
+    why: str = ""
+
+
+class BenchReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    settings: dict[str, Any]
+    headline: list[Headline]
+    per_seed: dict[str, list[SystemSummary]]
+    targets: list[Target]
+    scale: list[ScaleMeasure]
+    plots: dict[str, str] = {}
+    markdown: str = ""
+
+    def system(self, name: str) -> Headline:
+        return next(h for h in self.headline if h.system == name)
+
+
+# -- building ---------------------------------------------------------------------------------------
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.fmean(present) if present else None
+
+
+def headline_of(system: str, summaries: Sequence[SystemSummary]) -> Headline:
+    paths: Counter[str] = Counter()
+    for s in summaries:
+        paths.update(s.paths)
+    return Headline(
+        system=system,
+        seeds=len(summaries),
+        requests_per_seed=statistics.fmean(s.requests for s in summaries),
+        mean_s=statistics.fmean(s.mean_s for s in summaries),
+        median_s=statistics.fmean(s.median_s for s in summaries),
+        p95_s=statistics.fmean(s.p95_s for s in summaries),
+        tokens_per_seed=statistics.fmean(s.tokens_total for s in summaries),
+        tokens_per_request=statistics.fmean(s.tokens_per_request for s in summaries),
+        correct_nonsemantic=_mean([s.correct_nonsemantic for s in summaries]),
+        correct_all=_mean([s.correct_all for s in summaries]),
+        integrity=statistics.fmean(s.integrity for s in summaries),
+        hit_rate=_mean([s.hit_rate for s in summaries]),
+        wrong_hit_rate=_mean([s.wrong_hit_rate for s in summaries]),
+        wrong_hits=sum(s.wrong_hits for s in summaries),
+        stale_reuse=sum(s.stale_reuse for s in summaries),
+        over_skip=sum(s.over_skip for s in summaries),
+        errors=sum(s.errors for s in summaries),
+        paths={p: paths[p] for p in PATHS if paths[p]},
+        patch_p95_s=_mean([s.patch_p95_s for s in summaries]),
+        fresh_p95_s=_mean([s.fresh_p95_s for s in summaries]),
+    )
+
+
+def build_report(
+    records: Sequence[RequestRecord],
+    systems: Sequence[str],
+    settings: dict[str, Any],
+    scale: Sequence[ScaleMeasure] = (),
+) -> BenchReport:
+    seeds = sorted({r.seed for r in records}, key=lambda s: (s is None, s))
+    per_seed: dict[str, list[SystemSummary]] = {}
+    for seed in seeds:
+        group = [r for r in records if r.seed == seed]
+        per_seed[str(seed)] = [summarise(name, [r for r in group if r.system == name]) for name in systems]
+    headline = [headline_of(name, [s for ss in per_seed.values() for s in ss if s.system == name]) for name in systems]
+    report = BenchReport(settings=settings, headline=headline, per_seed=per_seed, targets=[], scale=list(scale))
+    report.targets = judge_targets(report, records)
+    return report
+
+
+# -- targets ----------------------------------------------------------------------------------------
+
+NO_CACHE, STEPCACHE = "no cache", "StepCache"
+_MODEL_PATHS = ("miss", "skip", "patch")
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _examples(records: Sequence[RequestRecord], limit: int = 4) -> str:
+    parts = []
+    for r in records[:limit]:
+        why = r.error or "; ".join(r.reasons[:2]) or r.detail or "no reason recorded"
+        parts.append(f"`{r.id}` (seed {r.seed}, {r.perturbation}, path {r.path}: {why[:160]})")
+    more = f" and {len(records) - limit} more" if len(records) > limit else ""
+    return ", ".join(parts) + more
+
+
+def judge_targets(report: BenchReport, records: Sequence[RequestRecord]) -> list[Target]:
+    """The issue's targets for StepCache vs no cache (and vs GPTCache), each met / missed / n/a."""
+    names = {h.system for h in report.headline}
+    targets: list[Target] = []
+    if STEPCACHE not in names:
+        return targets
+    sc = report.system(STEPCACHE)
+    mine = [r for r in records if r.system == STEPCACHE]
+    fresh_share = sum(r.path in _MODEL_PATHS for r in mine) / len(mine)
+
+    wrong = [r for r in mine if not r.semantic and r.ok is False]
+    targets.append(Target(
+        name="correct on every non-semantic request", goal="100 %", measured=_pct(sc.correct_nonsemantic),
+        met=sc.correct_nonsemantic == 1.0 if sc.correct_nonsemantic is not None else None,
+        why="" if not wrong else f"{len(wrong)} wrong or refused: {_examples(wrong)}",
+    ))
+    targets.append(Target(
+        name="stale reuse", goal="0", measured=str(sc.stale_reuse), met=sc.stale_reuse == 0,
+        why=_examples([r for r in mine if r.semantic and r.hit and r.ok is False]) if sc.stale_reuse else "",
+    ))
+    skipped = over_skipped(mine)
+    by_kind = Counter(f"{r.task}/{r.perturbation}" for r in skipped)
+    targets.append(Target(
+        name="over-skip", goal="0", measured=str(sc.over_skip), met=sc.over_skip == 0,
+        why="" if not skipped else "by perturbation: " + ", ".join(f"{k} {n}" for k, n in by_kind.most_common())
+        + f"; e.g. {_examples(skipped, 3)}",
+    ))
+    if NO_CACHE not in names:
+        return targets + _versus_gptcache(report)
+    nc = report.system(NO_CACHE)
+    bare = {(r.seed, r.id): r for r in records if r.system == NO_CACHE}
+    answerable = [r for r in mine if (b := bare.get((r.seed, r.id))) is not None and b.ok]
+    failed = [r for r in answerable if not r.ok]
+    share = (len(answerable) - len(failed)) / len(answerable) if answerable else None
+    targets.append(Target(
+        name="correct on every request the model answers correctly", goal="100 %", measured=_pct(share),
+        met=None if share is None else share == 1.0,
+        why="" if not failed else f"{len(failed)} of {len(answerable)}: {_examples(failed)}",
+    ))
+    ratio = nc.mean_s / sc.mean_s if sc.mean_s else None
+    model_time = sum(r.latency_s for r in mine if r.path in _MODEL_PATHS) / len(mine)
+    targets.append(Target(
+        name="mean latency vs no cache", goal="≥ 4× lower (paper 3.2×)",
+        measured="n/a" if ratio is None else f"{ratio:.2f}× lower ({_ms(sc.mean_s)} vs {_ms(nc.mean_s)})",
+        met=None if ratio is None else ratio >= 4,
+        why="" if ratio is None or ratio >= 4 else (
+            f"{_pct(fresh_share)} of StepCache's requests called the model (miss / skip / patch); those alone "
+            f"add {_ms(model_time)} to the mean, which caps the speed-up at {nc.mean_s / model_time:.2f}×"
+            if model_time else "the cache's own overhead dominates"),
+    ))
+    targets.append(Target(
+        name="median latency", goal="≤ 5 ms (paper 10 ms)", measured=_ms(sc.median_s), met=sc.median_s <= 0.005,
+        why="" if sc.median_s <= 0.005 else (
+            f"{_pct(fresh_share)} of requests called the model, so the median request is a model call"
+            if fresh_share >= 0.5 else
+            f"the median request is served from cache; the engine's cached path itself takes {_ms(sc.median_s)} here"),
+    ))
+    token_share = sc.tokens_per_seed / nc.tokens_per_seed if nc.tokens_per_seed else None
+    floor_items = [r for r in records if r.system == NO_CACHE and (r.perturbation == "base" or r.semantic)]
+    floor = sum(r.tokens for r in floor_items) / max(1, sum(r.tokens for r in records if r.system == NO_CACHE))
+    spent = Counter[str]()
+    for r in mine:
+        spent[r.path or "?"] += r.tokens
+    targets.append(Target(
+        name="upstream tokens vs no cache", goal="≤ 35 % (paper 76 %)", measured=_pct(token_share),
+        met=None if token_share is None else token_share <= 0.35,
+        why="" if token_share is None or token_share <= 0.35 else (
+            f"base prompts and semantic variants must be generated by any correct system: they are "
+            f"{_pct(floor)} of no-cache tokens on this workload; StepCache's tokens by path: "
+            + ", ".join(f"{p} {n:,}" for p, n in spent.most_common() if n)),
+    ))
+    targets.append(Target(
+        name="p95 latency never worse than no cache", goal=f"≤ {_ms(nc.p95_s)}", measured=_ms(sc.p95_s),
+        met=sc.p95_s <= nc.p95_s,
+        why="" if sc.p95_s <= nc.p95_s else (
+            "StepCache's slowest requests are model calls: " + _slowest(mine) + "; " + _per_call(records)),
+    ))
+    full = sc.fresh_p95_s if sc.fresh_p95_s is not None else nc.p95_s
+    patch_ok = None if sc.patch_p95_s is None else sc.patch_p95_s <= full / 2
+    targets.append(Target(
+        name="patch p95 vs a full generation's p95", goal=f"≤ half ({_ms(full / 2)})",
+        measured=f"{_ms(sc.patch_p95_s)} ({sc.paths.get('patch', 0)} patches; fresh p95 {_ms(sc.fresh_p95_s)})",
+        met=patch_ok,
+        why="no request took the patch path on this run" if patch_ok is None else "" if patch_ok else _patch_cost(mine),
+    ))
+    return targets + _versus_gptcache(report)
+
+
+def _slowest(records: Sequence[RequestRecord]) -> str:
+    ordered = sorted(records, key=lambda r: r.latency_s, reverse=True)[: max(1, len(records) // 20)]
+    return ", ".join(f"{p} {n}" for p, n in Counter(r.path or "?" for r in ordered).most_common()) + " (top 5 %)"
+
+
+def _patch_cost(records: Sequence[RequestRecord]) -> str:
+    def mean_tokens(paths: tuple[str, ...]) -> tuple[float, float]:
+        chosen = [r for r in records if r.path in paths]
+        n = max(1, len(chosen))
+        return sum(r.prompt_tokens for r in chosen) / n, sum(r.completion_tokens for r in chosen) / n
+
+    (pp, pc), (fp, fc) = mean_tokens(("patch",)), mean_tokens(("miss", "skip"))
+    return (f"a patch request carries the cached steps in its prompt and regenerates from the first failing "
+            f"step: {pp:.0f} prompt + {pc:.0f} completion tokens per patch vs {fp:.0f} + {fc:.0f} per fresh "
+            f"generation, so it is not shorter than a full generation on this model")
+
+
+def _per_call(records: Sequence[RequestRecord]) -> str:
+    def mean(system: str, field: str) -> float:
+        calls = [r for r in records
+                 if r.system == system and r.tokens and (system == NO_CACHE or r.path in _MODEL_PATHS)]
+        return sum(getattr(r, field) for r in calls) / len(calls) if calls else 0.0
+
+    return (f"a StepCache model request carries {mean(STEPCACHE, 'prompt_tokens'):.0f} prompt + "
+            f"{mean(STEPCACHE, 'completion_tokens'):.0f} completion tokens on average (its step-format instructions "
+            f"and repair rounds), the bare request {mean(NO_CACHE, 'prompt_tokens'):.0f} + "
+            f"{mean(NO_CACHE, 'completion_tokens'):.0f}")
+
+
+def _versus_gptcache(report: BenchReport) -> list[Target]:
+    sc = report.system(STEPCACHE)
+    out = []
+    for h in report.headline:
+        if not h.system.startswith("GPTCache"):
+            continue
+        better = (sc.correct_all or 0) > (h.correct_all or 0)
+        out.append(Target(
+            name=f"vs {h.system}: higher correctness at comparable reuse", goal="correct (all) higher",
+            measured=f"correct {_pct(sc.correct_all)} vs {_pct(h.correct_all)}; hit rate {_pct(sc.hit_rate)} vs "
+            f"{_pct(h.hit_rate)}; wrong hits {sc.wrong_hits} vs {h.wrong_hits}",
+            met=better,
+            why="" if better else "GPTCache's answers were at least as often correct on this run",
+        ))
+    for m in report.scale:
+        if m.entries >= 100_000:
+            out.append(Target(
+                name=f"fast-path p50 at {m.entries:,} entries", goal=f"≤ {SCALE_TARGET_P50_MS:g} ms",
+                measured=f"{m.fast_path_p50_ms:.3f} ms (p99 {m.fast_path_p99_ms:.2f} ms)",
+                met=m.fast_path_p50_ms <= SCALE_TARGET_P50_MS,
+                why="" if m.fast_path_p50_ms <= SCALE_TARGET_P50_MS else
+                f"exact hits p50 {m.exact_p50_ms:.3f} ms, adapted reuse p50 {m.reuse_p50_ms} ms",
+            ))
+    return out
+
+
+# -- rendering --------------------------------------------------------------------------------------
+
+_HEADER = ("system", "req/seed", "mean", "median", "p95", "tokens/seed", "tokens/req", "correct (non-sem.)",
+           "correct (all)", "integrity", "hit rate", "wrong hits", "stale reuse", "over-skip")
+
+
+def _row(h: Headline | SystemSummary) -> tuple[str, ...]:
+    requests = h.requests_per_seed if isinstance(h, Headline) else h.requests
+    tokens = h.tokens_per_seed if isinstance(h, Headline) else h.tokens_total
+    is_stepcache = bool(h.paths)
+    return (
+        h.system, f"{requests:g}", _ms(h.mean_s), _ms(h.median_s), _ms(h.p95_s), f"{tokens:,.0f}",
+        f"{h.tokens_per_request:.1f}", _pct(h.correct_nonsemantic), _pct(h.correct_all), _pct(h.integrity),
+        _pct(h.hit_rate), "–" if h.hit_rate is None else str(h.wrong_hits), "–" if h.hit_rate is None else
+        str(h.stale_reuse), str(h.over_skip) if is_stepcache else "–",
+    )
+
+
+def _table(rows: Sequence[tuple[str, ...]], header: Sequence[str] = _HEADER) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def render_markdown(report: BenchReport) -> str:
+    s = report.settings
+    lines = [
+        "# StepCache bench",
+        "",
+        f"Backend **{s.get('backend')}**, model **{s.get('model')}**, seeds {s.get('seeds')}, "
+        f"{s.get('requests_per_seed')} requests per seed per system, systems run "
+        f"{'interleaved' if s.get('interleave') else 'in separate passes'}, each with a fresh cache.",
+        "",
+    ]
+    if s.get("latency_model"):
+        lines += [
+            "> **Scripted run: latencies include modelled model time** (no sleeping; "
+            f"{s['latency_model']}) added to each request's measured wall time. Use it to validate the "
+            "protocol, not to quote speed-ups.",
+            "",
+        ]
+    lines += ["## Headline (mean over seeds; counts are totals)", "", *_table([_row(h) for h in report.headline]), ""]
+    for h in report.headline:
+        if h.paths:
+            total = sum(h.paths.values()) or 1
+            mix = ", ".join(f"{p} {n} ({100 * n / total:.0f} %)" for p, n in h.paths.items())
+            lines.append(f"**{h.system} path mix** (all seeds): {mix}; patch p95 {_ms(h.patch_p95_s)}, "
+                         f"fresh (miss/skip) p95 {_ms(h.fresh_p95_s)}  ")
+    lines += ["", "Correct = the independent checker's task check *and* its integrity check (numbered steps in "
+              "order, no duplicate or contradictory step, final line consistent with the body). A *hit* is an "
+              "answer served from the cache (StepCache: reuse or patch); a *wrong hit* is a hit the checker "
+              "rejects; *stale reuse* is a wrong hit on a semantic variant; *over-skip* is a non-semantic "
+              "variant StepCache answered fresh although its base was cached.", ""]
+    lines += ["## Targets", "", *_table(
+        [(t.name, t.goal, t.measured, {True: "met", False: "**missed**", None: "n/a"}[t.met], t.why or "")
+         for t in report.targets], ("target", "goal", "measured", "", "why (when missed)")), ""]
+    lines += ["## Per seed", ""]
+    for seed, summaries in report.per_seed.items():
+        lines += [f"### seed {seed}", "", *_table([_row(x) for x in summaries]), ""]
+    if report.scale:
+        lines += ["## Lookup cost as the cache grows", "",
+                  "In-process `StepCache.complete()` on requests answered without the model (scripted backend), "
+                  "after filling a SQLite store with synthetic entries.", "",
+                  *_table([(f"{m.entries:,}", f"{m.fill_s:.1f} s", f"{m.fast_path_p50_ms:.3f} ms",
+                            f"{m.fast_path_p99_ms:.2f} ms", f"{m.exact_p50_ms:.3f} ms",
+                            "n/a" if m.reuse_p50_ms is None else f"{m.reuse_p50_ms:.3f} ms", str(m.reuse_requests))
+                           for m in report.scale],
+                          ("entries", "fill", "fast path p50", "fast path p99", "exact p50", "adapted reuse p50",
+                           "reuse requests")), ""]
+    if report.plots:
+        lines += ["## Plots", ""] + [f"![{name}]({path})" for name, path in report.plots.items()] + [""]
+    lines += ["## Settings", "", "```json", json.dumps(report.settings, indent=2, default=str), "```", ""]
+    return "\n".join(lines)
+
+
+def print_headline(report: BenchReport, file: Any = None) -> None:
+    out = file or sys.stdout
+    rows = [_row(h) for h in report.headline]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(_HEADER)]
+    for row in (_HEADER, *rows):
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))), file=out)
+    missed = [t for t in report.targets if t.met is False]
+    print(f"targets: {sum(t.met is True for t in report.targets)} met, {len(missed)} missed"
+          + (" (" + "; ".join(t.name for t in missed) + ")" if missed else ""), file=out)
+
+
+def records_by_system(records: Sequence[RequestRecord]) -> dict[str, list[RequestRecord]]:
+    grouped: dict[str, list[RequestRecord]] = defaultdict(list)
+    for r in records:
+        grouped[r.system].append(r)
+    return dict(grouped)

@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 EXTRAS_DEMO := local,server
-EXTRAS_TEST := local,server,onnx,faiss,dev
+EXTRAS_TEST := local,server,onnx,faiss,bench,postgres,dev
 
 .PHONY: demo test venv-demo venv-test clean
 

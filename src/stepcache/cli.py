@@ -26,9 +26,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UPSTREAM, EXIT_UNVERIFIED = 0, 1, 2, 3, 4
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
-    if argv[:1] == ["demo"]:
-        # The demo owns its options (argparse.REMAINDER would swallow only positional ones).
-        argv = ["demo", "--", *argv[1:]]
+    if argv[:1] in (["demo"], ["bench"]):
+        # These own their options (argparse.REMAINDER would swallow only positional ones).
+        argv = [argv[0], "--", *argv[1:]]
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
@@ -91,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the README's main job: StepCache vs the bare model on a small workload")
     demo.add_argument("args", nargs=argparse.REMAINDER, help="options for the demo (see `stepcache demo --help`)")
     demo.set_defaults(handler=_demo)
+
+    bench = sub.add_parser("bench", help="the paper's protocol: StepCache vs no cache, exact-match and GPTCache")
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="options for the benchmark (see `stepcache bench --help`)")
+    bench.set_defaults(handler=_bench)
     return parser
 
 
@@ -225,8 +229,18 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .bench.demo import main as demo_main
 
+    return demo_main(_rest(args))
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench.bench import main as bench_main
+
+    return bench_main(_rest(args))
+
+
+def _rest(args: argparse.Namespace) -> list[str]:
     rest = list(args.args)
-    return demo_main(rest[1:] if rest[:1] == ["--"] else rest)
+    return rest[1:] if rest[:1] == ["--"] else rest
 
 
 if __name__ == "__main__":  # pragma: no cover

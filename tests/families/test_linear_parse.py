@@ -103,12 +103,13 @@ def test_signature_masks_constants_names_and_wording(family: LinearFamily) -> No
         return task.signature
 
     base = sig("Solve 3x + 5 = 20")
-    assert base == "linear|#v + # = #|default"
+    assert base == "linear|#v + # = #"
     assert sig("Find y: 7y + 12 = 40") == base
     assert sig("What is the value of q in 2q+1=9?") == base
     assert sig("Solve 3*x + 5 = 20") == base
     assert sig("Solve 3x - 5 = 20") != base
-    assert sig("Solve 3x + 5 = 20 as a decimal") != base
+    # the format is not part of it: adapt re-renders the final line, so any format's entry serves
+    assert sig("Solve 3x + 5 = 20 as a decimal") == base
     assert sig("Solve 3(x + 5) = 20") != base
 
 

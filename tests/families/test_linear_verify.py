@@ -251,3 +251,25 @@ def test_fallback_writes_a_verified_solution(family: LinearFamily, prompt: str, 
     assert steps[0] == task.data["equation"]
     assert steps[-1] == final
     assert len(steps) == len(set(steps))  # no repeated lines
+
+
+def test_verify_rejects_a_repeated_step(family: LinearFamily) -> None:
+    task = family.detect(ask("Solve 2p + 6 = 3"))
+    assert task is not None
+    report = family.verify(task, ["2p + 6 = 3", "2p = -3", "p = -3/2", "p = -3/2"])
+    assert not report.ok and report.first_failure == 3
+    assert "repeats step 3" in report.steps[3].reason
+    # spacing and numbering do not make it a new step
+    report = family.verify(task, ["2p + 6 = 3", "2p = -3", "2p=-3", "p = -3/2"])
+    assert report.first_failure == 2
+
+
+def test_segment_and_stitch_say_a_repeated_line_once(family: LinearFamily) -> None:
+    task = family.detect(ask("Solve 2p + 6 = 3"))
+    assert task is not None
+    steps = family.segment(task, "1. 2p + 6 = 3\n2. 2p = -3\n3. p = -3/2\n4. p = -3/2")
+    assert steps == ["2p + 6 = 3", "2p = -3", "p = -3/2"] and family.verify(task, steps).ok
+    bad = ["2p + 6 = 3", "2p = 3"]
+    report = family.verify(task, bad)
+    stitched = family.stitch(task, bad, report, "2. 2p = -3\n3. p = -3/2\n4. p = -3/2")
+    assert stitched == ["2p + 6 = 3", "2p = -3", "p = -3/2"]

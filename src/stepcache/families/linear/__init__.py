@@ -36,8 +36,11 @@ Reuse
     number, a negation, or one ``+ - * /``), chosen so the step still verifies for perturbed
     constants. A look-alike request with the same equation shape (``4y + 7 = 31`` for
     ``3x + 5 = 20``) is then answered by evaluating those formulas, renaming the variable and
-    re-writing the final line in the requested format — no model call. Pure-arithmetic lines whose
-    numbers cannot be pinned down (``Check: 3(5) + 5 = 20``) are left out of adapted answers.
+    re-writing the final line in the requested format — no model call. Pure-arithmetic lines
+    (``Check: 3(5) + 5 = 20``) are left out of answers adapted to new constants: verification can
+    show them true but not relevant. A line that new constants make repeat a later one
+    (``x = 40/5``, ``x = 8`` → ``x = 73/5`` twice) is said once, and verification rejects any
+    repeated step.
     When a step still fails, only the block from the first failing step is regenerated; when the
     model keeps failing, :meth:`LinearFamily.fallback` writes a solution that always verifies.
 """

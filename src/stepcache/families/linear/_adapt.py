@@ -12,6 +12,7 @@ evaluated with the new constants — a handful of Fraction operations per step.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from ._parse import find_equations, normalise, number, strip_numbering, tokenize
 from ._problem import Problem, check_step, decimal_text, final_value, problem_from_equation, render_value, terminating
 
-__all__ = ["PREPARED_VERSION", "prepare", "adapt"]
+__all__ = ["PREPARED_VERSION", "prepare", "adapt", "quantities", "step_key", "without_repeats"]
 
 #: Bump when the shape of the prepared data changes; older data is recomputed on the fly.
 PREPARED_VERSION = 1
@@ -54,26 +55,36 @@ def _pieces(step: str, var: str, first_slot: int) -> tuple[list[Piece], list[str
 
 
 def _candidates(
-    value: Fraction, atoms: Sequence[tuple[Formula, Fraction]], probes: Sequence[Sequence[Fraction | None]]
+    value: Fraction,
+    atoms: Sequence[tuple[Formula, Fraction]],
+    probes: Sequence[Sequence[Fraction | None]],
+    guessed: frozenset[int] = frozenset(),
+    whole: frozenset[int] = frozenset(),
 ) -> list[Formula]:
     """Formulas over ``atoms`` that give ``value``, in preference order.
 
     ``probes[n]`` are the atoms' values in perturbed variant ``n`` (``None`` for an atom whose
     value there is not known yet); formulas that behave identically in every variant are kept once,
     so the list is not crowded out by ``2 + 4``, ``4 + 2``, ``slot(6)``... all meaning "6".
+    The atoms in ``guessed`` (slots of the same step) have provisional values only: a formula over
+    them is never taken as a duplicate of one without them. ``-7a = -7`` from ``3a + 9 = 10a + 2``
+    needs ``10 - 3`` and then ``9 - 2``; had the second been merged with "the slot before" (the
+    guess makes them agree), no combination would re-derive the line for new constants.
+    The atoms in ``whole`` are used as they are (or negated), never as an operand, and only after
+    every other candidate: they are already results, and operations on them only add coincidences.
     """
     found: list[Formula] = []
-    seen: set[tuple[Fraction | None, ...]] = set()
+    seen: set[tuple[object, ...]] = set()
 
-    def offer(formula: Formula, key: tuple[Fraction | None, ...] | None) -> None:
+    def offer(formula: Formula, key: tuple[object, ...] | None) -> None:
         if key is not None:
             if key in seen:
                 return
             seen.add(key)
         found.append(formula)
 
-    def probe(op: str, i: int, j: int) -> tuple[Fraction | None, ...] | None:
-        key: list[Fraction | None] = []
+    def probe(op: str, i: int, j: int) -> tuple[object, ...] | None:
+        key: list[object] = [i in guessed or j in guessed]
         for values in probes:
             x, y = values[i], values[j]
             if x is None or y is None:
@@ -81,24 +92,32 @@ def _candidates(
             key.append(x if op == "id" else -x if op == "neg" else _apply(op, x, y))
         return tuple(key)
 
-    for i, (f, v) in enumerate(atoms):
-        if v == value:
-            offer(f, probe("id", i, i))
-    for i, (f, v) in enumerate(atoms):
-        if v and -v == value:
-            offer(["neg", f], probe("neg", i, i))
+    def singles(atom_ids: Sequence[int]) -> None:
+        for i in atom_ids:
+            if atoms[i][1] == value:
+                offer(atoms[i][0], probe("id", i, i))
+        for i in atom_ids:
+            v = atoms[i][1]
+            if v and -v == value:
+                offer(["neg", atoms[i][0]], probe("neg", i, i))
+
+    plain = [i for i in range(len(atoms)) if i not in whole]
+    singles(plain)
     where: dict[Fraction, list[int]] = {}
-    for j, (_, v) in enumerate(atoms):
-        where.setdefault(v, []).append(j)
+    for j in plain:
+        where.setdefault(atoms[j][1], []).append(j)
     for op in "+-*/":
-        for i, (fa, va) in enumerate(atoms):
+        for i in plain:
+            fa, va = atoms[i]
             partner = _partner(op, va, value)  # the b with  va op b == value
             for j in where.get(partner, ()) if partner is not None else ():
                 if len(found) >= _MAX_CANDIDATES:
-                    return found + [["lit"]]
+                    break
                 if op in "+*" and j < i:
                     continue  # commutative: a+b already tried as b+a
                 offer([op, fa, atoms[j][0]], probe(op, i, j))
+    # Last resort, past the cap: a multiplier that any value verifies must not turn into B = 0.
+    singles([i for i in range(len(atoms)) if i in whole])
     return found + [["lit"]]
 
 
@@ -120,6 +139,20 @@ def _apply(op: str, a: Fraction, b: Fraction) -> Fraction | None:
     if op == "*":
         return a * b
     return a / b if b else None
+
+
+def quantities(problem: Problem) -> tuple[Fraction, ...]:
+    """What a step's numbers are formulas over: the equation's constants as written, then the net
+    coefficient ``A``, the net constant ``B`` (``A·v = B``) and the solution.
+
+    A model that jumps from ``2(p - 2) + 2 = 24`` straight to ``2p = 26`` wrote ``B``, which is no
+    single operation on the written constants; with ``A`` and ``B`` as atoms the line still adapts.
+    ``["c", i]`` with ``i`` past the constants names these (prepared data stays valid: a template
+    fixes the number of constants).
+    """
+    (a1, b1), (a2, b2) = problem.left, problem.right
+    net_a, net_b = a1 - a2, b2 - b1
+    return (*problem.constants, net_a, net_b, net_b / net_a)
 
 
 def _eval(f: Formula, consts: Sequence[Fraction], vals: Sequence[Fraction], literal: Fraction) -> Fraction | None:
@@ -227,8 +260,9 @@ def prepare(problem: Problem, steps: Sequence[str]) -> dict[str, Any]:
     var = problem.var
     variants = _perturbations(problem)
     # The constant 1 is an atom too: "3x - x" is written "2x", i.e. 3 - 1 with the 1 left unwritten.
-    const_atoms: list[tuple[Formula, Fraction]] = [(["c", i], c) for i, c in enumerate(problem.constants)]
+    const_atoms: list[tuple[Formula, Fraction]] = [(["c", i], c) for i, c in enumerate(quantities(problem))]
     const_atoms.append((["one"], Fraction(1)))
+    derived = frozenset(range(len(problem.constants), len(const_atoms) - 1))  # A, B and the solution
     slots: list[dict[str, Any]] = []
     values: list[Fraction] = []  # cached value of every slot
     variant_values: list[list[Fraction]] = [[] for _ in variants]
@@ -251,13 +285,14 @@ def prepare(problem: Problem, steps: Sequence[str]) -> dict[str, Any]:
             recent = [*range(first - 1, window - 1, -1), *range(first + k - 1, first - 1, -1)]
             atoms = const_atoms + [(["s", j], values[j]) for j in recent]
             probes: list[list[Fraction | None]] = [
-                [*variant.constants, Fraction(1), *(pv[j] for j in recent)] for variant, pv in zip(variants, provisional, strict=True)
+                [*quantities(variant), Fraction(1), *(pv[j] for j in recent)] for variant, pv in zip(variants, provisional, strict=True)
             ]
-            opts = _candidates(value, atoms, probes)
+            same_step = frozenset(range(len(const_atoms) + first - window, len(atoms)))
+            opts = _candidates(value, atoms, probes, same_step, derived)
             options.append(opts)
             values.append(value)  # later slots of the same step may refer to this one
             for variant, pv in zip(variants, provisional, strict=True):
-                guess = _eval(opts[0], variant.constants, pv, value)
+                guess = _eval(opts[0], quantities(variant), pv, value)
                 pv.append(value if guess is None else guess)
         chosen, drop = _choose(
             problem, variants, pieces, literals, options, variant_values, first, is_final, step, budget
@@ -284,23 +319,20 @@ def _choose(
     and whether the step must be dropped when adapting.
 
     A line of pure arithmetic (``Check: 3(5) + 5 = 15 + 5 = 20``) verifies under *any* consistent
-    choice, so verification cannot tell its formulas apart; when two passing choices read
-    differently, the line is dropped from adapted answers rather than served with numbers that are
-    true but beside the point.
+    choice, so verification cannot tell its formulas apart: ``Check: 4(7) + 7 = 28 + 7 = 35`` is true
+    for ``4y + 7 = 31`` and beside the point. Such a line is always dropped from adapted answers
+    (its formulas are still chosen, for later lines that refer to its numbers).
     """
     decimals = [False] * first + ["." in lit for lit in literals]
     found = find_equations(tokenize(normalise(step)), problem.var)
     checkable = bool(options) and not is_final and bool(found) and bool(variants)
     arithmetic = checkable and not any(any(eq.mentions) for eq in found)
     best: list[Formula] | None = None
-    first_rendering = ""
-    extra = 64  # how far to look for a second reading of an arithmetic line
     if checkable:
         for combo in itertools.product(*options):
-            if budget[0] <= 0 or (best is not None and extra <= 0):
+            if budget[0] <= 0:
                 break
             budget[0] -= 1
-            texts = []
             for n, variant in enumerate(variants):
                 vals = _values_for(variant, combo, variant_values[n], literals)
                 if vals is None:
@@ -308,17 +340,10 @@ def _choose(
                 text = _render(pieces, [Fraction(0)] * first + vals, decimals, variant.var)
                 if check_step(variant.var, variant.solution, text):
                     break
-                texts.append(text)
             else:
-                if best is None:
-                    best, first_rendering = list(combo), texts[0]
-                    if not arithmetic:
-                        break
-                elif texts[0] != first_rendering:
-                    return _commit(variants, best, variant_values, literals), True
-            if best is not None:
-                extra -= 1
-    return _commit(variants, best or [opts[0] for opts in options], variant_values, literals), False
+                best = list(combo)
+                break
+    return _commit(variants, best or [opts[0] for opts in options], variant_values, literals), arithmetic
 
 
 def _commit(
@@ -335,7 +360,7 @@ def _values_for(
 ) -> list[Fraction] | None:
     vals = list(earlier)
     for formula, literal in zip(formulas, literals, strict=True):
-        value = _eval(formula, problem.constants, vals, number(literal))
+        value = _eval(formula, quantities(problem), vals, number(literal))
         if value is None:
             return None
         vals.append(value)
@@ -350,9 +375,10 @@ def adapt(prepared: dict[str, Any], cached: Problem, problem: Problem) -> list[s
     changed = problem.constants != cached.constants
     vals: list[Fraction] = []
     decimals: list[bool] = []
+    given = quantities(problem)
     for slot in slots:
         literal = number(slot["lit"])
-        value = _eval(slot["f"], problem.constants, vals, literal) if same_shape else literal
+        value = _eval(slot["f"], given, vals, literal) if same_shape else literal
         vals.append(literal if value is None else value)
         decimals.append("." in slot["lit"])
     out: list[str] = []
@@ -363,4 +389,21 @@ def adapt(prepared: dict[str, Any], cached: Problem, problem: Problem) -> list[s
             out.append(f"{problem.var} = {render_value(problem.solution, problem.fmt)}")
         else:
             out.append(_render(step["pieces"], vals, decimals, problem.var))
-    return out
+    return without_repeats(out)
+
+
+def step_key(step: str) -> str:
+    """What makes two steps the same step: the text without numbering, spacing or case."""
+    return re.sub(r"\s+", "", normalise(strip_numbering(step))).lower()
+
+
+def without_repeats(steps: Sequence[str]) -> list[str]:
+    """``steps`` with every step that a later step repeats left out.
+
+    New constants can make two cached lines read the same (``x = 40/5`` then ``x = 8`` both become
+    ``x = 73/5``). The later copy is kept so the final line stays last; every line is an equation
+    equivalent to the original, so leaving one out never breaks the chain.
+    """
+    keys = [step_key(s) for s in steps]
+    last = {k: i for i, k in enumerate(keys)}
+    return [s for i, (s, k) in enumerate(zip(steps, keys, strict=True)) if last[k] == i]

@@ -42,7 +42,7 @@ def _task(problem: Problem) -> Task:
     return Task(
         family=LinearFamily.name,
         data=problem.to_data(),
-        signature=f"linear|{problem.template}|{problem.fmt}",
+        signature=f"linear|{problem.template}",  # any format adapts: the final line is re-rendered
         parsed=problem,
     )
 
@@ -103,7 +103,7 @@ class LinearFamily(Family):
             step = strip_numbering(_BULLET.sub("", line.replace("**", ""))).strip()
             if step:
                 steps.append(step)
-        return steps
+        return _adapt.without_repeats(steps)  # a line said twice is one step
 
     def render(self, task: Task, steps: Sequence[str]) -> str:
         return "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))
@@ -123,8 +123,14 @@ class LinearFamily(Family):
         problem = _problem(task)
         solution = problem.solution
         checks: list[StepCheck] = []
+        seen: dict[str, int] = {}
         for i, step in enumerate(steps):
+            key = _adapt.step_key(step)
             reason = check_step(problem.var, solution, step)
+            if not reason and key in seen:
+                # A repeated line is not a step; a served answer must read as one derivation.
+                reason = f"repeats step {seen[key] + 1}"
+            seen.setdefault(key, i)
             checks.append(StepCheck(i, not reason, reason))
         problems: list[str] = []
         final = final_value(problem, steps[-1]) if steps else None
@@ -157,7 +163,7 @@ class LinearFamily(Family):
     def stitch(self, task: Task, steps: Sequence[str], report: Verification, text: str) -> list[str]:
         prefix = list(steps[: _kept(steps, report)])
         continuation = [s for s in self.segment(task, text) if not any(_same(s, p) for p in prefix)]
-        return prefix + continuation
+        return _adapt.without_repeats(prefix + continuation)
 
     def fallback(self, task: Task) -> list[str] | None:
         return solve_steps(_problem(task))

@@ -426,3 +426,106 @@ def test_long_prompts_are_diffed_sentence_by_sentence_with_the_same_result() -> 
     )
     task, steps = adapt(entry, KEYS.format(keys=keys, text=f"{filler} Bob is 28 and lives in Rome. {filler}"))
     assert obj(task, steps) == {"name": "Bob", "age": 28, "city": "Rome"}
+
+
+# -- found by the scripted benchmark ------------------------------------------------------------------
+
+ORDER = "Produce a JSON object for the following order: {pairs}. Required keys: {keys}."
+
+
+def test_unchanged_boolean_from_the_prompt_is_kept_after_a_values_change() -> None:
+    keys = "name, population, capital"
+    entry = cache(
+        ORDER.format(pairs="name: Austin; population: 104302; capital: true", keys=keys),
+        '{"name": "Austin", "population": 104302, "capital": true}',
+    )
+    task, steps = adapt(entry, ORDER.format(pairs="name: Austin; population: 8182032; capital: true", keys=keys))
+    assert obj(task, steps) == {"name": "Austin", "population": 8182032, "capital": True}
+    assert family.verify(task, steps or []).ok
+
+
+def test_a_changed_boolean_follows_the_prompt() -> None:
+    keys = "name, population, capital"
+    entry = cache(
+        ORDER.format(pairs="name: Toronto; population: 323620; capital: false", keys=keys),
+        '{"name": "Toronto", "population": 323620, "capital": false}',
+    )
+    task, steps = adapt(entry, ORDER.format(pairs="name: Austin; population: 104302; capital: true", keys=keys))
+    assert obj(task, steps) == {"name": "Austin", "population": 104302, "capital": True}
+
+
+def test_a_boolean_the_prompt_does_not_spell_is_still_dropped_after_a_change() -> None:
+    keys = "name, active"
+    entry = cache(KEYS.format(keys=keys, text="Alice is an active member."), '{"name": "Alice", "active": true}')
+    task, steps = adapt(entry, KEYS.format(keys=keys, text="Bob is an active member."))
+    assert obj(task, steps) == {"name": "Bob"}  # "active": true was the model's reading: asked again
+
+
+def test_a_word_mapped_onto_a_bare_literal_takes_its_json_type() -> None:
+    entry = cache(
+        ORDER.format(pairs="name: Kenji Haddad; occupation: chef", keys="name, occupation"),
+        '{"name": "Kenji Haddad", "occupation": "chef"}',
+    )
+    task, steps = adapt(entry, ORDER.format(pairs="name: Kenji Haddad; active: true", keys="name, active"))
+    assert obj(task, steps) == {"name": "Kenji Haddad", "active": True}  # not the string "true"
+    quoted = ORDER.format(pairs='name: Kenji Haddad; active: "true"', keys="name, active")
+    task, steps = adapt(entry, quoted)
+    assert obj(task, steps) == {"name": "Kenji Haddad", "active": "true"}  # quoted in the prompt: a string
+
+
+def test_a_string_spelling_a_bare_prompt_constant_is_rejected_and_coerced() -> None:
+    prompt = ORDER.format(pairs="order_id: ORD-1; paid: false", keys="order_id, paid")
+    task = task_of(prompt)
+    report = family.verify(task, ['"order_id": "ORD-1"', '"paid": "false"'])
+    assert report.failing == (1,) and "without quotes" in report.steps[1].reason
+    assert family.segment(task, '{"order_id": "ORD-1", "paid": "false"}') == ['"order_id": "ORD-1"', '"paid": false']
+    quoted = task_of(ORDER.format(pairs='order_id: ORD-1; paid: "false"', keys="order_id, paid"))
+    assert family.verify(quoted, ['"order_id": "ORD-1"', '"paid": "false"']).ok
+    assert family.verify(task, ['"order_id": "ORD-1"', '"paid": false']).ok
+
+
+def test_an_added_key_clause_keeps_the_cached_values_and_asks_for_the_new_key_only() -> None:
+    pairs = "order_id: ORD-8865; paid: false; total: 126.99"
+    entry = cache(
+        ORDER.format(pairs=pairs, keys="order_id, paid, total"),
+        '{"order_id": "ORD-8865", "paid": false, "total": 126.99}',
+    )
+    new_prompt = ORDER.format(pairs=pairs + "; customer: Maria Wei", keys="order_id, paid, total, customer")
+    task, steps = adapt(entry, new_prompt)
+    assert obj(task, steps) == {"order_id": "ORD-8865", "paid": False, "total": 126.99}
+    report = family.verify(task, steps or [])
+    assert report.failing == () and report.problems == ("missing required key 'customer'",)
+
+
+def test_an_inserted_clause_without_a_new_key_is_still_a_change() -> None:
+    entry = cache(KEYS.format(keys="name, mood", text="Alice is happy."), '{"name": "Alice", "mood": "happy"}')
+    assert adapt(entry, KEYS.format(keys="name, mood", text="Alice is not happy."))[1] is None
+
+
+def test_a_key_the_prompt_states_is_not_a_derived_request() -> None:
+    keys = "order_id, items, total, customer"
+    entry = cache(
+        ORDER.format(pairs="order_id: ORD-5232; items: 7; total: 54.99; customer: Chen Berg", keys=keys),
+        '{"order_id": "ORD-5232", "items": 7, "total": 54.99, "customer": "Chen Berg"}',
+    )
+    task, steps = adapt(entry, ORDER.format(pairs="order_id: ORD-1355; items: 2; total: 144; customer: Tomas Baker", keys=keys))
+    assert obj(task, steps) == {"order_id": "ORD-1355", "items": 2, "total": 144, "customer": "Tomas Baker"}
+    # a key only named in the list still reads as "select the oldest"
+    listed = "Return JSON. Required keys: oldest_name, age. Text: Alice is {a}, Bob is {b}."
+    entry = cache(listed.format(a=34, b=28), '{"oldest_name": "Alice", "age": 34}')
+    assert adapt(entry, listed.format(a=30, b=28))[1] is None
+
+
+@pytest.mark.parametrize(
+    "wording",
+    [
+        "Convert the order below into a JSON object. {pairs}. Required keys: {keys}.",
+        "Output only a JSON object representing this order. {pairs}. Required keys: {keys}.",
+    ],
+)
+def test_instruction_verbs_are_wording(wording: str) -> None:
+    pairs, keys = "order_id: ORD-8865; status: shipped", "order_id, status"
+    answer = '{"order_id": "ORD-8865", "status": "shipped"}'
+    entry = cache(ORDER.format(pairs=pairs, keys=keys), answer)
+    task, steps = adapt(entry, wording.format(pairs=pairs, keys=keys))
+    assert obj(task, steps) == json.loads(answer)

@@ -13,6 +13,11 @@ the patch asks the model for exactly those keys. Each leaf value is one of:
   prompts carry the same content: they differ in instruction wording and key names alone.
 * *lost*: copied, but its source changed in a way that cannot be followed. Dropped.
 
+``true``/``false``/``null`` are read like words when the prompt spells them (``capital: true``), so
+an unchanged one is *copied* and a changed one *mapped*; a word mapped onto a bare literal takes its
+JSON type ("chef" → ``true``, not "true"). An inserted clause that names a key the cached answer lacks
+(``; paid: true``) is that key's value, not a change to what the other values say.
+
 The entry is not reused at all (``None``: the engine's skip path) when
 
 * a content word changed that no mapped value accounts for: whatever changed may be what the answer
@@ -25,6 +30,7 @@ The entry is not reused at all (``None``: the engine's skip path) when
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +40,7 @@ from typing import Any
 
 from ._spec import JsonSpec
 
-__all__ = ["PromptDiff", "adapt_object", "MIN_SHARED"]
+__all__ = ["PromptDiff", "adapt_object", "MIN_SHARED", "NOT_LITERAL", "bare_literal", "literal_of"]
 
 #: Below this share of common (value-masked) words the prompts are about different things.
 MIN_SHARED = 0.3
@@ -54,6 +60,8 @@ _WORDING = frozenset(
     emit extract make build send fill answer print show describe describing summarise summarize
     json object objects dict dictionary response result results data record entry info information
     details keys key fields field properties property values value required schema text input passage
+    convert converts converting turn turns represent represents representing representation encode
+    serialise serialize below above
     """.split()
 )
 # Prompts whose answer is *selected or computed* from the values, not copied from them.
@@ -120,6 +128,31 @@ def _phrase_regex(phrase: str) -> str:
     return left + body + right
 
 
+NOT_LITERAL: Any = object()
+_LITERAL = re.compile(r"true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?")
+
+
+def literal_of(text: str) -> Any:
+    """The JSON value ``text`` spells as a bare literal (``true``, ``null``, ``-2.5``), else a sentinel."""
+    stripped = text.strip()
+    return json.loads(stripped) if _LITERAL.fullmatch(stripped) else NOT_LITERAL
+
+
+def bare_literal(text: str, prompt: str) -> Any:
+    """The JSON value of ``text`` when ``prompt`` writes it as a bare literal, else a sentinel.
+
+    The rule for values without a declared type: ``paid: false`` in the prompt is the boolean
+    ``false`` (likewise ``true``, ``null`` and numbers); ``paid: "false"`` — quoted — is a string.
+    """
+    value = literal_of(text)
+    if value is NOT_LITERAL:
+        return value
+    needle = re.escape(text.strip())
+    if re.search(rf"(?<![\w\"'.\-]){needle}(?![\w\"']|\.\d)", prompt) is None:
+        return NOT_LITERAL
+    return value
+
+
 def grounded(value: str, text: str) -> bool:
     """``value`` appears in ``text`` as whole words (case and spacing aside)."""
     phrase = _norm_phrase(value)
@@ -133,6 +166,9 @@ class PromptDiff:
     old: str
     new: str
     key_names: set[str] = field(default_factory=set)
+    #: Keys (lower case) the new task asks for and the cached answer lacks: an inserted clause that
+    #: names one ("; paid: true") is that key's value, not a change to what the cached values say.
+    added_keys: set[str] = field(default_factory=set)
     words: dict[str, str] = field(default_factory=dict)  # normalised old phrase → new text
     numbers: dict[str, str] = field(default_factory=dict)  # number key → new number text
     ambiguous_words: set[str] = field(default_factory=set)  # old phrases with no single image
@@ -141,12 +177,16 @@ class PromptDiff:
     def __post_init__(self) -> None:
         a, b = _tokens(self.old), _tokens(self.new)
         self._old_numbers = {t.norm for t in a if t.kind == "num"}
+        self._old_words = {t.norm for t in a if t.kind == "word"}
         images: dict[str, set[str]] = {}
         numbers: dict[str, set[str]] = {}
         stays: set[str] = set()
+        excused: Counter[str] = Counter()
         for tag, i1, i2, j1, j2 in _opcodes([t.norm for t in a], [t.norm for t in b]):
             if tag == "equal":
                 stays.update(t.norm for t in a[i1:i2] if t.kind != "punct")
+            elif tag == "insert" and any(t.norm in self.added_keys for t in b[j1:j2]):
+                excused += _content(b[j1:j2], self.key_names)
             elif tag == "replace":
                 for old, new in self._pairs(a[i1:i2], b[j1:j2]):
                     if old.kind == "num":
@@ -168,7 +208,7 @@ class PromptDiff:
         self._new_norms = ["^"] + [t.norm for t in b] + ["$"]
         self._pattern = self._substitution_pattern()
         old_content, new_content = _content(a, self.key_names), _content(b, self.key_names)
-        self._old_only, self._new_only = old_content - new_content, new_content - old_content
+        self._old_only, self._new_only = old_content - new_content, new_content - old_content - excused
         self.content_changed = old_content != new_content
         self.shared = _shared(a, b)
 
@@ -252,7 +292,7 @@ class PromptDiff:
     def adapt_leaf(self, value: Any) -> tuple[Any, _Leaf]:
         """The value for the new prompt and how it relates to the two prompts."""
         if isinstance(value, bool) or value is None:
-            return value, _Leaf(INVENTED)
+            return self._adapt_constant(value)
         if isinstance(value, (int, float)):
             key = repr(float(value))
             if key not in self._old_numbers:
@@ -273,8 +313,29 @@ class PromptDiff:
                 return value, _Leaf(LOST)
             if not used:
                 return value, _Leaf(COPIED if self.anchored(value) else LOST)
-            return new_value, _Leaf(MAPPED if grounded(new_value, self.new) else LOST, frozenset(used))
+            if not grounded(new_value, self.new):
+                return value, _Leaf(LOST)
+            if literal_of(value) is NOT_LITERAL:  # "chef" → "true": the prompt's form decides the type
+                typed = bare_literal(new_value, self.new)
+                if typed is not NOT_LITERAL:
+                    return typed, _Leaf(MAPPED, frozenset(used))
+            return new_value, _Leaf(MAPPED, frozenset(used))
         return value, _Leaf(LOST)
+
+    def _adapt_constant(self, value: bool | None) -> tuple[Any, _Leaf]:
+        """``true``/``false``/``null``: copied or mapped like a word when the prompt spells it."""
+        word = json.dumps(value)
+        if word not in self._old_words:
+            return value, _Leaf(INVENTED)  # "paid": true from "has paid": the model's reading
+        if word in self.ambiguous_words:
+            return value, _Leaf(LOST)
+        image = self.words.get(word)
+        if image is None:
+            return value, _Leaf(COPIED if self.anchored(word) else LOST)
+        typed = bare_literal(image, self.new)
+        if typed is NOT_LITERAL or not (typed is None or isinstance(typed, bool)):
+            return value, _Leaf(LOST)
+        return typed, _Leaf(MAPPED, frozenset({word}))
 
     def adapt_value(self, value: Any) -> tuple[Any, list[_Leaf]]:
         """``value`` adapted leaf by leaf (lists and objects recursively), with every leaf's verdict."""
@@ -385,6 +446,19 @@ def _shared(a: list[_Tok], b: list[_Tok]) -> float:
     return 1.0 if longest == 0 else sum((ca & cb).values()) / longest
 
 
+def _derived(spec: JsonSpec) -> bool:
+    """The prompt asks for something selected or computed from its values.
+
+    A key whose value the prompt states (``total: 54.99``) is copied, not computed, so its name is
+    not evidence; a key only named in the list (``oldest_name``) is read word by word.
+    """
+    text = spec.text
+    for key in spec.known_keys:
+        if re.search(rf"(?<![\w-]){re.escape(key)}\s*[:=]", text, re.IGNORECASE):
+            text = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", " ", text, flags=re.IGNORECASE)
+    return _DERIVED.search(text.replace("_", " ")) is not None
+
+
 def _key_words(keys: Iterable[str]) -> set[str]:
     out: set[str] = set()
     for key in keys:
@@ -420,10 +494,11 @@ def adapt_object(cached: Mapping[str, Any], old: JsonSpec, new: JsonSpec) -> dic
     Keys that cannot be carried over are left out (verification then reports them missing).
     """
     keys = _key_words(old.known_keys) | _key_words(new.known_keys) | _key_words(cached)
-    diff = PromptDiff(old.text, new.text, key_names=keys)
+    added = {k.lower() for k in new.known_keys} - {k.lower() for k in (*old.known_keys, *cached)}
+    diff = PromptDiff(old.text, new.text, key_names=keys, added_keys=added)
     if diff.shared < MIN_SHARED:
         return None
-    if diff.content_changed and (_DERIVED.search(old.text) or _DERIVED.search(new.text)):
+    if diff.content_changed and (_derived(old) or _derived(new)):
         return None
     renames = _renames(old, new, diff, cached)
     restrict = bool(new.known_keys)

@@ -9,6 +9,11 @@ Extra keys: without a schema, keys beyond the required ones are allowed (the pro
 must be there). With a schema, they fail only when the schema forbids them
 (``additionalProperties: false`` or ``unevaluatedProperties: false``). Adaptation is stricter: it
 carries over only keys the new task names, since an extra key's value cannot be checked.
+
+Untyped constants: where no schema declares a property's type, a ``true``/``false``/``null`` the
+prompt writes bare (``paid: false``) is that JSON constant. Answers are coerced to it, and a string
+"false" fails verification; a quoted ``"false"`` in the prompt stays a string. Numbers keep the
+type the answer gave them (an ISBN may be a string).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 from ..._types import BackendRequest, ChatRequest, Entry, StepCheck, Verification
 from .._base import Family, Task
-from ._adapt import adapt_object
+from ._adapt import NOT_LITERAL, adapt_object, bare_literal, literal_of
 from ._extract import coerce_value, decode_step, dumps, encode_step, extract_object
 from ._spec import JsonSpec, spec_from_request
 
@@ -112,6 +117,11 @@ class JsonFamily(Family):
             else:
                 obj[pair[0]] = pair[1]
                 index_of[pair[0]] = i
+                if _spelled_constant(spec, pair[0], pair[1]):
+                    reasons[i] = [
+                        f"{pair[0]!r} is the string {json.dumps(pair[1])} but the prompt gives the JSON "
+                        f"constant {pair[1]}: write it without quotes"
+                    ]
         problems: list[str] = []
         if not steps:
             problems.append("no JSON object found in the answer")
@@ -203,7 +213,31 @@ def _ordered(spec: JsonSpec, obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def _steps(spec: JsonSpec, obj: Mapping[str, Any]) -> list[str]:
     ordered = _ordered(spec, obj)
-    return [encode_step(k, coerce_value(v, spec.property_schema(k))) for k, v in ordered.items()]
+    out = []
+    for key, value in ordered.items():
+        value = coerce_value(value, spec.property_schema(key))
+        if _spelled_constant(spec, key, value):
+            value = literal_of(value)
+        out.append(encode_step(key, value))
+    return out
+
+
+_CONSTANTS = frozenset({"true", "false", "null"})
+
+
+def _spelled_constant(spec: JsonSpec, key: str, value: Any) -> bool:
+    """``value`` is the string "false" where the prompt writes the bare ``false`` and no type is declared.
+
+    The rule for untyped values: a ``true``/``false``/``null`` the prompt writes without quotes is
+    that JSON constant, not a string. (Numbers are left as the model wrote them: "ISBN 441172717"
+    may well be a string.) A schema that declares the property's type decides instead.
+    """
+    if not isinstance(value, str) or value not in _CONSTANTS:
+        return False
+    prop = spec.property_schema(key)
+    if isinstance(prop, dict) and "type" in prop:
+        return False
+    return bare_literal(value, spec.text) is not NOT_LITERAL
 
 
 def _patch_plan(spec: JsonSpec, steps: Sequence[str], report: Verification) -> tuple[list[str], dict[str, Any]]:

@@ -41,7 +41,7 @@ class JsonFamily(Family):
     name = "json"
     priority = 5
 
-    def __init__(self, *, max_repairs: int = 1, min_similarity: float = 0.80) -> None:
+    def __init__(self, *, max_repairs: int = 1, min_similarity: float = 0.50) -> None:
         if max_repairs < 0:
             raise ValueError(f"max_repairs must be >= 0, got {max_repairs}")
         self.max_repairs = max_repairs

@@ -149,12 +149,33 @@ class StepCache:
             if not lookup.candidates:
                 lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
             result = self._fresh(req, family, task, scope, key, lookup)
+        self._record(req, family, result, lookup)
+        return result
+
+    def lookup(self, request: ChatRequest | Mapping[str, Any]) -> Result | None:
+        """The answer :meth:`complete` would serve from cache alone (path ``reuse``), or ``None``
+        when answering needs the model (a miss, a semantic change, a candidate that needs patching).
+
+        Never calls the backend and stores no entry, so it is cheap and bounded: the proxy tries it
+        on its event loop before paying a thread-pool hop. A served answer is recorded in the store's
+        statistics exactly as :meth:`complete` records it; ``None`` records nothing (the caller's
+        :meth:`complete` will).
+        """
+        req = coerce_request(request)
+        family, task = self._detect(req)
+        scope = Scope(req.namespace, req.model, family.name)
+        lookup = _Lookup()
+        result = self._reuse_or_patch(req, family, task, scope, exact_key(scope, req), lookup, patch=False)
+        if result is not None:
+            self._record(req, family, result, lookup)
+        return result
+
+    def _record(self, req: ChatRequest, family: Family, result: Result, lookup: _Lookup) -> None:
         saved = 0
         if result.entry is not None and result.path in (Path.REUSE, Path.PATCH):
             matched = next(c.entry for c in lookup.candidates if c.entry.id == result.entry)
             saved = max(0, matched.cost.total - result.upstream_tokens.total)
         self.store.record(req.namespace, family.name, result.path, result.upstream_tokens, saved)
-        return result
 
     def close(self) -> None:
         self.store.close()
@@ -228,8 +249,17 @@ class StepCache:
 
     # -- reuse / patch -----------------------------------------------------------------------
     def _reuse_or_patch(
-        self, req: ChatRequest, family: Family, task: Task, scope: Scope, key: str, lookup: _Lookup
+        self,
+        req: ChatRequest,
+        family: Family,
+        task: Task,
+        scope: Scope,
+        key: str,
+        lookup: _Lookup,
+        *,
+        patch: bool = True,
     ) -> Result | None:
+        """A reuse, or (with ``patch``) the best candidate repaired; ``None``: answer fresh."""
         best: tuple[_Candidate, list[str], Verification] | None = None
         for cand in self._candidates(req, family, task, scope, key, lookup):
             if cand.how == "exact":
@@ -264,8 +294,8 @@ class StepCache:
                 )
             if best is None or _passing(report) > _passing(best[2]):
                 best = (cand, steps, report)
-        if best is None:
-            return None  # every candidate was a semantic change: answer fresh, as skip
+        if best is None or not patch:
+            return None  # every candidate was a semantic change (answer fresh, as skip), or lookup only
         cand, steps, report = best
         kept = _passing(report)
         repaired = self._repair(req, family, task, steps, report)

@@ -159,3 +159,22 @@ class Proxy:
 
 
 MakeProxy = Callable[..., Proxy]
+
+
+#: Caches built by :func:`tracked_cache` and then closed, in order (for the worker-factory tests).
+CLOSED_CACHES: list[StepCache] = []
+
+
+class _TrackedCache(StepCache):
+    def close(self) -> None:
+        CLOSED_CACHES.append(self)
+        super().close()
+
+
+def tracked_cache(store: str = "memory://") -> StepCache:
+    """A cache factory for ``run_workers`` / ``app_from_env`` that records when it is closed."""
+    from stepcache.backends import ScriptedBackend
+    from stepcache.store import open_store
+
+    backend = ScriptedBackend(responder=lambda request: solve(request.messages[-1]["content"]) or "no answer")
+    return _TrackedCache(backend, store=open_store(store))

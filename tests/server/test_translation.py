@@ -219,6 +219,6 @@ def test_streamed_chunks_always_reassemble_the_answer(text: str) -> None:
 def test_public_names_are_pinned() -> None:
     import stepcache.server
 
-    assert stepcache.server.__all__ == ["ServerSettings", "create_app", "run"]
+    assert stepcache.server.__all__ == ["ServerSettings", "app_from_env", "create_app", "run", "run_workers"]
     with pytest.raises(ValueError, match="extra"):
         ServerSettings(prot=8000)  # type: ignore[call-arg]

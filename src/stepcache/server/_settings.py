@@ -37,6 +37,10 @@ class ServerSettings(BaseModel):
     cache_enabled: bool = True
     #: Let concurrent identical requests share one engine call (and so one upstream call on a miss).
     coalesce: bool = True
+    #: Try the cache's reuse path (``StepCache.lookup``: no model call) on the event loop before
+    #: handing the request to a worker thread. ``None`` (default): on for in-process stores (memory,
+    #: SQLite), off for others, whose network round trips would stall every other request meanwhile.
+    inline_lookup: bool | None = None
     #: Threads running the (synchronous) engine; bounds concurrent upstream calls.
     worker_threads: int = Field(default=40, ge=1, le=1024)
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"

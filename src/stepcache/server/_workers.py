@@ -1,0 +1,106 @@
+"""Several uvicorn worker processes behind one port, each with its own ``StepCache``.
+
+One proxy process answers the reuse path with one core at most (the engine is Python, under one
+GIL). ``run_workers`` starts N uvicorn worker processes on one socket; uvicorn can only start
+workers from an import string, so each worker builds its app with :func:`app_from_env` from what
+``run_workers`` left in its environment: the import string of a function that builds the
+``StepCache`` (called in the worker with the given keyword arguments) and the ``ServerSettings``.
+
+Workers share nothing in memory: give them one SQLite file or one PostgreSQL database as the store,
+or each will only reuse its own answers. Coalescing of identical in-flight misses is per process, so
+N workers may send up to N identical misses upstream at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import ConfigurationError
+from ._settings import ServerSettings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = ["app_from_env", "run_workers", "FACTORY_ENV", "FACTORY_KWARGS_ENV", "SETTINGS_ENV"]
+
+#: ``module:function`` returning a ``StepCache``, called once in every worker.
+FACTORY_ENV = "STEPCACHE_CACHE_FACTORY"
+#: JSON object of keyword arguments for that function.
+FACTORY_KWARGS_ENV = "STEPCACHE_CACHE_FACTORY_KWARGS"
+#: JSON of the ``ServerSettings``.
+SETTINGS_ENV = "STEPCACHE_SERVER_SETTINGS"
+
+
+def run_workers(
+    cache_factory: str,
+    settings: ServerSettings,
+    *,
+    workers: int,
+    factory_kwargs: Mapping[str, Any] | None = None,
+) -> None:
+    """Serve with ``workers`` uvicorn processes until interrupted.
+
+    ``cache_factory`` is the import string (``"package.module:function"``) of a function building
+    the ``StepCache`` each worker answers with; it is called as ``function(**factory_kwargs)``, so
+    the keyword arguments must be JSON (an upstream URL, a store URL, a model name...). It is
+    imported here first, so a wrong name fails now rather than in N workers; it is not called here
+    (building a cache may load a local model).
+    """
+    import uvicorn
+
+    if workers < 1:
+        raise ConfigurationError(f"workers must be at least 1, not {workers}")
+    kwargs = dict(factory_kwargs or {})
+    try:
+        encoded = json.dumps(kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"the cache factory's keyword arguments must be JSON (strings, numbers, ...) to reach the workers: {exc}"
+        ) from exc
+    _load_factory(cache_factory)
+    os.environ[FACTORY_ENV] = cache_factory
+    os.environ[FACTORY_KWARGS_ENV] = encoded
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    uvicorn.run(
+        "stepcache.server:app_from_env",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+    )
+
+
+def app_from_env() -> Starlette:
+    """The app of one worker started by :func:`run_workers` (uvicorn calls it as a factory). The
+    app owns its ``StepCache`` and closes it when the worker shuts down."""
+    from ._app import create_app
+
+    name = os.environ.get(FACTORY_ENV)
+    if not name:
+        raise ConfigurationError(
+            f"{FACTORY_ENV} is not set: start workers with stepcache.server.run_workers(), or set it to "
+            "'module:function' returning a StepCache"
+        )
+    try:
+        kwargs = json.loads(os.environ.get(FACTORY_KWARGS_ENV) or "{}")
+        settings = ServerSettings.model_validate_json(os.environ.get(SETTINGS_ENV) or "{}")
+    except ValueError as exc:
+        raise ConfigurationError(f"{FACTORY_KWARGS_ENV} or {SETTINGS_ENV} is not valid: {exc}") from exc
+    return create_app(_load_factory(name)(**kwargs), settings, owns_cache=True)
+
+
+def _load_factory(name: str) -> Any:
+    module_name, _, attr = name.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr) if attr else None
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"cannot import the cache factory {name!r}: {exc}") from exc
+    if not callable(factory):
+        raise ConfigurationError(f"the cache factory {name!r} must name a function as 'package.module:function'")
+    return factory

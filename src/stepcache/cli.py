@@ -84,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the backend directly, without caching (a baseline for benchmarks)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the store (use a sqlite:// or postgresql:// store; identical "
+        "misses are coalesced per process)",
+    )
     _add_backend_args(serve)
     _add_store_arg(serve)
     serve.set_defaults(handler=_serve)
@@ -215,15 +222,38 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .server import ServerSettings, run, run_workers
+
+    settings = ServerSettings(
+        host=args.host, port=args.port, upstream_model=args.model, cache_enabled=not args.no_cache
+    )
+    options = {
+        "upstream": args.upstream,
+        "model": args.model,
+        "model_path": args.model_path,
+        "threads": args.threads,
+        "store": args.store,
+    }
+    if args.workers > 1:
+        # Each worker process builds its own cache from these options; they share the store.
+        run_workers("stepcache.cli:build_cache", settings, workers=args.workers, factory_kwargs=options)
+        return EXIT_OK
+    with build_cache(**options) as cache:
+        run(cache, settings)
+    return EXIT_OK
+
+
+def build_cache(
+    *, upstream: str | None, model: str | None, model_path: str | None, threads: int | None, store: str | None
+) -> Any:
+    """The cache ``stepcache serve`` runs (also the factory each ``--workers`` process calls)."""
     from ._engine import StepCache
-    from .server import ServerSettings, run
     from .store import open_store
 
-    backend = build_backend(args)
-    cache = StepCache(backend, store=open_store(args.store))
-    settings = ServerSettings(host=args.host, port=args.port, upstream_model=args.model, cache_enabled=not args.no_cache)
-    run(cache, settings)
-    return EXIT_OK
+    backend = build_backend(
+        argparse.Namespace(upstream=upstream, model=model, model_path=model_path, threads=threads)
+    )
+    return StepCache(backend, store=open_store(store))
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,7 +19,12 @@ from stepcache._exceptions import (
 )
 from stepcache._types import BackendRequest
 from stepcache.backends._base import Backend
-from stepcache.backends.llama import DEFAULT_LOCAL_MODEL_NAME, LlamaCppBackend
+from stepcache.backends.llama import (
+    DEFAULT_LOCAL_MODEL_NAME,
+    LlamaCppBackend,
+    _no_extra_buffers,
+    use_extra_buffers,
+)
 
 
 class FakeLlama:
@@ -284,3 +290,52 @@ def test_without_llama_cpp_the_error_names_the_extra() -> None:
         pytest.skip("llama-cpp-python is installed")
     with pytest.raises(MissingDependency, match=r"pip install 'stepcache\[local\]'"):
         LlamaCppBackend("/nowhere/model.gguf")
+
+
+AMX_BUILD = "CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 | OPENMP = 1 | REPACK = 1 | "
+PLAIN_BUILD = "CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 1 | OPENMP = 1 | REPACK = 1 | "
+
+
+def test_extra_buffers_are_off_only_for_builds_with_amx_kernels() -> None:
+    assert use_extra_buffers(PLAIN_BUILD, None) is True
+    assert use_extra_buffers(AMX_BUILD, None) is False
+    assert use_extra_buffers(AMX_BUILD, True) is True  # an explicit choice wins
+    assert use_extra_buffers(PLAIN_BUILD, False) is False
+
+
+def fake_llama_cpp(**fields: Any) -> ModuleType:
+    """A stand-in for the ``llama_cpp`` package: ``llama_cpp.llama_cpp.llama_model_default_params``."""
+    lowlevel = ModuleType("llama_cpp.llama_cpp")
+    lowlevel.llama_model_default_params = lambda: SimpleNamespace(**fields)  # type: ignore[attr-defined]
+    package = ModuleType("llama_cpp")
+    package.llama_cpp = lowlevel  # type: ignore[attr-defined]
+    return package
+
+
+def test_no_extra_buffers_clears_the_flag_during_the_load_only() -> None:
+    package = fake_llama_cpp(use_extra_bufts=True, n_gpu_layers=0)
+    original = package.llama_cpp.llama_model_default_params
+
+    with _no_extra_buffers(package):
+        inside = package.llama_cpp.llama_model_default_params()
+    after = package.llama_cpp.llama_model_default_params()
+
+    assert inside.use_extra_bufts is False
+    assert inside.n_gpu_layers == 0  # the other defaults are kept
+    assert after.use_extra_bufts is True
+    assert package.llama_cpp.llama_model_default_params is original
+
+
+def test_no_extra_buffers_restores_the_defaults_when_the_load_fails() -> None:
+    package = fake_llama_cpp(use_extra_bufts=True)
+    original = package.llama_cpp.llama_model_default_params
+    with pytest.raises(RuntimeError), _no_extra_buffers(package):
+        raise RuntimeError("load failed")
+    assert package.llama_cpp.llama_model_default_params is original
+
+
+def test_no_extra_buffers_leaves_a_llama_cpp_without_the_field_alone() -> None:
+    package = fake_llama_cpp(n_gpu_layers=0)
+    original = package.llama_cpp.llama_model_default_params
+    with _no_extra_buffers(package):
+        assert package.llama_cpp.llama_model_default_params is original

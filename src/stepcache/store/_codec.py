@@ -9,14 +9,24 @@ stored at all) fails in the tests that use the fake, not in production on SQLite
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from .._exceptions import StoreError
-from .._types import Entry, Scope, TokenUsage, Vector
+from .._types import Entry, Scope, StoreStats, TokenUsage, Vector
 
-__all__ = ["COLUMNS", "dump_json", "load_json", "encode_vector", "decode_vector", "entry_values", "row_to_entry"]
+__all__ = [
+    "COLUMNS",
+    "dump_json",
+    "load_json",
+    "encode_vector",
+    "decode_vector",
+    "entry_values",
+    "row_to_entry",
+    "stats_from_rows",
+]
 
 #: Columns of ``entries`` in the order :func:`entry_values` and :func:`row_to_entry` use.
 COLUMNS = (
@@ -118,4 +128,20 @@ def row_to_entry(row: tuple[Any, ...] | Any) -> Entry:
         id=str(row_id),
         created_at=float(created_at),
         cost=TokenUsage(int(cost_prompt), int(cost_completion)),
+    )
+
+
+def stats_from_rows(
+    families: Iterable[tuple[Any, Any]], paths: Iterable[tuple[Any, Any, Any, Any]]
+) -> StoreStats:
+    """:class:`StoreStats` from ``(family, entries)`` rows and ``(path, requests, tokens spent,
+    tokens saved)`` rows, one per family and per path: what every store's ``stats`` reports."""
+    by_family = {str(family): int(n) for family, n in families}
+    by_path = [(str(path), int(requests), int(spent), int(saved)) for path, requests, spent, saved in paths]
+    return StoreStats(
+        entries=sum(by_family.values()),
+        entries_by_family=by_family,
+        paths={path: requests for path, requests, _, _ in by_path},
+        tokens_spent=sum(spent for _, _, spent, _ in by_path),
+        tokens_saved=sum(saved for _, _, _, saved in by_path),
     )

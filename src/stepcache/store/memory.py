@@ -17,7 +17,7 @@ import numpy as np
 from .._exceptions import ConfigurationError
 from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store
-from ._codec import dump_json, load_json
+from ._codec import dump_json, load_json, stats_from_rows
 from ..retrieve.index import DEFAULT_THRESHOLD
 from ._vectors import ScopedIndexes
 
@@ -122,16 +122,10 @@ class MemoryStore(Store):
         by_family: dict[str, int] = defaultdict(int)
         for e in entries:
             by_family[e.scope.family] += 1
-        paths: dict[str, int] = defaultdict(int)
-        for path, (requests, _, _) in counters:
-            paths[path] += requests
-        return StoreStats(
-            entries=len(entries),
-            entries_by_family=dict(by_family),
-            paths=dict(paths),
-            tokens_spent=sum(c[1] for _, c in counters),
-            tokens_saved=sum(c[2] for _, c in counters),
-        )
+        by_path: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for path, counter in counters:
+            by_path[path] = [a + b for a, b in zip(by_path[path], counter)]
+        return stats_from_rows(by_family.items(), [(path, r, s, v) for path, (r, s, v) in by_path.items()])
 
     def wait_ready(self) -> None:
         """Wait for vector indexes being rebuilt in the background (benchmarks use this)."""

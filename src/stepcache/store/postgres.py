@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .._exceptions import ConfigurationError, MissingDependency, StoreError
 from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store
-from ._codec import dump_json
+from ._codec import dump_json, stats_from_rows
 from ._pg_migrations import lock_key, migrate
 
 if TYPE_CHECKING:
@@ -304,14 +304,7 @@ class PostgresStore(Store):
                 + " GROUP BY path",
                 () if namespace is None else (namespace,),
             ).fetchall()
-        by_family = {str(f): int(n) for f, n in families}
-        return StoreStats(
-            entries=sum(by_family.values()),
-            entries_by_family=by_family,
-            paths={str(p): int(n) for p, n, _, _ in paths},
-            tokens_spent=sum(int(s) for _, _, s, _ in paths),
-            tokens_saved=sum(int(s) for _, _, _, s in paths),
-        )
+        return stats_from_rows(families, paths)
 
     def flush(self) -> None:
         """Write buffered counters. On failure they stay buffered for the next flush."""

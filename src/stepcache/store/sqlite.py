@@ -29,7 +29,7 @@ import numpy as np
 from .._exceptions import ConfigurationError, StoreError, StoreVersionError
 from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store
-from ._codec import COLUMNS, decode_vector, entry_values, row_to_entry
+from ._codec import COLUMNS, decode_vector, entry_values, row_to_entry, stats_from_rows
 from ._migrations import migrate
 from ..retrieve.index import DEFAULT_THRESHOLD
 from ._vectors import ScopedIndexes
@@ -253,13 +253,7 @@ class SQLiteStore(Store):
                 f"WHERE 1 = 1 {where} GROUP BY path",
                 args,
             ).fetchall()
-        return StoreStats(
-            entries=sum(n for _, n in families),
-            entries_by_family={f: int(n) for f, n in families},
-            paths={p: int(r) for p, r, _, _ in paths},
-            tokens_spent=sum(int(s) for _, _, s, _ in paths),
-            tokens_saved=sum(int(s) for _, _, _, s in paths),
-        )
+        return stats_from_rows(families, paths)
 
     def close(self) -> None:
         with self._lock:

@@ -25,6 +25,7 @@ __all__ = [
     "decode_vector",
     "entry_values",
     "row_to_entry",
+    "add_count",
     "stats_from_rows",
 ]
 
@@ -129,6 +130,21 @@ def row_to_entry(row: tuple[Any, ...] | Any) -> Entry:
         created_at=float(created_at),
         cost=TokenUsage(int(cost_prompt), int(cost_completion)),
     )
+
+
+def add_count(
+    counters: dict[tuple[str, str, str], list[int]],
+    key: tuple[str, str, str],
+    requests: int,
+    spent: int,
+    saved: int,
+) -> None:
+    """Add to the ``[requests, tokens spent, tokens saved]`` counter of ``(namespace, family, path)``,
+    starting it at zero: how every store buffers :meth:`~stepcache.store.Store.record`."""
+    counter = counters.setdefault(key, [0, 0, 0])
+    counter[0] += requests
+    counter[1] += spent
+    counter[2] += saved
 
 
 def stats_from_rows(

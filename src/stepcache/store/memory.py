@@ -17,7 +17,7 @@ import numpy as np
 from .._exceptions import ConfigurationError
 from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store
-from ._codec import dump_json, load_json, stats_from_rows
+from ._codec import add_count, dump_json, load_json, stats_from_rows
 from ..retrieve.index import DEFAULT_THRESHOLD
 from ._vectors import ScopedIndexes
 
@@ -34,7 +34,7 @@ class MemoryStore(Store):
         self._by_key: dict[str, Entry] = {}
         self._by_signature: dict[tuple[Scope, str], list[int]] = defaultdict(list)
         # (namespace, family, path) -> [requests, tokens spent, tokens saved]
-        self._counters: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        self._counters: dict[tuple[str, str, str], list[int]] = {}
         self._vectors = ScopedIndexes(threshold=index_threshold)
 
     @classmethod
@@ -102,10 +102,7 @@ class MemoryStore(Store):
 
     def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
         with self._lock:
-            counter = self._counters[(namespace, family, Path(path).value)]
-            counter[0] += 1
-            counter[1] += spent.total
-            counter[2] += saved
+            add_count(self._counters, (namespace, family, Path(path).value), 1, spent.total, saved)
 
     def stats(self, namespace: str | None = None) -> StoreStats:
         with self._lock:

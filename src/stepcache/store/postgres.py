@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .._exceptions import ConfigurationError, MissingDependency, StoreError
 from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store
-from ._codec import dump_json, stats_from_rows
+from ._codec import add_count, dump_json, stats_from_rows
 from ._pg_migrations import lock_key, migrate
 
 if TYPE_CHECKING:
@@ -281,10 +281,7 @@ class PostgresStore(Store):
 
     def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
         with self._lock:
-            counter = self._counters.setdefault((namespace, family, Path(path).value), [0, 0, 0])
-            counter[0] += 1
-            counter[1] += spent.total
-            counter[2] += saved
+            add_count(self._counters, (namespace, family, Path(path).value), 1, spent.total, saved)
             self._pending += 1
             due = self._pending >= _FLUSH_EVERY or time.monotonic() - self._last_flush >= _FLUSH_SECONDS
         if due:
@@ -329,10 +326,7 @@ class PostgresStore(Store):
         except BaseException:
             with self._lock:
                 for key, (n, spent, saved) in batch.items():
-                    counter = self._counters.setdefault(key, [0, 0, 0])
-                    counter[0] += n
-                    counter[1] += spent
-                    counter[2] += saved
+                    add_count(self._counters, key, n, spent, saved)
                     self._pending += n
             raise
 

@@ -29,7 +29,7 @@ import numpy as np
 from .._exceptions import ConfigurationError, StoreError, StoreVersionError
 from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store
-from ._codec import COLUMNS, decode_vector, entry_values, row_to_entry, stats_from_rows
+from ._codec import COLUMNS, add_count, decode_vector, entry_values, row_to_entry, stats_from_rows
 from ._migrations import migrate
 from ..retrieve.index import DEFAULT_THRESHOLD
 from ._vectors import ScopedIndexes
@@ -80,7 +80,7 @@ class SQLiteStore(Store):
         self._lock = threading.RLock()
         self._closed = False
         self._conn = self._connect(busy_timeout)
-        self._pending: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        self._pending: dict[tuple[str, str, str], list[int]] = {}
         self._pending_records = 0
         self._last_flush = time.monotonic()
         self._vectors = ScopedIndexes(threshold=index_threshold)
@@ -216,10 +216,7 @@ class SQLiteStore(Store):
 
     def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
         with self._lock:
-            counter = self._pending[(namespace, family, Path(path).value)]
-            counter[0] += 1
-            counter[1] += spent.total
-            counter[2] += saved
+            add_count(self._pending, (namespace, family, Path(path).value), 1, spent.total, saved)
             self._pending_records += 1
             due = (
                 self._pending_records >= self._flush_every

@@ -96,7 +96,13 @@ def entry_values(entry: Entry, created_at: float) -> tuple[Any, ...]:
     )
 
 
-def row_to_entry(row: tuple[Any, ...] | Any) -> Entry:
+def row_to_entry(row: tuple[Any, ...] | Any, *, decoded: bool = False) -> Entry:
+    """The entry in a row of :data:`COLUMNS` (names aside: only the order matters).
+
+    ``decoded=True`` for a driver that has already turned the JSON columns into values, the steps
+    into a list and the embedding into an array (psycopg with pgvector's loaders); otherwise they are
+    JSON text and float32 bytes, as :func:`entry_values` wrote them.
+    """
     (
         row_id,
         key,
@@ -115,16 +121,19 @@ def row_to_entry(row: tuple[Any, ...] | Any) -> Entry:
         cost_prompt,
         cost_completion,
     ) = row
+    if not decoded:
+        task, steps, prepared = load_json(task), load_json(steps), load_json(prepared)
+        embedding = decode_vector(bytes(embedding))
     return Entry(
         key=key,
         scope=Scope(namespace, model, family),
         signature=signature,
         prompt=prompt,
-        task=load_json(task),
-        steps=tuple(load_json(steps)),
+        task=task,
+        steps=tuple(steps),
         text=text,
-        embedding=decode_vector(bytes(embedding)),
-        prepared=load_json(prepared),
+        embedding=embedding,
+        prepared=prepared,
         format_version=int(format_version),
         id=str(row_id),
         created_at=float(created_at),

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .._exceptions import ConfigurationError, MissingDependency, StoreError
 from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store
-from ._codec import add_count, dump_json, stats_from_rows
+from ._codec import add_count, dump_json, row_to_entry, stats_from_rows
 from ._pg_migrations import lock_key, migrate
 
 if TYPE_CHECKING:
@@ -56,9 +56,10 @@ _HNSW_MAX_DIM = 2000
 _FLUSH_EVERY = 64
 _FLUSH_SECONDS = 2.0
 
+#: In the order of ``_codec.COLUMNS``, so rows decode with ``row_to_entry``.
 _COLUMNS = (
-    "id, key, namespace, model, family, signature, prompt, task, steps, text, prepared,"
-    " format_version, created_at, cost_prompt, cost_completion, embedding"
+    "id, key, namespace, model, family, signature, prompt, task, steps, text, embedding, prepared,"
+    " format_version, created_at, cost_prompt, cost_completion"
 )
 
 
@@ -433,23 +434,7 @@ def hnsw_index_statement(dim: int) -> psycopg.sql.Composed:
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
-    (row_id, key, namespace, model, family, signature, prompt, task, steps, text, prepared,
-     format_version, created_at, cost_prompt, cost_completion, embedding) = row  # fmt: skip
-    return Entry(
-        key=key,
-        scope=Scope(namespace, model, family),
-        signature=signature,
-        prompt=prompt,
-        task=task,
-        steps=tuple(steps),
-        text=text,
-        embedding=embedding,
-        prepared=prepared,
-        format_version=int(format_version),
-        id=str(row_id),
-        created_at=float(created_at),
-        cost=TokenUsage(int(cost_prompt), int(cost_completion)),
-    )
+    return row_to_entry(row, decoded=True)  # psycopg decodes json, text[] and (our loaders) vector
 
 
 def _register_vector(conn: psycopg.Connection[Any], oid: int) -> None:

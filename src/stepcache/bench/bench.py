@@ -28,7 +28,7 @@ from typing import Any
 
 from .._exceptions import InvalidRequest, StepCacheError
 from ..backends import Backend
-from .demo import SIZES, make_backend
+from .demo import SIZES, add_source_arguments, make_backend, requested_model
 from .latency import LatencyModel, ModelledLatency
 from .plots import write_plots
 from .report import BenchReport, build_report, print_headline, render_markdown
@@ -160,16 +160,9 @@ def build_parser(prog: str = "stepcache bench") -> argparse.ArgumentParser:
                         help="one seed, 1 base prompt per task, k = 2: 22 requests per system (the README demo size)")
     parser.add_argument("--bases", type=int, default=None, metavar="N", help="base prompts per task (default 10)")
     parser.add_argument("--variants", type=int, default=None, metavar="K", help="variants per perturbation (default 3)")
-    parser.add_argument("--workload", metavar="FILE.jsonl", default=None,
-                        help="run your own trace instead (format: see stepcache.bench.workload)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--upstream", metavar="URL", default=None,
-                        help="an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (default: the embedded model)")
-    source.add_argument("--scripted", action="store_true",
-                        help="the built-in imperfect fake model (no weights; CI); latencies add modelled model time")
-    parser.add_argument("--model", metavar="NAME", default=None,
-                        help="model name for --upstream, or a GGUF file path for the embedded backend")
-    parser.add_argument("--api-key", default=None, help="API key for --upstream (default: $OPENAI_API_KEY)")
+    add_source_arguments(
+        parser, scripted_help="the built-in imperfect fake model (no weights; CI); latencies add modelled model time"
+    )
     parser.add_argument("--no-modelled-latency", action="store_true",
                         help="with --scripted: report bare wall time (microseconds) instead of modelled model time")
     parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
@@ -202,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend: Backend = make_backend(args)
     if args.scripted and not args.no_modelled_latency:
         backend = ModelledLatency(backend)
-    model = None if (args.upstream is None and not args.scripted) else args.model
+    model = requested_model(args)
     settings = {
         "size": "workload file" if args.workload else f"{bases} bases per task, k = {k}",
         "workload": args.workload,

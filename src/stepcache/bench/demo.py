@@ -285,20 +285,30 @@ def build_parser(prog: str = "stepcache demo") -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="DIR", default=None, help="where to write demo.md and demo.json "
                         "(default: bench-results/demo-<timestamp>)")
     parser.add_argument("--seed", type=int, default=42, help="workload seed (default: %(default)s)")
+    add_source_arguments(parser, scripted_help="a built-in imperfect fake model (no weights; for tests and CI)")
+    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite",
+                        help="StepCache's store: a fresh SQLite file in a temp dir, or in memory")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, scripted_help: str) -> None:
+    """``--workload`` and the backend flags (``--upstream`` | ``--scripted``, ``--model``, ``--api-key``)
+    that :func:`make_backend` reads; the demo and bench commands share them."""
     parser.add_argument("--workload", metavar="FILE.jsonl", default=None,
                         help="run your own trace instead (format: see stepcache.bench.workload)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--upstream", metavar="URL", default=None,
                         help="an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (default: the embedded model)")
-    source.add_argument("--scripted", action="store_true",
-                        help="a built-in imperfect fake model (no weights; for tests and CI)")
+    source.add_argument("--scripted", action="store_true", help=scripted_help)
     parser.add_argument("--model", metavar="NAME", default=None,
                         help="model name for --upstream, or a GGUF file path for the embedded backend")
     parser.add_argument("--api-key", default=None, help="API key for --upstream (default: $OPENAI_API_KEY)")
-    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite",
-                        help="StepCache's store: a fresh SQLite file in a temp dir, or in memory")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
+
+
+def requested_model(args: argparse.Namespace) -> str | None:
+    """The model name to send with requests: none for the embedded backend (``--model`` is its file)."""
+    return None if (args.upstream is None and not args.scripted) else args.model
 
 
 def make_backend(args: argparse.Namespace) -> Backend:
@@ -325,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(args.out) if args.out else Path("bench-results") / f"demo-{stamp}"
     backend = make_backend(args)
-    model = None if (args.upstream is None and not args.scripted) else args.model
+    model = requested_model(args)
     settings = {
         "size": "workload file" if args.workload else ("quick" if args.quick else "default"),
         "workload": args.workload,

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from engine_harness import LINEAR_ANSWER, PERSON, user
 
 from stepcache import (
     InvalidRequest,
@@ -15,28 +16,6 @@ from stepcache import (
     StepCache,
     UnverifiableAnswer,
 )
-
-
-def user(text: str, **extra: Any) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": text}], **extra}
-
-
-@pytest.fixture()
-def backend() -> ScriptedBackend:
-    return ScriptedBackend()
-
-
-@pytest.fixture()
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture()
-def cache(backend: ScriptedBackend, store: MemoryStore) -> StepCache:
-    return StepCache(backend, store=store)
-
-
-LINEAR_ANSWER = "1. 3x + 5 = 20\n2. 3x = 20 - 5\n3. 3x = 15\n4. x = 15/3\n5. x = 5"
 
 
 def final_value(text: str) -> str:
@@ -139,9 +118,6 @@ def test_semantic_change_from_linear_is_skip(cache: StepCache, backend: Scripted
 
 
 # -- json --------------------------------------------------------------------------------------
-
-PERSON = "Return a JSON object for the person Alice, age 34, who lives in Paris. Required keys: name, age, city."
-
 
 def test_json_values_change_is_reused(cache: StepCache, backend: ScriptedBackend) -> None:
     backend.enqueue('{"name": "Alice", "age": 34, "city": "Paris"}')

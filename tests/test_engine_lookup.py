@@ -3,33 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import pytest
+from engine_harness import LINEAR_ANSWER, PERSON, user
 
 from stepcache import MemoryStore, Path, ScriptedBackend, StepCache
-
-LINEAR_ANSWER = "1. 3x + 5 = 20\n2. 3x = 20 - 5\n3. 3x = 15\n4. x = 15/3\n5. x = 5"
-PERSON = "Return a JSON object for the person Alice, age 34, who lives in Paris. Required keys: name, age, city."
-
-
-def user(text: str, **extra: Any) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": text}], **extra}
-
-
-@pytest.fixture()
-def backend() -> ScriptedBackend:
-    return ScriptedBackend()
-
-
-@pytest.fixture()
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture()
-def cache(backend: ScriptedBackend, store: MemoryStore) -> StepCache:
-    return StepCache(backend, store=store)
 
 
 def test_empty_cache_lookup_is_none_and_touches_nothing(

@@ -26,13 +26,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import InvalidRequest, StepCacheError
+from .._exceptions import InvalidRequest
 from ..backends import Backend
 from .demo import SIZES, add_source_arguments, make_backend, requested_model
 from .latency import LatencyModel, ModelledLatency
 from .plots import write_plots
 from .report import BenchReport, build_report, print_headline, render_markdown
-from .runner import RequestRecord, machine_info, progress_bar, run_systems, stepcache_version, warm_up
+from .runner import (
+    RequestRecord,
+    machine_info,
+    model_or_default,
+    progress_bar,
+    run_systems,
+    stepcache_version,
+    warm_up,
+)
 from .scale import ScaleMeasure, measure_fast_path
 from .systems import DEFAULT_SYSTEMS, GPTCACHE_STRICT_THRESHOLD, GPTCACHE_THRESHOLD, SYSTEMS, System
 from .workload import DEFAULT_SEEDS, WorkloadItem, generate_workload, load_workload
@@ -64,12 +72,7 @@ def run_bench(
         raise InvalidRequest(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}", param="systems")
     if not workloads or not any(workloads.values()):
         raise ValueError("the workload is empty")
-    if model is None:
-        try:  # an HTTP upstream lists its models; a failure here is not worth stopping the bench for
-            model = next(iter(backend.models()), None)
-        except StepCacheError:
-            model = None
-    model = model or "default"
+    model = model_or_default(backend, model)
     clock = None
     if isinstance(backend, ModelledLatency):
         modelled = backend

@@ -26,13 +26,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from .._exceptions import StepCacheError
 from .._types import ChatRequest, Result
 from ..backends import Backend
 from .runner import (
     RequestRecord,
     SystemSummary,
     machine_info,
+    model_or_default,
     progress_bar,
     run_systems,
     stepcache_version,
@@ -110,12 +110,7 @@ def run_demo(
     """
     if not items:
         raise ValueError("the workload is empty")
-    if model is None:
-        try:  # an HTTP upstream lists its models; a failure here is not worth stopping the demo for
-            model = next(iter(backend.models()), None)
-        except StepCacheError:
-            model = None
-    model = model or "default"
+    model = model_or_default(backend, model)
     cache = (cache_factory or _memory_cache)(backend)
     systems: list[System] = [NoCache(backend), StepCacheSystem(cache)]
     started = time.perf_counter()

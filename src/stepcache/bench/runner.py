@@ -44,6 +44,7 @@ __all__ = [
     "summarise",
     "percentile",
     "warm_up",
+    "model_or_default",
     "machine_info",
     "stepcache_version",
     "progress_bar",
@@ -195,6 +196,16 @@ def answer_one(
         error=None if error is None else f"{type(error).__name__}: {error}",
         text=answer.text,
     )
+
+
+def model_or_default(backend: Backend, model: str | None) -> str:
+    """``model``, else the backend's first model, else ``"default"``."""
+    if model is None:
+        try:  # an HTTP upstream lists its models; a failure here is not worth stopping a run for
+            model = next(iter(backend.models()), None)
+        except StepCacheError:
+            model = None
+    return model or "default"
 
 
 def warm_up(backend: Backend, model: str) -> float:

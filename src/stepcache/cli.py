@@ -238,8 +238,7 @@ def _serve(args: argparse.Namespace) -> int:
         # Each worker process builds its own cache from these options; they share the store.
         run_workers("stepcache.cli:build_cache", settings, workers=args.workers, factory_kwargs=options)
         return EXIT_OK
-    with build_cache(**options) as cache:
-        run(cache, settings)
+    run(build_cache(**options), settings, owns_cache=True)
     return EXIT_OK
 
 

@@ -89,13 +89,17 @@ def create_app(cache: StepCache, settings: ServerSettings | None = None, *, owns
     return app
 
 
-def run(cache: StepCache, settings: ServerSettings | None = None) -> None:
-    """Serve ``create_app(cache, settings)`` with uvicorn until interrupted."""
+def run(cache: StepCache, settings: ServerSettings | None = None, *, owns_cache: bool = False) -> None:
+    """Serve ``create_app(cache, settings)`` with uvicorn until interrupted.
+
+    With ``owns_cache`` the cache is closed (buffered counters flushed) at shutdown. Closing it after
+    this function returns is not enough: uvicorn re-raises SIGTERM once it has shut down.
+    """
     import uvicorn
 
     settings = settings or ServerSettings()
     uvicorn.run(
-        create_app(cache, settings),
+        create_app(cache, settings, owns_cache=owns_cache),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -6,25 +6,15 @@ import json
 
 import numpy as np
 import pytest
+from linear_harness import ask, task_for
 
-from stepcache._types import ChatRequest, Entry, Scope
-from stepcache.families import Task
+from stepcache._types import Entry, Scope
 from stepcache.families.linear import LinearFamily
-
-
-def ask(prompt: str) -> ChatRequest:
-    return ChatRequest.model_validate({"messages": [{"role": "user", "content": prompt}]})
 
 
 @pytest.fixture
 def family() -> LinearFamily:
     return LinearFamily()
-
-
-def task_for(family: LinearFamily, prompt: str) -> Task:
-    task = family.detect(ask(prompt))
-    assert task is not None, prompt
-    return task
 
 
 def cache(family: LinearFamily, prompt: str, answer: str) -> Entry:

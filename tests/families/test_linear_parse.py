@@ -6,14 +6,10 @@ import json
 from fractions import Fraction
 
 import pytest
+from linear_harness import ask
 
 from stepcache._exceptions import StoreError
-from stepcache._types import ChatRequest
 from stepcache.families.linear import LinearFamily
-
-
-def ask(prompt: str, **kwargs: object) -> ChatRequest:
-    return ChatRequest.model_validate({"messages": [{"role": "user", "content": prompt}], **kwargs})
 
 
 @pytest.fixture

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from linear_harness import ask, task_for
 
 from stepcache._types import ChatRequest, Verification
-from stepcache.families import Task
 from stepcache.families.linear import LinearFamily
-
-
-def ask(prompt: str, **kwargs: object) -> ChatRequest:
-    return ChatRequest.model_validate({"messages": [{"role": "user", "content": prompt}], **kwargs})
 
 
 @pytest.fixture
 def family() -> LinearFamily:
     return LinearFamily()
-
-
-def task_for(family: LinearFamily, prompt: str) -> Task:
-    task = family.detect(ask(prompt))
-    assert task is not None, prompt
-    return task
 
 
 GOOD = ["3x + 5 = 20", "3x = 20 - 5", "3x = 15", "x = 15/3", "x = 5"]

@@ -132,6 +132,8 @@ def test_bypass_forwards_the_body_unchanged_and_never_caches(
         assert meta(raw.parse())["path"] == "bypass"
     assert len(upstream.calls) == 2  # nothing was cached
     assert upstream.calls[0] == sent  # forwarded as sent
+    stats = proxy.cache.store.stats()
+    assert stats.entries == 0 and stats.paths == {"bypass": 2}  # counted for `stepcache stats`
     completion = raw.parse()
     if "n" in extra:
         assert len(completion.choices) == 2

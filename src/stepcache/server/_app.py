@@ -155,6 +155,8 @@ class _Proxy:
             inbound = parse(body, namespace=namespace, settings=self.settings)
             if inbound.request is None:
                 response, result = await self._bypass(inbound)
+                # Counted in the store too, so `stepcache stats` shows the share of uncacheable traffic.
+                self.cache.store.record(namespace, "none", result.path, result.upstream_tokens, 0)
             else:
                 result = await self._answer(inbound)
                 response = _render(inbound, result)

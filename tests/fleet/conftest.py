@@ -21,7 +21,7 @@ for _helpers in (_TESTS / "server", _TESTS / "store"):
 
 from fleet_harness import Fleet, Replica, with_query  # noqa: E402
 from pg_helpers import IN_CI, fresh_schema, require_postgres  # noqa: E402
-from proxy_harness import FakeUpstream, Served  # noqa: E402
+from proxy_harness import FakeUpstream, served_upstream  # noqa: E402
 
 # In CI the [postgres] extra must be installed: a missing psycopg fails there instead of skipping.
 if not IN_CI:
@@ -30,11 +30,8 @@ if not IN_CI:
 
 @pytest.fixture(scope="session")
 def fleet_upstream() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream()
-    served = Served(fake.app())
-    fake.url = served.url + "/v1"
-    yield fake
-    served.stop()
+    with served_upstream() as fake:
+        yield fake
 
 
 @pytest.fixture

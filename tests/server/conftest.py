@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from proxy_harness import OPERATOR_KEY, FakeUpstream, MakeProxy, Proxy, Served
+from proxy_harness import OPERATOR_KEY, FakeUpstream, MakeProxy, Proxy, Served, served_upstream
 
 from stepcache._engine import StepCache
 from stepcache.backends import OpenAIHTTPBackend
@@ -16,11 +16,8 @@ from stepcache.store.memory import MemoryStore
 
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream()
-    served = Served(fake.app())
-    fake.url = served.url + "/v1"
-    yield fake
-    served.stop()
+    with served_upstream() as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,8 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +148,18 @@ class Served:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+@contextmanager
+def served_upstream() -> Iterator[FakeUpstream]:
+    """A :class:`FakeUpstream` on loopback (``.url`` ends in ``/v1``) until the block ends."""
+    fake = FakeUpstream()
+    served = Served(fake.app())
+    fake.url = served.url + "/v1"
+    try:
+        yield fake
+    finally:
+        served.stop()
 
 
 @dataclass

@@ -168,25 +168,35 @@ def _user(content: str, max_tokens: int | None) -> ChatBody:
     return ChatBody(messages=({"role": "user", "content": content},), max_tokens=max_tokens)
 
 
+def _adder(items: list[WorkloadItem], seed: int, task: str) -> Callable[[str, str, str | None, ChatBody, Any, bool], None]:
+    """``add(id, perturbation, base id, request, truth, semantic)``: append one item of ``task`` to ``items``."""
+
+    def add(ident: str, perturbation: str, base: str | None, body: ChatBody, truth: Any, semantic: bool) -> None:
+        items.append(
+            WorkloadItem(
+                id=ident,
+                seed=seed,
+                task=task,
+                perturbation=perturbation,
+                base_id=base,
+                semantic=semantic,
+                request=body,
+                truth=truth,
+            )
+        )
+
+    return add
+
+
 def linear_items(rng_seed: int, seed: int, n_bases: int, k: int, max_tokens: int | None) -> list[WorkloadItem]:
     rng = random.Random(rng_seed)
     forms = [i % 7 for i in range(n_bases)]
     rng.shuffle(forms)
     items: list[WorkloadItem] = []
+    add = _adder(items, seed, "linear")
 
     def item(ident: str, perturbation: str, base: str | None, prompt: str, truth: Any, semantic: bool) -> None:
-        items.append(
-            WorkloadItem(
-                id=ident,
-                seed=seed,
-                task="linear",
-                perturbation=perturbation,
-                base_id=base,
-                semantic=semantic,
-                request=_user(prompt, max_tokens),
-                truth=truth,
-            )
-        )
+        add(ident, perturbation, base, _user(prompt, max_tokens), truth, semantic)
 
     def truth(eq: _Equation, v: str, fmt: str = "any") -> LinearTruth:
         return LinearTruth(variable=v, solution=_fraction(eq.solution), format=fmt, equation=eq.text(v))  # type: ignore[arg-type]
@@ -417,20 +427,7 @@ def json_items(rng_seed: int, seed: int, n_bases: int, k: int, max_tokens: int |
     kinds = [list(_KINDS)[i % len(_KINDS)] for i in range(n_bases)]
     rng.shuffle(kinds)
     items: list[WorkloadItem] = []
-
-    def item(ident: str, perturbation: str, base: str | None, body: ChatBody, truth: Any, semantic: bool) -> None:
-        items.append(
-            WorkloadItem(
-                id=ident,
-                seed=seed,
-                task="json",
-                perturbation=perturbation,
-                base_id=base,
-                semantic=semantic,
-                request=body,
-                truth=truth,
-            )
-        )
+    item = _adder(items, seed, "json")
 
     for i, kind in enumerate(kinds):
         spec = _KINDS[kind]

@@ -1,6 +1,9 @@
-"""Entries and vectors for the store tests."""
+"""Entries, vectors and threads for the store tests."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -12,6 +15,24 @@ def unit(values: list[float] | np.ndarray, dim: int = 8) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float32)
     v[: arr.size] = arr
     return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def run_in_threads(work: Callable[[int], object], n: int) -> list[BaseException]:
+    """Run ``work(0)`` … ``work(n - 1)`` in ``n`` threads at once; what they raised, once all have ended."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:  # the caller asserts on the list
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
 
 
 def make_entry(

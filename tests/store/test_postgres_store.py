@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pg_helpers import IN_CI, fresh_schema, require_postgres
-from store_helpers import make_entry, unit
+from store_helpers import make_entry, run_in_threads, unit
 from stepcache._exceptions import ConfigurationError, StoreError, StoreVersionError
 from stepcache._types import Path, TokenUsage
 from stepcache.store._pg_migrations import LATEST
@@ -92,22 +92,13 @@ def test_migrations_are_recorded_and_reopening_applies_nothing(pg_url: str, sche
 
 @pg
 def test_replicas_starting_together_migrate_once(pg_url: str, schema: str) -> None:
-    errors: list[BaseException] = []
     barrier = threading.Barrier(6)
 
-    def open_one() -> None:
-        try:
-            barrier.wait()
-            PostgresStore(pg_url, schema=schema, min_size=0).close()
-        except BaseException as exc:
-            errors.append(exc)
+    def open_one(_: int) -> None:
+        barrier.wait()
+        PostgresStore(pg_url, schema=schema, min_size=0).close()
 
-    threads = [threading.Thread(target=open_one) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_in_threads(open_one, 6) == []
     with psycopg.connect(pg_url) as conn:
         assert conn.execute(f"SELECT count(*) FROM {schema}.schema_migrations").fetchone() == (LATEST,)
 

@@ -12,7 +12,7 @@ from stepcache._exceptions import StoreError, StoreVersionError
 from stepcache._types import Path, Scope, TokenUsage
 from stepcache.store import SQLiteStore
 from stepcache.store._migrations import LATEST_VERSION, MIGRATIONS, migrate
-from store_helpers import make_entry, unit
+from store_helpers import make_entry, run_in_threads, unit
 
 
 def test_entries_and_counters_survive_close_and_reopen(tmp_path: pathlib.Path) -> None:
@@ -58,11 +58,7 @@ def test_concurrent_puts_of_one_key_from_two_stores(tmp_path: pathlib.Path) -> N
         barrier.wait()
         ids.append(stores[i % 2].put(make_entry("same", text=f"w{i}")).id)
 
-    threads = [threading.Thread(target=put, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_in_threads(put, 6) == []
     assert len(ids) == 6 and len(set(ids)) == 1
     assert stores[0].stats().entries == 1
     for s in stores:
@@ -89,20 +85,11 @@ def test_counters_are_flushed_after_flush_interval(tmp_path: pathlib.Path) -> No
 
 def test_in_memory_database_works_across_threads() -> None:
     store = SQLiteStore(":memory:")
-    errors: list[BaseException] = []
 
     def put(i: int) -> None:
-        try:
-            store.put(make_entry(f"k{i}", vector=unit([1.0, float(i)])))
-        except BaseException as exc:
-            errors.append(exc)
+        store.put(make_entry(f"k{i}", vector=unit([1.0, float(i)])))
 
-    threads = [threading.Thread(target=put, args=(i,)) for i in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_in_threads(put, 5) == []
     assert store.stats().entries == 5
     assert store.nearest("tenant-a", "m1", unit([1.0]), k=1)[0][0].key == "k0"
     store.close()

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from store_helpers import make_entry, unit
+from store_helpers import make_entry, run_in_threads, unit
 from stepcache._exceptions import StoreError
 from stepcache._types import FORMAT_VERSION, Path, Scope, TokenUsage
 from stepcache.store import Store
@@ -167,53 +167,32 @@ def test_record_and_stats(store: Store) -> None:
 def test_concurrent_puts_of_one_key_yield_one_entry(store: Store) -> None:
     barrier = threading.Barrier(8)
     ids: list[str] = []
-    errors: list[BaseException] = []
 
     def put(i: int) -> None:
-        try:
-            barrier.wait()
-            ids.append(store.put(make_entry("same", text=f"writer {i}")).id)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+        barrier.wait()
+        ids.append(store.put(make_entry("same", text=f"writer {i}")).id)
 
-    threads = [threading.Thread(target=put, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_in_threads(put, 8) == []
     assert len(ids) == 8 and len(set(ids)) == 1
     assert store.stats().entries == 1
     assert len(store.nearest("tenant-a", "m1", unit([1.0]), k=5)) == 1
 
 
 def test_concurrent_puts_and_searches(store: Store) -> None:
-    errors: list[BaseException] = []
     rng = np.random.default_rng(1)
     vectors = [unit(rng.standard_normal(8)) for _ in range(80)]
 
     def writer(offset: int) -> None:
-        try:
-            for i in range(offset, 80, 2):
-                store.put(make_entry(f"k{i}", vector=vectors[i]))
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(offset, 80, 2):
+            store.put(make_entry(f"k{i}", vector=vectors[i]))
 
     def reader() -> None:
-        try:
-            for i in range(40):
-                for entry, score in store.nearest("tenant-a", "m1", vectors[i], k=3):
-                    assert -1.0001 <= score <= 1.0001 and entry.key.startswith("k")
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(40):
+            for entry, score in store.nearest("tenant-a", "m1", vectors[i], k=3):
+                assert -1.0001 <= score <= 1.0001 and entry.key.startswith("k")
 
-    threads = [threading.Thread(target=writer, args=(0,)), threading.Thread(target=writer, args=(1,))]
-    threads += [threading.Thread(target=reader) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    # two writers (threads 0 and 1, even and odd keys) while two readers search
+    assert run_in_threads(lambda i: writer(i) if i < 2 else reader(), 4) == []
     assert store.stats().entries == 80
     for i in (0, 41, 79):
         assert store.nearest("tenant-a", "m1", vectors[i], k=1)[0][0].key == f"k{i}"

@@ -263,3 +263,12 @@ def test_segment_and_stitch_say_a_repeated_line_once(family: LinearFamily) -> No
     report = family.verify(task, bad)
     stitched = family.stitch(task, bad, report, "2. 2p = -3\n3. p = -3/2\n4. p = -3/2")
     assert stitched == ["2p + 6 = 3", "2p = -3", "p = -3/2"]
+
+
+@pytest.mark.parametrize(("asked", "budget"), [(None, 160), (4096, 160), (64, 64)])
+def test_a_repair_round_has_a_bounded_token_budget(family: LinearFamily, asked: int | None, budget: int) -> None:
+    request = ChatRequest(messages=({"role": "user", "content": "Solve 3x + 5 = 20"},), max_tokens=asked)
+    task = task_for(family, "Solve 3x + 5 = 20")
+    steps = ["3x + 5 = 20", "3x = 16"]
+    call = family.patch_request(request, task, steps, family.verify(task, steps))
+    assert call.max_tokens == budget

@@ -23,6 +23,12 @@ from ._solve import solve_steps
 
 __all__ = ["LinearFamily"]
 
+#: Token budget of one repair round. A correct continuation is a few short equations (the fallback
+#: writes at most ~8 lines of ~10 tokens); a model that rambles past this is cut off, fails
+#: verification and leaves the answer to the next round or the deterministic fallback. Without the cap
+#: each failed round could spend a whole generation, which is what set StepCache's p95.
+PATCH_MAX_TOKENS = 160
+
 _FORMAT_HINT = {
     "default": "an integer, or a reduced fraction a/b when the solution is not a whole number",
     "fraction": "a reduced fraction a/b (an integer when the solution is a whole number)",
@@ -158,7 +164,8 @@ class LinearFamily(Family):
             f"ending with the line '{problem.var} = <value>'. Do not repeat the steps above."
         )
         messages = ({"role": "system", "content": _system_prompt(problem)}, {"role": "user", "content": ask})
-        return BackendRequest(messages=messages, model=request.model, max_tokens=request.max_tokens)
+        budget = PATCH_MAX_TOKENS if request.max_tokens is None else min(request.max_tokens, PATCH_MAX_TOKENS)
+        return BackendRequest(messages=messages, model=request.model, max_tokens=budget)
 
     def stitch(self, task: Task, steps: Sequence[str], report: Verification, text: str) -> list[str]:
         prefix = list(steps[: _kept(steps, report)])

@@ -134,15 +134,15 @@ def _add_store_arg(p: argparse.ArgumentParser) -> None:
 
 def build_backend(args: argparse.Namespace) -> Any:
     """The upstream named on the command line, or the embedded model when none is."""
-    if args.upstream:
-        from .backends.http import OpenAIHTTPBackend
+    from .backends._open import open_backend
 
-        return OpenAIHTTPBackend(
-            args.upstream, api_key=os.environ.get("STEPCACHE_UPSTREAM_API_KEY"), model=args.model
-        )
-    from .backends.llama import LlamaCppBackend
-
-    return LlamaCppBackend(args.model_path, n_threads=args.threads)
+    return open_backend(
+        args.upstream,
+        model=args.model,
+        api_key=os.environ.get("STEPCACHE_UPSTREAM_API_KEY"),
+        model_path=args.model_path,
+        threads=args.threads,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

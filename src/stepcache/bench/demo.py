@@ -313,14 +313,13 @@ def make_backend(args: argparse.Namespace) -> Backend:
         from .imperfect import ImperfectModel
 
         return ScriptedBackend(responder=ImperfectModel(seed=args.seed))
+    from ..backends._open import open_backend
+
     if args.upstream:
-        from ..backends.http import OpenAIHTTPBackend
-
         api_key = args.api_key or os.environ.get("OPENAI_API_KEY")
-        return OpenAIHTTPBackend(args.upstream, api_key=api_key, model=args.model)
-    from ..backends.llama import LlamaCppBackend
-
-    return LlamaCppBackend(args.model) if args.model else LlamaCppBackend()
+        return open_backend(args.upstream, model=args.model, api_key=api_key)
+    # Without an upstream, --model names a GGUF file for the embedded model.
+    return open_backend(model_path=args.model or None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from engine_harness import LINEAR_ANSWER, PERSON, user
 
+from stepcache.families.linear import LinearFamily
 from stepcache import (
     InvalidRequest,
     MemoryStore,
@@ -79,8 +80,8 @@ def test_wrong_arithmetic_forever_ends_in_the_deterministic_fallback(
     assert result.fallback is True
     assert final_value(result.text) == "4"
     assert result.verification is not None and result.verification.ok
-    # one fresh call plus the bounded repair loop (default 2), no more
-    assert len(backend.calls) == 3
+    # one fresh call plus the bounded repair loop (LinearFamily.max_repairs, default 1), no more
+    assert len(backend.calls) == 1 + LinearFamily().max_repairs
 
 
 def test_structure_change_is_answered_correctly(cache: StepCache, backend: ScriptedBackend) -> None:

@@ -20,7 +20,7 @@ GOOD = ["3x + 5 = 20", "3x = 20 - 5", "3x = 15", "x = 15/3", "x = 5"]
 def test_family_settings() -> None:
     assert LinearFamily.name == "linear"
     assert LinearFamily.priority == 10
-    assert LinearFamily().max_repairs == 2
+    assert LinearFamily().max_repairs == 1
     assert LinearFamily(max_repairs=3).max_repairs == 3
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from .._exceptions import InvalidRequest
 from ..backends import Backend
 from .demo import SIZES, add_source_arguments, make_backend, requested_model
+from .journal import CallJournal
 from .latency import LatencyModel, ModelledLatency
 from .plots import write_plots
 from .report import BenchReport, build_report, print_headline, render_markdown
@@ -74,11 +75,13 @@ def run_bench(
         raise ValueError("the workload is empty")
     model = model_or_default(backend, model)
     clock = None
-    if isinstance(backend, ModelledLatency):
+    if isinstance(backend, (ModelledLatency, CallJournal)):
         modelled = backend
         clock = lambda: modelled.modelled_s  # noqa: E731 - read before and after each request
     started = time.perf_counter()
-    warm_up_s = warm_up(backend, model) if warm_up_model else None
+    # A journal would replay the warm-up call; the model itself must load before the first request.
+    live = backend.inner if isinstance(backend, CallJournal) else backend
+    warm_up_s = warm_up(live, model) if warm_up_model else None
     records: list[RequestRecord] = []
     names: list[str] = []
     total = sum(len(items) for items in workloads.values()) * len(systems)
@@ -110,6 +113,7 @@ def run_bench(
         "interleave": interleave,
         "warm_up_s": None if warm_up_s is None else round(warm_up_s, 3),
         "latency_model": _describe(backend.latency) if isinstance(backend, ModelledLatency) else None,
+        "journal": backend.describe() if isinstance(backend, CallJournal) else None,
         "gptcache": {"threshold": GPTCACHE_THRESHOLD, "strict_threshold": GPTCACHE_STRICT_THRESHOLD,
                      "evaluation": "SearchDistanceEvaluation()", "vector_store": "faiss IDMap,Flat (L2)",
                      "scalar_store": "sqlite (temp file)", "embedding": "stepcache HashedNgramEmbedder (as StepCache)",
@@ -168,6 +172,12 @@ def build_parser(prog: str = "stepcache bench") -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-modelled-latency", action="store_true",
                         help="with --scripted: report bare wall time (microseconds) instead of modelled model time")
+    parser.add_argument("--journal", metavar="FILE", default=None,
+                        help="record every model call in FILE (JSONL) and replay identical calls at their measured "
+                             "time: identical requests from different systems are generated once, and re-running an "
+                             "interrupted bench with the same FILE resumes it (default with --resume: OUT/model-calls.jsonl)")
+    parser.add_argument("--resume", action="store_true",
+                        help="journal into OUT/model-calls.jsonl (needs --out); re-run the same command to resume")
     parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
                         help="comma-separated, from: " + ", ".join(SYSTEMS) + " (default: all)")
     parser.add_argument("--interleave", action="store_true",
@@ -181,7 +191,10 @@ def build_parser(prog: str = "stepcache bench") -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``stepcache bench``. StepCache errors propagate, so the CLI's edge maps them to exit codes."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.resume and not args.out:
+        parser.error("--resume needs --out DIR: re-run the same command with the same DIR to continue")
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     bases, k = SIZES["quick"] if args.quick else (10, 3)
     bases = args.bases if args.bases is not None else bases
@@ -198,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend: Backend = make_backend(args)
     if args.scripted and not args.no_modelled_latency:
         backend = ModelledLatency(backend)
+    journal = args.journal or (str(out_dir / "model-calls.jsonl") if args.resume else None)
+    if journal is not None:
+        backend = CallJournal(backend, journal)
     model = requested_model(args)
     settings = {
         "size": "workload file" if args.workload else f"{bases} bases per task, k = {k}",

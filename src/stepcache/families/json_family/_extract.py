@@ -42,9 +42,13 @@ def decode_step(step: str) -> tuple[str, Any] | None:
 
 def extract_object(text: str) -> dict[str, Any] | None:
     """The first JSON object in ``text`` (fenced blocks first), or ``None`` when there is none."""
-    chunks = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    for chunk in chunks:
+    # A fenced block counts only when it is one whole object: a fence inside a string value
+    # ('{"note": "```"}') ends the block early, and its fragment must not pass for the answer.
+    chunks = [(m.group(1), True) for m in _FENCE.finditer(text)] + [(text, False)]
+    for chunk, fenced in chunks:
         for candidate in _balanced_objects(chunk):
+            if fenced and candidate.strip() != chunk.strip():
+                continue
             obj = _strict(candidate)
             if obj is None:
                 obj = _lenient(candidate)

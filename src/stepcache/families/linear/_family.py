@@ -73,7 +73,7 @@ class LinearFamily(Family):
     name: ClassVar[str] = "linear"
     priority: ClassVar[int] = 10
 
-    def __init__(self, max_repairs: int = 2) -> None:
+    def __init__(self, max_repairs: int = 1) -> None:
         self.max_repairs = max_repairs
 
     # -- recognise -----------------------------------------------------------------------------

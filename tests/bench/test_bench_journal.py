@@ -123,3 +123,29 @@ def test_resume_needs_an_out_dir(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--scripted", "--resume"])
     assert "--resume needs --out" in capsys.readouterr().err
+
+
+def test_rebuild_rejudges_a_finished_run_from_its_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["--scripted", "--seeds", "7", "--bases", "1", "--variants", "1", "--no-progress",
+                 "--systems", "nocache,stepcache", "--out", str(out), "--resume"]) == 0
+    before = json.loads((out / "report.json").read_text())
+    (out / "report.md").unlink()
+    (out / "latency_cdf.png").unlink()
+    calls = len((out / "model-calls.jsonl").read_text().splitlines())
+    assert main(["--rebuild", str(out)]) == 0
+    assert "StepCache" in capsys.readouterr().out
+    after = json.loads((out / "report.json").read_text())
+    assert after["headline"] == before["headline"] and after["targets"] == before["targets"]
+    assert after["settings"]["started_at"] == before["settings"]["started_at"]  # the run's own settings
+    assert after["settings"]["journal"]["recorded_calls"] == calls
+    markdown = (out / "report.md").read_text()
+    assert "Model calls journaled" in markdown and f"holds {calls:,} calls" in markdown
+    assert (out / "latency_cdf.png").exists()
+
+
+def test_rebuild_of_a_dir_without_a_run_says_what_to_do(tmp_path: Path) -> None:
+    from stepcache._exceptions import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match="run 'stepcache bench --out DIR' first"):
+        main(["--rebuild", str(tmp_path)])

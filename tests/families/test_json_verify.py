@@ -152,3 +152,25 @@ def test_conditionally_required_keys_are_reported() -> None:
     report = family.verify(task, steps_of({"kind": "user"}))
     assert not report.ok
     assert any("email" in p for p in report.problems)
+
+
+RECORD = "Return JSON with keys name, city, status for: Maria Wei lives in Lisbon, status active, id 12345."
+
+
+def test_a_value_miscopied_from_the_request_fails_its_step() -> None:
+    task = task_for(None, RECORD)
+    report = family.verify(task, steps_of({"name": "Maria Wei", "city": "Lisboa", "status": "active"}))
+    assert not report.ok and report.first_failure == 1
+    assert '"Lisbon"' in report.steps[1].reason and "copy values exactly" in report.steps[1].reason
+
+
+def test_copied_invented_and_computed_values_are_not_flagged() -> None:
+    task = task_for(None, RECORD)
+    for obj in (
+        {"name": "Maria Wei", "city": "Lisbon", "status": "active"},  # copied
+        {"name": "Maria Wei", "city": "lisbon", "status": "ACTIVE"},  # case aside
+        {"name": "Maria Wei", "city": "Lisbon", "status": "inactive"},  # a different word, not a miscopy
+        {"name": "Maria Wei", "city": "Lisbon", "status": "engineer"},  # made up, resembles nothing
+        {"name": "Maria Wei", "city": "Lisbon, Portugal", "status": "12346"},  # phrase; a number string
+    ):
+        assert family.verify(task, steps_of(obj)).ok, obj

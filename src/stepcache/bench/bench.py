@@ -18,6 +18,7 @@ protocol (3 × 320 items) ≈ 3,100 calls ≈ 3.5 h; ``--seeds 42 --bases 2`` (6
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -29,7 +30,7 @@ from typing import Any
 from .._exceptions import InvalidRequest
 from ..backends import Backend
 from .demo import SIZES, add_source_arguments, make_backend, requested_model
-from .journal import CallJournal
+from .journal import CallJournal, journal_totals
 from .latency import LatencyModel, ModelledLatency
 from .plots import write_plots
 from .report import BenchReport, build_report, print_headline, render_markdown
@@ -46,7 +47,7 @@ from .scale import ScaleMeasure, measure_fast_path
 from .systems import DEFAULT_SYSTEMS, GPTCACHE_STRICT_THRESHOLD, GPTCACHE_THRESHOLD, SYSTEMS, System
 from .workload import DEFAULT_SEEDS, WorkloadItem, generate_workload, load_workload
 
-__all__ = ["run_bench", "build_parser", "main"]
+__all__ = ["run_bench", "rebuild", "write_outputs", "build_parser", "main"]
 
 
 def run_bench(
@@ -125,18 +126,47 @@ def run_bench(
     }
     report = build_report(records, names, info, scale_results)
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        with (out / "requests.jsonl").open("w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(record.model_dump_json() + "\n")
-        report.plots = write_plots(report, records, out)
-        report.markdown = render_markdown(report)
-        (out / "report.md").write_text(report.markdown, encoding="utf-8")
-        (out / "report.json").write_text(report.model_dump_json(indent=2, exclude={"markdown"}), encoding="utf-8")
+        write_outputs(report, records, Path(out_dir))
     else:
         report.markdown = render_markdown(report)
     return report, records
+
+
+def write_outputs(report: BenchReport, records: Sequence[RequestRecord], out: Path) -> None:
+    """``requests.jsonl``, the plots, ``report.md`` and ``report.json`` under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "requests.jsonl").open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(record.model_dump_json() + "\n")
+    report.plots = write_plots(report, records, out)
+    report.markdown = render_markdown(report)
+    (out / "report.md").write_text(report.markdown, encoding="utf-8")
+    (out / "report.json").write_text(report.model_dump_json(indent=2, exclude={"markdown"}), encoding="utf-8")
+
+
+def rebuild(out_dir: str | Path) -> BenchReport:
+    """Judge and render a finished run again from its ``requests.jsonl`` and ``report.json``.
+
+    Nothing is re-run: the records and the run's settings are read back, so a report can pick up a
+    newer report format (or a fixed judgement) without the hours of model time behind it.
+    """
+    out = Path(out_dir)
+    try:
+        previous = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        lines = (out / "requests.jsonl").read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise InvalidRequest(f"{out} holds no finished bench run ({exc.filename} is missing); "
+                             "run 'stepcache bench --out DIR' first", param="rebuild") from exc
+    records = [RequestRecord.model_validate_json(line) for line in lines if line.strip()]
+    settings = dict(previous["settings"])
+    journal = settings.get("journal")
+    if journal and "recorded_calls" not in journal and Path(journal["file"]).exists():
+        settings["journal"] = {**journal, **journal_totals(journal["file"])}
+    systems = list(settings.get("systems") or dict.fromkeys(r.system for r in records))
+    scale = [ScaleMeasure.model_validate(m) for m in previous.get("scale", [])]
+    report = build_report(records, systems, settings, scale)
+    write_outputs(report, records, out)
+    return report
 
 
 def _describe(latency: LatencyModel) -> str:
@@ -186,6 +216,8 @@ def build_parser(prog: str = "stepcache bench") -> argparse.ArgumentParser:
                         help="also time the engine's fast path with N synthetic entries (bare --scale: 10000 100000)")
     parser.add_argument("--out", metavar="DIR", default=None, help="output dir (default: bench-results/<timestamp>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--rebuild", metavar="DIR", default=None,
+                        help="re-judge and re-render the finished run in DIR from its records (no model calls)")
     return parser
 
 
@@ -193,6 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``stepcache bench``. StepCache errors propagate, so the CLI's edge maps them to exit codes."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.rebuild:
+        report = rebuild(args.rebuild)
+        print_headline(report)
+        print(f"report: {Path(args.rebuild) / 'report.md'}")
+        return 0
     if args.resume and not args.out:
         parser.error("--resume needs --out DIR: re-run the same command with the same DIR to continue")
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]

@@ -29,7 +29,7 @@ from .._exceptions import ConfigurationError
 from .._types import BackendRequest, Completion
 from ..backends import Backend
 
-__all__ = ["CallJournal", "request_key"]
+__all__ = ["CallJournal", "journal_totals", "request_key"]
 
 JOURNAL_VERSION = 1
 
@@ -45,6 +45,26 @@ def request_key(request: BackendRequest) -> str:
         "stop": list(request.stop),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The complete lines of a journal file (a line cut short by a crash is skipped)."""
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interrupted run; it is generated again
+            if isinstance(row, dict):
+                rows.append((number, row))
+    return rows
+
+
+def journal_totals(path: str | Path) -> dict[str, Any]:
+    """How many distinct calls a journal file holds and the model seconds they took."""
+    calls = {row["key"]: float(row["seconds"]) for _, row in _rows(Path(path)) if row.get("version") == JOURNAL_VERSION}
+    return {"recorded_calls": len(calls), "recorded_model_s": round(sum(calls.values()), 1)}
 
 
 class CallJournal(Backend):
@@ -75,19 +95,14 @@ class CallJournal(Backend):
     def _load(self) -> None:
         if not self.path.exists():
             return
-        with self.path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by an interrupted run; it is generated again
-                if row.get("backend") != self.inner.name:
-                    raise ConfigurationError(
-                        f"{self.path}:{number} was recorded with backend {row.get('backend')!r}, not "
-                        f"{self.inner.name!r}; use a new journal file (or --out dir) for this backend"
-                    )
-                if row.get("version") == JOURNAL_VERSION:
-                    self._calls[row["key"]] = row
+        for number, row in _rows(self.path):
+            if row.get("backend") != self.inner.name:
+                raise ConfigurationError(
+                    f"{self.path}:{number} was recorded with backend {row.get('backend')!r}, not "
+                    f"{self.inner.name!r}; use a new journal file (or --out dir) for this backend"
+                )
+            if row.get("version") == JOURNAL_VERSION:
+                self._calls[row["key"]] = row
         self.loaded = len(self._calls)
 
     @property
@@ -145,8 +160,11 @@ class CallJournal(Backend):
         return self.inner.models()
 
     def describe(self) -> dict[str, Any]:
-        return {"file": str(self.path), "loaded": self.loaded, "live_calls": self.live,
-                "replayed_calls": self.replayed}
+        with self._lock:
+            recorded = sum(float(row["seconds"]) for row in self._calls.values())
+            return {"file": str(self.path), "loaded": self.loaded, "live_calls": self.live,
+                    "replayed_calls": self.replayed, "recorded_calls": len(self._calls),
+                    "recorded_model_s": round(recorded, 1)}
 
     def close(self) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ type the answer gave them (an ISBN may be a string).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -122,6 +123,12 @@ class JsonFamily(Family):
                         f"{pair[0]!r} is the string {json.dumps(pair[1])} but the prompt gives the JSON "
                         f"constant {pair[1]}: write it without quotes"
                     ]
+                near = _miscopied(spec, pair[1])
+                if near is not None:
+                    reasons.setdefault(i, []).append(
+                        f"{pair[0]!r} is {json.dumps(pair[1], ensure_ascii=False)}, which the request does not "
+                        f"contain; it gives {json.dumps(near, ensure_ascii=False)}: copy values exactly"
+                    )
         problems: list[str] = []
         if not steps:
             problems.append("no JSON object found in the answer")
@@ -238,6 +245,32 @@ def _spelled_constant(spec: JsonSpec, key: str, value: Any) -> bool:
     if isinstance(prop, dict) and "type" in prop:
         return False
     return bare_literal(value, spec.text) is not NOT_LITERAL
+
+
+_WORD = re.compile(r"\w+(?:[-'.]\w+)*", re.UNICODE)
+
+
+def _miscopied(spec: JsonSpec, value: Any) -> str | None:
+    """The request's word that a one-word string ``value`` is a near-miss copy of, else ``None``.
+
+    A model that extracts a record sometimes "corrects" what it copies ("Lisbon" → "Lisboa"). A value
+    is flagged only when the request does not contain it at all and one request word is almost the
+    same: equal length ±1, the same first two letters, and a difflib ratio ≥ 0.8. Values the model
+    makes up (an email, an occupation) resemble no request word and are left alone.
+    """
+    if not isinstance(value, str) or not _WORD.fullmatch(value.strip()) or len(value.strip()) < 4:
+        return None
+    word = value.strip()
+    if not any(c.isalpha() for c in word):
+        return None  # numbers written as strings may be computed; only words are checked
+    text = spec.text
+    if word.casefold() in text.casefold():
+        return None
+    for candidate in dict.fromkeys(_WORD.findall(text)):
+        if (abs(len(candidate) - len(word)) <= 1 and candidate[:2].casefold() == word[:2].casefold()
+                and difflib.SequenceMatcher(None, candidate.casefold(), word.casefold()).ratio() >= 0.8):
+            return candidate
+    return None
 
 
 def _patch_plan(spec: JsonSpec, steps: Sequence[str], report: Verification) -> tuple[list[str], dict[str, Any]]:

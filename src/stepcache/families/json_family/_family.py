@@ -269,7 +269,7 @@ def _miscopied(spec: JsonSpec, value: Any) -> str | None:
     for candidate in dict.fromkeys(_WORD.findall(text)):
         if (abs(len(candidate) - len(word)) <= 1 and candidate[:2].casefold() == word[:2].casefold()
                 and difflib.SequenceMatcher(None, candidate.casefold(), word.casefold()).ratio() >= 0.8):
-            return candidate
+            return str(candidate)
     return None
 
 

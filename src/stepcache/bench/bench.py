@@ -11,8 +11,9 @@ Sizes (requests per seed per system): full 320 (10 base prompts per task, k = 3)
 (``2 · N · (1 + 5K)`` requests). Run time on the embedded 0.5B model, 2 cores: about (model calls)
 × 4 s. On the scripted run the systems made 1.0 (no cache), 1.0 (exact), 0.08 (GPTCache 0.8), 0.72
 (GPTCache 0.95) and ~0.4 (StepCache, with repairs) model calls per request, ≈ 3.2 per item: the full
-protocol (3 × 320 items) ≈ 3,100 calls ≈ 3.5 h; ``--seeds 42 --bases 2`` (64 items) ≈ 15 min;
-``--quick`` (22 items) ≈ 5 min.
+protocol (3 × 320 items) ≈ 3,100 calls ≈ 6 h; with ``--resume`` (or ``--journal``) identical calls are
+generated once (:mod:`~stepcache.bench.journal`), and the full protocol took 2 h 05 min (1,099 distinct
+calls); ``--seeds 42 --bases 2`` (64 items) ≈ 15 min; ``--quick`` (22 items) ≈ 5 min.
 """
 
 from __future__ import annotations

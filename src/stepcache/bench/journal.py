@@ -61,6 +61,15 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
+def _ends_mid_line(path: Path) -> bool:
+    """The file's last byte is not a newline (reads one byte, not the file)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
+
+
 def journal_totals(path: str | Path) -> dict[str, Any]:
     """How many distinct calls a journal file holds and the model seconds they took."""
     calls = {row["key"]: float(row["seconds"]) for _, row in _rows(Path(path)) if row.get("version") == JOURNAL_VERSION}
@@ -88,9 +97,10 @@ class CallJournal(Backend):
         self.replayed = 0
         self._load()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if _ends_mid_line(self.path):
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write("\n")  # close a line torn by an interrupted run; the next one starts clean
         self._fh = self.path.open("a", encoding="utf-8")
-        if self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n"):
-            self._fh.write("\n")  # close a line torn by an interrupted run; the next one starts clean
 
     def _load(self) -> None:
         if not self.path.exists():

@@ -109,6 +109,7 @@ class JsonFamily(Family):
         reasons: dict[int, list[str]] = {}
         index_of: dict[str, int] = {}
         obj: dict[str, Any] = {}
+        request_words = _RequestWords(spec.text)
         for i, step in enumerate(steps):
             pair = decode_step(step)
             if pair is None:
@@ -123,7 +124,7 @@ class JsonFamily(Family):
                         f"{pair[0]!r} is the string {json.dumps(pair[1])} but the prompt gives the JSON "
                         f"constant {pair[1]}: write it without quotes"
                     ]
-                near = _miscopied(spec, pair[1])
+                near = _miscopied(request_words, pair[1])
                 if near is not None:
                     reasons.setdefault(i, []).append(
                         f"{pair[0]!r} is {json.dumps(pair[1], ensure_ascii=False)}, which the request does not "
@@ -250,7 +251,22 @@ def _spelled_constant(spec: JsonSpec, key: str, value: Any) -> bool:
 _WORD = re.compile(r"\w+(?:[-'.]\w+)*", re.UNICODE)
 
 
-def _miscopied(spec: JsonSpec, value: Any) -> str | None:
+class _RequestWords:
+    """The request text, casefolded, and its distinct words; the words are split only when needed."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.folded = text.casefold()
+        self._words: list[str] | None = None
+
+    @property
+    def words(self) -> list[str]:
+        if self._words is None:
+            self._words = [str(w) for w in dict.fromkeys(_WORD.findall(self.text))]
+        return self._words
+
+
+def _miscopied(request: _RequestWords, value: Any) -> str | None:
     """The request's word that a one-word string ``value`` is a near-miss copy of, else ``None``.
 
     A model that extracts a record sometimes "corrects" what it copies ("Lisbon" → "Lisboa"). A value
@@ -263,13 +279,12 @@ def _miscopied(spec: JsonSpec, value: Any) -> str | None:
     word = value.strip()
     if not any(c.isalpha() for c in word):
         return None  # numbers written as strings may be computed; only words are checked
-    text = spec.text
-    if word.casefold() in text.casefold():
+    if word.casefold() in request.folded:
         return None
-    for candidate in dict.fromkeys(_WORD.findall(text)):
+    for candidate in request.words:
         if (abs(len(candidate) - len(word)) <= 1 and candidate[:2].casefold() == word[:2].casefold()
                 and difflib.SequenceMatcher(None, candidate.casefold(), word.casefold()).ratio() >= 0.8):
-            return str(candidate)
+            return candidate
     return None
 
 

@@ -16,13 +16,16 @@ JSONL format — one JSON object per line, blank lines ignored::
      "base_id": "order-3",                                 # optional: the item this one varies
      "seed": 42,                                           # optional
      "semantic": false,                                    # optional: true if the change alters the task
-     "truth": {...}}                                       # optional ground truth; without it the
+     "truth": {...},                                       # optional ground truth; without it the
                                                            # answer is reported as "unchecked"
+     "family": "linear"}                                   # optional: the family that should claim it
 
 ``truth`` is one of (``kind`` selects which; values are exact: fractions as strings like ``"-7/3"``):
 
 * ``{"kind": "linear", "variable": "x", "solution": "5/2", "format": "any" | "fraction" | "decimal",
-  "equation": "2x + 1 = 6"}`` — the answer's final ``x = value`` line must equal ``solution``.
+  "equation": "2x + 1 = 6", "answer": "steps" | "final", "boxed": false, "places": null}`` — the
+  answer's final ``x = value`` line must equal ``solution``; with ``answer: "final"`` the answer is the
+  value alone, ``boxed`` puts it in ``\boxed{}``, ``places`` rounds it to that many decimal places.
 * ``{"kind": "quadratic", "variable": "x", "roots": ["2", "3"], "equation": "..."}`` — every root stated.
 * ``{"kind": "evaluation", "value": "17", "expression": "3x + 5"}`` — the answer ends with the value.
 * ``{"kind": "system", "solution": {"x": "6", "y": "4"}, "equations": ["...", "..."]}``.
@@ -93,6 +96,13 @@ class LinearTruth(_Truth):
     solution: str
     format: Literal["any", "fraction", "decimal"] = "any"
     equation: str = ""
+    #: How the caller asked for the answer to be presented: ``steps`` (a derivation ending with
+    #: ``x = value``) or ``final`` (only the value, "output only the final number").
+    answer: Literal["steps", "final"] = "steps"
+    #: The value must be written inside ``\boxed{...}``.
+    boxed: bool = False
+    #: The value must be rounded to this many decimal places.
+    places: int | None = Field(default=None, ge=0, le=12)
 
     @field_validator("solution")
     @classmethod
@@ -196,6 +206,9 @@ class WorkloadItem(BaseModel):
     seed: int | None = None
     semantic: bool = False
     truth: Truth | None = None
+    #: The task family that should claim this request (``linear``, ``json``, ``generic``, ...), for
+    #: detection-coverage reports; ``None`` when the item does not say.
+    family: str | None = None
 
     @model_validator(mode="after")
     def _request_is_a_chat_request(self) -> WorkloadItem:

@@ -110,3 +110,11 @@ class Family(ABC):
     def fallback(self, task: Task) -> list[str] | None:
         """A correct answer written without the model, or ``None`` when the family cannot."""
         return None
+
+    # -- audit ---------------------------------------------------------------------------------
+    def same_answer(self, task: Task, served: Sequence[str], fresh: Sequence[str]) -> bool | None:
+        """Whether two verified answers to ``task`` say the same thing (the production audit compares
+        a reused answer with a fresh one this way); ``None`` when the family has no notion of
+        equivalence, and then its answers are not audited.
+        """
+        return None

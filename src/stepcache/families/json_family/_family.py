@@ -199,6 +199,12 @@ class JsonFamily(Family):
 
     # fallback: inherited ``None``; JSON content cannot be written without the model.
 
+    # -- audit -----------------------------------------------------------------------------------
+    def same_answer(self, task: Task, served: Sequence[str], fresh: Sequence[str]) -> bool | None:
+        """The same object once rendered: same keys, strings equal up to case and spacing, numbers equal."""
+        objects = [json.loads(self.render(task, steps)) for steps in (served, fresh)]
+        return bool(_normal(objects[0]) == _normal(objects[1]))
+
 
 # -- helpers -------------------------------------------------------------------------------------
 
@@ -286,6 +292,21 @@ def _miscopied(request: _RequestWords, value: Any) -> str | None:
                 and difflib.SequenceMatcher(None, candidate.casefold(), word.casefold()).ratio() >= 0.8):
             return candidate
     return None
+
+
+def _normal(value: Any) -> Any:
+    """``value`` compared loosely: strings casefolded and space-collapsed, 3 == 3.0, key order ignored."""
+    if isinstance(value, str):
+        return " ".join(value.casefold().split())
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    return value
 
 
 def _patch_plan(spec: JsonSpec, steps: Sequence[str], report: Verification) -> tuple[list[str], dict[str, Any]]:

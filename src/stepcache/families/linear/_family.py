@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any, ClassVar
 
 from ..._exceptions import StoreError
@@ -174,6 +175,25 @@ class LinearFamily(Family):
 
     def fallback(self, task: Task) -> list[str] | None:
         return solve_steps(_problem(task))
+
+    # -- audit ---------------------------------------------------------------------------------
+    def same_answer(self, task: Task, served: Sequence[str], fresh: Sequence[str]) -> bool | None:
+        """Both answers end with the same value for the variable (read exactly, any spelling)."""
+        problem = _problem(task)
+        values = [_final_fraction(problem, steps) for steps in (served, fresh)]
+        if values[0] is None or values[1] is None:
+            return False
+        return values[0] == values[1]
+
+
+def _final_fraction(problem: Problem, steps: Sequence[str]) -> Fraction | None:
+    final = final_value(problem, steps[-1]) if steps else None
+    if final is None or final[0] != problem.var:
+        return None
+    try:
+        return Fraction(final[1])
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 def _kept(steps: Sequence[str], report: Verification) -> int:

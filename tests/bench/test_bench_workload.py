@@ -94,6 +94,13 @@ def test_sizes_scale() -> None:
         generate_workload(7, tasks=("poetry",))
 
 
+def test_every_item_names_the_family_that_should_claim_it(items: list[WorkloadItem]) -> None:
+    # linear equations and JSON records by their task; a semantic variant (quadratic, evaluation,
+    # system, prose) is none of the specialised families' business
+    for item in items:
+        assert item.family == ("generic" if item.semantic else item.task), item.id
+    assert Counter(i.family for i in items) == {"linear": 130, "json": 130, "generic": 60}
+
 # -- the ground truth is true ------------------------------------------------------------------------
 
 

@@ -169,7 +169,12 @@ def _user(content: str, max_tokens: int | None) -> ChatBody:
 
 
 def _adder(items: list[WorkloadItem], seed: int, task: str) -> Callable[[str, str, str | None, ChatBody, Any, bool], None]:
-    """``add(id, perturbation, base id, request, truth, semantic)``: append one item of ``task`` to ``items``."""
+    """``add(id, perturbation, base id, request, truth, semantic)``: append one item of ``task`` to ``items``.
+
+    Each item names the family that should claim it: the task's own (``linear``, ``json``) unless the
+    variant is semantic — a quadratic, an evaluation, a system or a prose request is none of the
+    specialised families' business, so ``generic``.
+    """
 
     def add(ident: str, perturbation: str, base: str | None, body: ChatBody, truth: Any, semantic: bool) -> None:
         items.append(
@@ -182,6 +187,7 @@ def _adder(items: list[WorkloadItem], seed: int, task: str) -> Callable[[str, st
                 semantic=semantic,
                 request=body,
                 truth=truth,
+                family="generic" if semantic else task,
             )
         )
 

@@ -32,6 +32,10 @@ def family() -> LinearFamily:
         ("Solve 2(x+1) = x - 4", "x", Fraction(-6), ["2", "1", "4"]),
         ("Find the value of m: 2m + -6 = -10", "m", Fraction(-2), ["2", "6", "10"]),
         ("Please solve 7 = 2z + 2 and show your steps", "z", Fraction(5, 2), ["7", "2", "2"]),
+        # An equation alone asks to be solved: there is nothing else it can ask.
+        ("3x + 5 = 20", "x", Fraction(5), ["3", "5", "20"]),
+        # 1/(2x) would not be linear, so in a linear equation 1/2x is (1/2)x, as calculators read it.
+        ("Solve 1/2x = 4", "x", Fraction(8), ["1", "2", "4"]),
     ],
 )
 def test_detect_accepts_linear_equations(
@@ -64,13 +68,12 @@ def test_detect_accepts_linear_equations(
         "Solve 3x + 5 \u2264 20",
         "What is 12 + 7?",
         "Solve this equation for me.",
-        "3x + 5 = 20",  # no instruction
+        "3x + 5 = 20 is the line we graphed",  # a statement about the equation, no request
         "Solve 3x + 5 = 3x + 2",  # no solution
         "Solve 2x = 2x",  # every x
-        "Solve 1/2x = 4",  # (1/2)x or 1/(2x)?
         "Solve 5/x = 1",  # not linear
         "Solve for y: 3x + 5 = 20",  # asks for another variable
-        "Solve 3x + 5 = 20. Give the answer as a decimal, not a fraction.",
+        "Solve 3x + 5 = 20. Give the answer as a fraction and as a decimal.",
     ],
 )
 def test_detect_rejects_everything_else(family: LinearFamily, prompt: str) -> None:
@@ -90,6 +93,8 @@ def test_answer_format_comes_from_the_prompt(family: LinearFamily) -> None:
     assert fmt("Solve 2x = 7") == "default"
     assert fmt("Solve 2x = 7. Give the answer as a fraction.") == "fraction"
     assert fmt("Solve 2x = 7 and write the answer as a decimal.") == "decimal"
+    assert fmt("Solve 2x = 7. Give the answer as a decimal, not a fraction.") == "decimal"
+    assert fmt("Solve 2x = 7; no decimals please") == "fraction"
 
 
 def test_signature_masks_constants_names_and_wording(family: LinearFamily) -> None:

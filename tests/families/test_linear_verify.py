@@ -150,13 +150,13 @@ def test_verify_is_exact_with_decimals(family: LinearFamily) -> None:
 
 
 # -- fresh request -----------------------------------------------------------------------------
-def test_fresh_request_asks_for_numbered_equations_and_keeps_the_user_turns(family: LinearFamily) -> None:
+def test_fresh_request_asks_for_numbered_equations_and_keeps_the_callers_turns(family: LinearFamily) -> None:
     request = ChatRequest.model_validate(
         {
             "model": "tiny",
             "max_tokens": 200,
             "messages": [
-                {"role": "system", "content": "Answer in one sentence."},
+                {"role": "system", "content": "You are a patient maths tutor."},
                 {"role": "user", "content": "Solve for t: (2t + 1)/3 = 5 as a decimal"},
             ],
         }
@@ -167,8 +167,22 @@ def test_fresh_request_asks_for_numbered_equations_and_keeps_the_user_turns(fami
     assert call.model == "tiny" and call.temperature == 0 and call.max_tokens == 200
     assert call.messages[0]["role"] == "system"
     system = call.messages[0]["content"]
+    # the caller's system prompt comes first and survives; ours follows it
+    assert system.startswith("You are a patient maths tutor.")
     assert "numbered" in system and "t = <value>" in system and "decimal" in system
     assert call.messages[1:] == ({"role": "user", "content": "Solve for t: (2t + 1)/3 = 5 as a decimal"},)
+
+
+def test_a_presentation_the_family_cannot_write_is_left_to_generic(family: LinearFamily) -> None:
+    request = ChatRequest.model_validate(
+        {
+            "messages": [
+                {"role": "system", "content": "Answer in one sentence."},
+                {"role": "user", "content": "Solve for t: (2t + 1)/3 = 5"},
+            ],
+        }
+    )
+    assert family.detect(request) is None
 
 
 # -- patch / stitch ----------------------------------------------------------------------------

@@ -12,14 +12,9 @@ from ..._types import BackendRequest, ChatRequest, Entry, StepCheck, Verificatio
 from .._base import Family, Task
 from . import _adapt
 from ._parse import normalise, strip_numbering
-from ._problem import (
-    Problem,
-    check_step,
-    final_value,
-    format_error,
-    problem_from_data,
-    problem_from_prompt,
-)
+from ._present import Presentation, render_answer
+from ._problem import Problem, check_step, final_value, format_error, problem_from_data, render_value
+from ._read import Reading, read_request
 from ._solve import solve_steps
 
 __all__ = ["LinearFamily"]
@@ -39,29 +34,50 @@ _FENCE = re.compile(r"^\s*```")
 _BULLET = re.compile(r"^\s*[*\u2022]\s+")
 
 
-def _problem(task: Task) -> Problem:
-    if isinstance(task.parsed, Problem):
+def _reading(task: Task) -> Reading:
+    if isinstance(task.parsed, Reading):
         return task.parsed
-    return problem_from_data(task.data)
+    return Reading(problem_from_data(task.data), Presentation.from_data(task.data.get("presentation")))
 
 
-def _task(problem: Problem) -> Task:
+def _problem(task: Task) -> Problem:
+    return _reading(task).problem
+
+
+def _task(reading: Reading) -> Task:
+    problem, presentation = reading.problem, reading.presentation
+    # Any presentation adapts (the final line is re-rendered, the rest is presentation), except
+    # explained steps: their prose cannot be written from bare equations, nor should it be dropped.
+    style = "|explained" if presentation.explain else ""
     return Task(
         family=LinearFamily.name,
-        data=problem.to_data(),
-        signature=f"linear|{problem.template}",  # any format adapts: the final line is re-rendered
-        parsed=problem,
+        data={**problem.to_data(), "presentation": presentation.to_data()},
+        signature=f"linear|{problem.template}{style}",
+        parsed=reading,
     )
 
 
-def _system_prompt(problem: Problem) -> str:
+def _system_prompt(reading: Reading) -> str:
+    problem, presentation = reading.problem, reading.presentation
     v = problem.var
-    return (
+    each = (
+        "each line a few words saying what you do, then a colon and a single equation equivalent to "
+        f'the original one (for example "2. Subtract 5 from both sides: 3{v} = 15")'
+        if presentation.explain
+        else f'each line a single equation equivalent to the original one (for example "2. 3{v} = 20 - 5"). '
+        "No explanations"
+    )
+    text = (
         f"Solve the linear equation for {v} step by step.\n"
-        "Answer with a numbered list and nothing else: one step per line, each line a single equation "
-        f'equivalent to the original one (for example "2. 3{v} = 20 - 5"). No explanations.\n'
+        f"Answer with a numbered list and nothing else: one step per line, {each}.\n"
         f'The last line must be exactly "N. {v} = <value>" where <value> is {_FORMAT_HINT[problem.fmt]}.'
     )
+    if not presentation.default:
+        text += (
+            f"\nWrite the steps this way even though the final answer is to be shown as {presentation.describe()}: "
+            "that presentation is applied to your last line afterwards."
+        )
+    return text
 
 
 def _same(a: str, b: str) -> bool:
@@ -79,24 +95,25 @@ class LinearFamily(Family):
 
     # -- recognise -----------------------------------------------------------------------------
     def detect(self, request: ChatRequest) -> Task | None:
-        if request.response_format is not None:
-            return None
-        problem = problem_from_prompt(request.prompt)
-        return None if problem is None else _task(problem)
+        reading = read_request(request)
+        return None if reading is None else _task(reading)
 
     def load_task(self, data: Mapping[str, Any]) -> Task:
         try:
-            return _task(problem_from_data(data))
-        except (KeyError, ValueError) as exc:
+            return _task(Reading(problem_from_data(data), Presentation.from_data(data.get("presentation"))))
+        except (KeyError, ValueError, TypeError) as exc:
             raise StoreError(
                 f"cached linear task cannot be read ({exc}); delete the entry or clear the cache"
             ) from exc
 
     # -- generate ------------------------------------------------------------------------------
     def fresh_request(self, request: ChatRequest, task: Task) -> BackendRequest:
-        # Our format instructions replace the caller's system prompt: a conflicting one ("answer in
-        # one sentence") would make every answer fail verification.
-        messages = [{"role": "system", "content": _system_prompt(_problem(task))}]
+        # The caller's system prompt is kept and ours follows it: the steps must come in our form to be
+        # verified, and the caller's presentation is honoured when the verified steps are rendered.
+        system = _system_prompt(_reading(task))
+        if request.system.strip():
+            system = f"{request.system.strip()}\n\n{system}"
+        messages = [{"role": "system", "content": system}]
         messages += [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
         return BackendRequest(messages=tuple(messages), model=request.model, max_tokens=request.max_tokens)
 
@@ -113,7 +130,12 @@ class LinearFamily(Family):
         return _adapt.without_repeats(steps)  # a line said twice is one step
 
     def render(self, task: Task, steps: Sequence[str]) -> str:
-        return "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))
+        reading = _reading(task)
+        problem = reading.problem
+        if not steps or reading.presentation.default:
+            return "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))
+        exact = render_value(problem.solution, problem.fmt)
+        return render_answer(reading.presentation, problem.var, problem.solution, exact, steps)
 
     # -- reuse ---------------------------------------------------------------------------------
     def prepare(self, task: Task, steps: Sequence[str]) -> dict[str, Any]:
@@ -164,7 +186,7 @@ class LinearFamily(Family):
             + f"Continue the solution from step {keep + 1}, one equation per line, numbered from {keep + 1}, "
             f"ending with the line '{problem.var} = <value>'. Do not repeat the steps above."
         )
-        messages = ({"role": "system", "content": _system_prompt(problem)}, {"role": "user", "content": ask})
+        messages = ({"role": "system", "content": _system_prompt(_reading(task))}, {"role": "user", "content": ask})
         budget = PATCH_MAX_TOKENS if request.max_tokens is None else min(request.max_tokens, PATCH_MAX_TOKENS)
         return BackendRequest(messages=messages, model=request.model, max_tokens=budget)
 

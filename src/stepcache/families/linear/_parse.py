@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 from fractions import Fraction
 
+from ._text import CHAR_MAP, SUPERSCRIPTS
+
 __all__ = [
     "Lin",
     "Tok",
@@ -27,6 +29,7 @@ __all__ = [
     "Terms",
     "canonical",
     "strip_numbering",
+    "math_runs",
 ]
 
 #: ``a·v + b``.
@@ -45,15 +48,8 @@ _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _POWER = re.compile(r"(?<=[\w)])\s*\*\*\s*(?=[\w(])")
 _CHAR_MAP = str.maketrans(
     {
-        "\u2212": "-",  # minus sign
-        "\u2013": "-",  # en dash, often typed for minus
-        "\u00d7": "*",
-        "\u00b7": "*",
-        "\u22c5": "*",
-        "\u2219": "*",
-        "\u00f7": "/",
-        "\u00b2": "^2",
-        "\u00b3": "^3",
+        **CHAR_MAP,
+        **{sup: f"^{digit}" for sup, digit in SUPERSCRIPTS.items()},
         "{": "(",
         "}": ")",
         "$": " ",
@@ -107,7 +103,7 @@ class Tok(NamedTuple):  # a tuple: tokenising is on the hot path
 
 
 _TOKEN = re.compile(
-    r"(?P<num>\d+(?:\.\d+)?|\.\d+)|(?P<word>[A-Za-z]+)|(?P<op>[-+*/^])|(?P<lp>\()|(?P<rp>\))"
+    r"(?P<num>\d+(?:\.\d+)?|\.\d+)|(?P<word>[A-Za-z]+(?:'[A-Za-z]+)*)|(?P<op>[-+*/^])|(?P<lp>\()|(?P<rp>\))"
     r"|(?P<eq>=)|(?P<sp>\s+)|(?P<other>.)",
     re.DOTALL,
 )
@@ -352,7 +348,12 @@ def _runs(toks: Sequence[Tok]) -> list[list[Tok]]:
     runs: list[list[Tok]] = []
     current: list[Tok] = []
     for t in toks:
-        if t.kind in _MATH:
+        if t.kind == "sp" and "\n" in t.text:
+            # An equation is written on one line: "Solve:\n3x + 5 = 20\nx" must not read "20 x".
+            if current:
+                runs.append(current)
+            current = []
+        elif t.kind in _MATH:
             if t.kind != "sp":
                 current.append(t)
         else:
@@ -361,7 +362,12 @@ def _runs(toks: Sequence[Tok]) -> list[list[Tok]]:
             current = []
     if current:
         runs.append(current)
-    return [r for r in runs if any(t.kind == "eq" for t in r)]
+    return runs
+
+
+def math_runs(toks: Sequence[Tok]) -> list[list[Tok]]:
+    """Every run of math tokens (spaces left out), with or without ``=``; a line break ends a run."""
+    return _runs(toks)
 
 
 def _trim(ts: list[Tok]) -> list[Tok]:
@@ -393,6 +399,8 @@ def find_equations(toks: Sequence[Tok], var: str | None, *, strict: bool = False
     """
     found: list[Found] = []
     for run in _runs(toks):
+        if not any(t.kind == "eq" for t in run):
+            continue
         ts = _trim(run)
         if not any(t.kind == "eq" for t in ts):
             found.append(Found(tuple(run), (), (), var, "incomplete equation"))

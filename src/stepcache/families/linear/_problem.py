@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -12,12 +12,11 @@ from ._parse import Found, Lin, canonical, find_equations, normalise, strip_numb
 
 __all__ = [
     "Problem",
-    "problem_from_prompt",
+    "problem_of",
     "problem_from_data",
     "problem_from_equation",
     "check_step",
     "final_value",
-    "format_problem",
     "format_error",
     "render_value",
     "FORMATS",
@@ -65,10 +64,11 @@ def problem_from_equation(equation: str, fmt: str, var: str | None = None, *, st
     found = find_equations(tokenize(normalise(equation)), var, strict=strict)
     if len(found) != 1:
         return None
-    return _problem(found[0], fmt)
+    return problem_of(found[0], fmt)
 
 
-def _problem(eq: Found, fmt: str) -> Problem | None:
+def problem_of(eq: Found, fmt: str) -> Problem | None:
+    """The problem of one found equation, or None when it is not linear in one unknown with a unique solution."""
     if eq.error or len(eq.sides) != 2 or eq.var is None or not any(eq.mentions):
         return None
     left, right = eq.sides
@@ -93,53 +93,6 @@ def problem_from_data(data: Mapping[str, Any]) -> Problem:
     if problem is None or fmt not in FORMATS:
         raise ValueError(f"stored linear task is not a solvable linear equation: {dict(data)!r}")
     return problem
-
-
-# -- detection ---------------------------------------------------------------------------------
-_INSTRUCTION = re.compile(
-    r"\b(?:solve|find|determine|compute|calculate|what\s+is|what's|whats|value\s+of|work\s+out|figure\s+out)\b",
-    re.IGNORECASE,
-)
-_NOT_SOLVING = re.compile(
-    r"\b(?:evaluat\w*|substitut\w*|plug\w*|simplif\w*|expand\w*|factor\w*|graph\w*|differentiat\w*|"
-    r"integrat\w*|derivative|inequalit\w*|system|simultaneous|quadratic|prove|verify|check\s+whether)\b"
-    r"|\b(?:when|if|where|given(?:\s+that)?|for|with|at|let)\s+[A-Za-z]\s*(?:=|is\b|equals\b)"
-    r"|[<>\u2264\u2265\u2260]",
-    re.IGNORECASE,
-)
-_NAMED_VAR = re.compile(r"\b(?:solve\s+for|value\s+of)\s+([A-Za-z])\b(?![A-Za-z'])", re.IGNORECASE)
-_ARTICLES = frozenset({"a", "A", "I"})
-
-
-def problem_from_prompt(prompt: str) -> Problem | None:
-    """The equation a "solve for x"-style prompt asks about, or None when in any doubt."""
-    if not _INSTRUCTION.search(prompt) or _NOT_SOLVING.search(prompt):
-        return None
-    fmt = format_problem(prompt)
-    if fmt is None:
-        return None
-    found = [f for f in find_equations(tokenize(normalise(prompt)), None, strict=True)]
-    # "answer as x = value" leaves an incomplete run behind: harmless. Anything else is a second
-    # equation or something we cannot read, and then we are not sure what is asked.
-    complete = [f for f in found if f.error != "incomplete equation"]
-    if len(complete) != 1:
-        return None
-    problem = _problem(complete[0], fmt)
-    if problem is None:
-        return None
-    for m in _NAMED_VAR.finditer(prompt):
-        if m.group(1) != problem.var and m.group(1) not in _ARTICLES:
-            return None
-    return problem
-
-
-def format_problem(prompt: str) -> str | None:
-    """The requested answer format; None when the prompt asks for both a fraction and a decimal."""
-    fraction = re.search(r"\bfraction", prompt, re.IGNORECASE) is not None
-    decimal = re.search(r"\bdecimal", prompt, re.IGNORECASE) is not None
-    if fraction and decimal:
-        return None
-    return "fraction" if fraction else "decimal" if decimal else "default"
 
 
 # -- values ------------------------------------------------------------------------------------

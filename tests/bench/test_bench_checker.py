@@ -155,3 +155,75 @@ def test_whole_workload_right_answers_pass_and_wrong_ones_fail() -> None:
         assert check(item, right(request)).ok, (item.id, right(request))
         if not item.semantic:
             assert check(item, wrong(request)).correct is False, (item.id, wrong(request))
+
+
+# -- presentation: only the final value, \boxed{}, rounding --------------------------------------------
+
+FINAL = LinearTruth(variable="x", solution="12", equation="2x + 11 = 35", answer="final")
+BOXED = LinearTruth(variable="x", solution="5", equation="5x - 3 = 2x + 12", boxed=True)
+BOXED_FINAL = LinearTruth(variable="x", solution="17/3", boxed=True, answer="final")
+ROUNDED = LinearTruth(variable="x", solution="7/3", equation="3x + 1 = 8", places=2)
+ROUNDED_FINAL = LinearTruth(variable="x", solution="5/9", answer="final", places=2)
+
+
+@pytest.mark.parametrize(
+    ("truth", "text"),
+    [
+        (FINAL, "12"),
+        (FINAL, "x = 12"),
+        (FINAL, "x = 12.\n"),
+        (FINAL, "**12**"),
+        (FINAL, "$x = 12$"),
+        (FINAL, "\\[\n\\boxed{12}\n\\]"),
+        (FINAL, "The answer is 12"),
+        (BOXED, "1. 5x - 3 = 2x + 12\n2. 3x = 15\n3. x = \\boxed{5}"),
+        (BOXED, "1. 5x - 3 = 2x + 12\n2. 3x = 15\n3. \\boxed{x = 5}"),
+        (BOXED, "1. 3x = 15\n2. x = 5\n\nFinal answer: $\\boxed{5}$"),
+        (BOXED, "1. 3x = 15\n2. \\boxed{5}"),
+        (BOXED_FINAL, "\\boxed{\\frac{17}{3}}"),
+        (BOXED_FINAL, "x = \\boxed{17/3}"),
+        (ROUNDED, "1. 3x + 1 = 8\n2. 3x = 7\n3. x = 7/3 ≈ 2.33"),
+        (ROUNDED, "1. 3x = 7\n2. x = 7/3\n3. x ≈ 2.33"),
+        (ROUNDED, "1. 3x = 7\n2. x = 2.33"),
+        (ROUNDED, "1. 3x = 7\n2. $x \\approx 2.33$"),
+        (ROUNDED_FINAL, "x ≈ 0.56"),
+        (ROUNDED_FINAL, "0.56"),
+        (LinearTruth(variable="x", solution="5", places=2), "x = 5.00"),
+        (LinearTruth(variable="x", solution="7/3", places=0), "x = 7/3 ≈ 2"),
+        (LinearTruth(variable="x", solution="1/8", places=2), "x = 0.13"),  # a tie: half up ...
+        (LinearTruth(variable="x", solution="1/8", places=2), "x = 0.12"),  # ... or half to even
+    ],
+)
+def test_presentation_right_answers(truth: LinearTruth, text: str) -> None:
+    result = check_answer(truth, text)
+    assert result.ok, result.reasons
+
+
+@pytest.mark.parametrize(
+    ("truth", "text", "reason"),
+    [
+        (FINAL, "1. 2x + 11 = 35\n2. 2x = 24\n3. x = 12", "asked for the final value only, got 3 lines"),
+        (FINAL, "x = 12 since 2x = 24", "asked for the final value only, got 'x = 12 since 2x = 24'"),
+        (FINAL, "13", "final x = 13, expected 12"),
+        (BOXED, "1. 3x = 15\n2. x = 5", "asked for the answer in \\boxed{}"),
+        (BOXED, "1. 3x = 18\n2. x = \\boxed{6}", "final x = 6, expected 5"),
+        (BOXED_FINAL, "17/3", "asked for the answer in \\boxed{}"),
+        (ROUNDED, "1. 3x = 7\n2. x = 7/3", "final x = 7/3, expected 2.33 (7/3 rounded)"),
+        (ROUNDED, "x = 2.3", "expected 2.33"),
+        (ROUNDED, "x = 2.333", "expected 2.33"),
+        (ROUNDED, "1. 3x = 8\n2. x = 8/3 ≈ 2.67", "final x = 2.67, expected 2.33"),
+        (ROUNDED_FINAL, "0.555", "expected 0.56"),
+        (LinearTruth(variable="x", solution="5", places=2), "x = 5", "asked for 2 decimal place(s), got 5"),
+    ],
+)
+def test_presentation_wrong_answers(truth: LinearTruth, text: str, reason: str) -> None:
+    result = check_answer(truth, text)
+    assert result.correct is False and any(reason in r for r in result.reasons), result.reasons
+
+
+def test_rounded_answers_still_check_the_steps_against_the_exact_solution() -> None:
+    broken = check_answer(ROUNDED, "1. 3x = 6\n2. x ≈ 2.33")  # right rounding, but step 1 is false
+    assert broken.correct is True and broken.integrity is False
+    assert any("step 1 ('3x = 6') does not hold for x = 7/3" in r for r in broken.reasons), broken.reasons
+    contradictory = check_answer(ROUNDED, "1. x = 7/3\n2. x = 2.5\n3. x = 2.33")
+    assert contradictory.integrity is False and any("contradictory" in r for r in contradictory.reasons)

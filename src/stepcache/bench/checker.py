@@ -6,9 +6,11 @@ Written from the workload's ground truth only; it shares no code with the engine
 Two verdicts per answer:
 
 * ``correct`` — the task check against the ground truth: the final ``v = value`` line equals the exact
-  solution in the requested format; the one JSON object has the required keys and the values the
-  prompt gave; a semantic variant states what its truth allows (quadratic roots, an evaluation's
-  value, a system's solution, prose instead of JSON). ``None`` when the item carries no truth.
+  solution in the requested format and presentation (the value alone when the caller asked for only the
+  final answer, inside ``\boxed{}`` when asked, rounded to N places and written with N decimals when
+  asked); the one JSON object has the required keys and the values the prompt gave; a semantic variant
+  states what its truth allows (quadratic roots, an evaluation's value, a system's solution, prose
+  instead of JSON). ``None`` when the item carries no truth.
 * ``integrity`` — the stitched-output check: numbered steps run 1..n without gaps or repeats, no step
   line is duplicated, no two ``v = value`` lines disagree, and every equation in the body holds for the
   final value (the final line is consistent with the steps). JSON answers must not repeat a key.
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -45,6 +48,9 @@ _STEP = re.compile(
     re.IGNORECASE,
 )
 _FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)```", re.DOTALL)
+_BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")  # one level of nesting: \boxed{\frac{7}{3}}
+_APPROX = re.compile(r"\s*(?:≈|\\approx)\s*")
+_LEAD = r"(?:(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*:?\s*)?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +101,10 @@ class _Statement:
     tokens: tuple[str, ...]  # every number written in the chain ``x = 15/3 = 5``, as written
 
 
-def _statements(text: str, variable: str, subscripts: bool = False) -> list[_Statement]:
-    """Every ``v = value`` (or ``v = a = b = value``) statement, in order."""
+def _statements(text: str, variable: str, subscripts: bool = False, approx: bool = False) -> list[_Statement]:
+    """Every ``v = value`` (or ``v = a = b = value``) statement, in order; with ``approx``, ``≈`` counts as ``=``."""
+    if approx:
+        text = _APPROX.sub(" = ", text)
     var = re.escape(variable) + (r"(?:_?\{?\d\}?|[₁₂])?" if subscripts else "")
     pattern = re.compile(
         rf"(?<![A-Za-z0-9_\\)^*/.]){var}\s*=\s*(?P<chain>(?:[^=\n]*?=\s*)*?)(?P<num>{_NUM})"
@@ -149,19 +157,90 @@ def _numbers(line: str) -> set[Fraction]:
 
 
 def _check_linear(truth: LinearTruth, text: str, reasons: list[str]) -> Fraction | None:
-    stated = _statements(text, truth.variable)
-    if not stated:
+    """Judge the final value and its presentation; return the value the steps must hold for."""
+    if truth.answer == "final":
+        return _check_final_only(truth, text, reasons)
+    stated = _statements(text, truth.variable, approx=truth.places is not None)
+    boxed = _boxed(text, truth.variable) if truth.boxed else []
+    if truth.boxed and not boxed:
+        reasons.append(f"asked for the answer in \\boxed{{}}, found no boxed value for {truth.variable}")
+        return stated[-1].value if stated else None
+    if not stated and not boxed:
         reasons.append(f"no final '{truth.variable} = value' line")
         return None
-    final = stated[-1]
+    value, tokens = boxed[-1] if boxed else (stated[-1].value, stated[-1].tokens)
+    return _judge_value(truth, value, tokens, reasons)
+
+
+def _check_final_only(truth: LinearTruth, text: str, reasons: list[str]) -> Fraction | None:
+    """``answer="final"``: one line holding the value, maybe as ``v = value``, maybe boxed; no derivation."""
+    lines = [line for line in text.splitlines() if clean_math(line).strip()]
+    if len(lines) != 1:
+        reasons.append(f"asked for the final value only, got {len(lines)} lines")
+        return None
+    line = lines[0]
+    if truth.boxed and not _BOXED.search(line):
+        reasons.append(f"asked for the answer in \\boxed{{}}, got {line.strip()[:40]!r}")
+    var = re.escape(truth.variable)
+    match = re.fullmatch(
+        rf"{_LEAD}(?:{var}\s*(?:=|≈|\\approx)\s*)?(?P<num>{_NUM})",
+        clean_math(line).strip().rstrip(".").strip(),
+        re.IGNORECASE,
+    )
+    value = parse_number(match.group("num")) if match else None
+    if match is None or value is None:
+        reasons.append(f"asked for the final value only, got {line.strip()[:60]!r}")
+        return None
+    return _judge_value(truth, value, (match.group("num").strip(),), reasons)
+
+
+def _boxed(text: str, variable: str) -> list[tuple[Fraction, tuple[str, ...]]]:
+    """The values written inside ``\\boxed{...}`` (``\\boxed{5}`` or ``\\boxed{x = 5}``), in order."""
+    found: list[tuple[Fraction, tuple[str, ...]]] = []
+    for match in _BOXED.finditer(text):
+        inner = clean_math(match.group(1)).strip()
+        inner = re.sub(rf"^{re.escape(variable)}\s*(?:=|≈|\\approx)\s*", "", inner).strip()
+        value = parse_number(inner)
+        if value is not None:
+            found.append((value, (inner,)))
+    return found
+
+
+def _judge_value(truth: LinearTruth, value: Fraction, tokens: tuple[str, ...], reasons: list[str]) -> Fraction:
     expected = Fraction(truth.solution)
-    if final.value != expected:
-        reasons.append(f"final {truth.variable} = {format_fraction(final.value)}, expected {truth.solution}")
-    elif truth.format == "fraction" and not any("." not in t and ("/" in t or expected.denominator == 1) for t in final.tokens):
-        reasons.append(f"asked for a fraction, got {final.tokens[-1]}")
-    elif truth.format == "decimal" and not any("/" not in t for t in final.tokens):
-        reasons.append(f"asked for a decimal, got {final.tokens[-1]}")
-    return final.value
+    if truth.places is not None:
+        roundings = _roundings(expected, truth.places)
+        written = [t for t in tokens if _has_places(t, truth.places)]
+        if value not in roundings:
+            shown = " or ".join(sorted({_decimal(r, truth.places) for r in roundings}))
+            reasons.append(f"final {truth.variable} = {tokens[-1]}, expected {shown} ({truth.solution} rounded)")
+            return value
+        if not written:
+            reasons.append(f"asked for {truth.places} decimal place(s), got {tokens[-1]}")
+        return expected  # a right rounding: the steps must hold for the exact solution
+    if value != expected:
+        reasons.append(f"final {truth.variable} = {format_fraction(value)}, expected {truth.solution}")
+    elif truth.format == "fraction" and not any("." not in t and ("/" in t or expected.denominator == 1) for t in tokens):
+        reasons.append(f"asked for a fraction, got {tokens[-1]}")
+    elif truth.format == "decimal" and not any("/" not in t for t in tokens):
+        reasons.append(f"asked for a decimal, got {tokens[-1]}")
+    return value
+
+
+def _roundings(value: Fraction, places: int) -> set[Fraction]:
+    """``value`` rounded to ``places`` decimals, half up or half to even (they differ only on exact ties)."""
+    exact = Decimal(value.numerator) / Decimal(value.denominator)
+    step = Decimal(1).scaleb(-places)
+    return {Fraction(exact.quantize(step, rounding=mode)) for mode in (ROUND_HALF_UP, ROUND_HALF_EVEN)}
+
+
+def _decimal(value: Fraction, places: int) -> str:
+    return f"{Decimal(value.numerator) / Decimal(value.denominator):.{places}f}"
+
+
+def _has_places(token: str, places: int) -> bool:
+    token = clean_math(token).replace(" ", "")
+    return re.fullmatch(rf"-?\d+\.\d{{{places}}}" if places else r"-?\d+", token) is not None
 
 
 def _step_integrity(text: str, truth: Truth, final: Fraction | None) -> list[str]:
@@ -177,13 +256,19 @@ def _step_integrity(text: str, truth: Truth, final: Fraction | None) -> list[str
             problems.append(f"step {n} repeats an earlier step: {body[:60]!r}")
         seen.add(key)
     if isinstance(truth, LinearTruth):
-        values = {s.value for s in _statements(text, truth.variable)}
+        # a right rounding of the solution ("x = 7/3 ≈ 2.33") is the same value written to N places
+        rounded = _roundings(Fraction(truth.solution), truth.places) if truth.places is not None else set()
+        alias = {r: Fraction(truth.solution) for r in rounded} if final == Fraction(truth.solution) else {}
+        statements = _statements(text, truth.variable, approx=truth.places is not None)
+        values = {alias.get(s.value, s.value) for s in statements}
         if len(values) > 1:
             shown = ", ".join(sorted(format_fraction(v) for v in values))
             problems.append(f"contradictory final lines: {truth.variable} = {shown}")
         if final is not None:
             bodies = [(n, b) for n, b in steps] or list(enumerate(text.splitlines(), start=1))
-            problems += _inconsistent_steps(bodies, truth.variable, final)
+            if truth.places is not None:
+                bodies = [(n, _APPROX.sub(" = ", b)) for n, b in bodies]
+            problems += _inconsistent_steps(bodies, truth.variable, final, alias)
     return problems
 
 
@@ -201,8 +286,12 @@ def _numbered_steps(text: str) -> list[tuple[int, str]]:
     return steps
 
 
-def _inconsistent_steps(bodies: Sequence[tuple[int, str]], variable: str, final: Fraction) -> list[str]:
-    """Steps whose equation does not hold for the final value: the body and the last line disagree."""
+def _inconsistent_steps(
+    bodies: Sequence[tuple[int, str]], variable: str, final: Fraction, alias: Mapping[Fraction, Fraction] = {}
+) -> list[str]:
+    """Steps whose equation does not hold for the final value: the body and the last line disagree.
+
+    ``alias`` maps a constant side to the value it stands for (a rounding of the final value)."""
     problems = []
     for n, body in bodies:
         math = body.rsplit(":", 1)[-1] if "=" in body.rsplit(":", 1)[-1] else body
@@ -214,7 +303,8 @@ def _inconsistent_steps(bodies: Sequence[tuple[int, str]], variable: str, final:
         if any(side.variables - {variable} for side in sides):
             continue
         try:
-            values = {side({variable: final}) for side in sides}
+            values = {side({variable: final}) for side in sides if side.variables or not alias}
+            values |= {alias.get(c, c) for c in (side({}) for side in sides if alias and not side.variables)}
         except (ZeroDivisionError, ExprError):
             continue
         if len(values) > 1:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
@@ -42,7 +42,8 @@ class Presentation:
     explain: bool = False
 
     def to_data(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"fmt": self.fmt, "answer": self.answer, "bare": self.bare, "boxed": self.boxed,
+                "places": self.places, "explain": self.explain}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any] | None) -> Presentation:

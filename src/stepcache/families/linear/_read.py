@@ -22,7 +22,9 @@ costs one model call, a misread serves a wrong answer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 from ..._types import ChatRequest
 from ._parse import Found, Tok, find_equations, math_runs, number, tokenize
@@ -67,6 +69,8 @@ _QUANTITY_BEFORE = re.compile(
     r"|hundred|hundreds|thousand|thousands|percent|percentage|fraction|part|parts|product|sum|square|cube)\b)\s*$",
     re.IGNORECASE,
 )
+#: How far past the equation's edges markup and spaces are skipped to find its neighbours.
+_EDGE_WINDOW = 64
 _BAD_EDGE = set("0123456789+-*/^=<>%|\\~&#@_\u2212\u2013\u00d7\u00f7\u00b7\u22c5\u2264\u2265\u2260\u221a")
 
 
@@ -78,10 +82,28 @@ class Reading:
     presentation: Presentation
 
 
+_MEMO_SIZE = 2048
+_memo: OrderedDict[tuple[str, ...], Reading | None] = OrderedDict()
+
+
 def read_request(request: ChatRequest) -> Reading | None:
-    """The linear task ``request`` asks for, or ``None`` when it is not one or in any doubt."""
+    """The linear task ``request`` asks for, or ``None`` when it is not one or in any doubt.
+
+    Readings are memoised by the request's text: a cache sees the same prompt many times, and a
+    reading depends on nothing else.
+    """
+    if request.response_format is not None:
+        return None
+    key = (request.system, *(f"{m.role}\0{m.content}" for m in request.messages if m.role == "user"))
+    if key in _memo:
+        _memo.move_to_end(key)
+        return _memo[key]
     found = explain_request(request)
-    return found if isinstance(found, Reading) else None
+    reading = found if isinstance(found, Reading) else None
+    _memo[key] = reading
+    if len(_memo) > _MEMO_SIZE:
+        _memo.popitem(last=False)
+    return reading
 
 
 def explain_request(request: ChatRequest) -> Reading | str:
@@ -125,12 +147,11 @@ def explain_request(request: ChatRequest) -> Reading | str:
     presentation = presentation_of("\n".join([request.system, *around]))
     if presentation is None:
         return "the caller asks for a presentation the linear family does not write"
-    problem = problem_from_equation(problem.equation, presentation.fmt, problem.var)
-    assert problem is not None  # the same equation read a moment ago
-    return Reading(problem, presentation)
+    return Reading(replace(problem, fmt=presentation.fmt), presentation)
 
 
 # -- which turn --------------------------------------------------------------------------------------
+_DIGIT = re.compile(r"\d")
 _MATH_HINT = re.compile(r"\d\s*[A-Za-z(]|[A-Za-z)]\s*[-+*/^]|=|\\frac")
 
 
@@ -138,10 +159,11 @@ def _equation_turn(users: list[str]) -> int | str:
     """The user turn that holds the equation: the last one with math in it. Turns after it may only
     follow up in words (no digits), or the conversation has moved on to something we cannot read."""
     for index in range(len(users) - 1, -1, -1):
-        if _MATH_HINT.search(users[index]) and "=" in users[index]:
+        turn = users[index]
+        if "=" in turn and _DIGIT.search(turn) and _MATH_HINT.search(turn):
             if len(users[index]) > MAX_TURN_CHARS:
                 return f"the turn is longer than {MAX_TURN_CHARS} characters"
-            if any(re.search(r"\d", later) for later in users[index + 1 :]):
+            if any(_DIGIT.search(later) for later in users[index + 1 :]):
                 return "a later turn changes numbers the equation turn does not show"
             return index
     return "no equation"
@@ -193,14 +215,18 @@ def _source_span(mt: MathText, eq: Found) -> tuple[int, int]:
     return mt.mapped.source(a, b)
 
 
-def _kept(mt: MathText) -> set[int]:
-    """Prompt positions that survive into the math text as something other than space: the rest
-    was markup (``$``, ``**``, ``\\left``, bullets) and does not count as a neighbour."""
+def _kept(mt: MathText, start: int, end: int) -> set[int]:
+    """Prompt positions in ``[start, end)`` that survive into the math text as something other than
+    space: the rest was markup (``$``, ``**``, ``\\left``, bullets) and does not count as a neighbour."""
     mapped = mt.mapped
     kept: set[int] = set()
-    for j, char in enumerate(mapped.text):
-        if not char.isspace():
-            kept.update(range(mapped.starts[j], mapped.ends[j]))
+    # Rewrites keep the order of the text, so the sources are sorted: look only near the span.
+    first = max(0, bisect_left(mapped.ends, start + 1) - 1)
+    for j in range(first, len(mapped.text)):
+        if mapped.starts[j] >= end:
+            break
+        if not mapped.text[j].isspace():
+            kept.update(range(max(start, mapped.starts[j]), min(end, mapped.ends[j])))
     return kept
 
 
@@ -219,7 +245,7 @@ def _accounted(raw: str, mt: MathText, eq: Found) -> str:
                     return f"the number {written!r} was read as {t.text}"
             except (Unreadable, ValueError):
                 return f"the number {written!r} cannot be read back"
-    kept = _kept(mt)
+    kept = _kept(mt, max(0, start - _EDGE_WINDOW), min(len(raw), end + _EDGE_WINDOW))
     for i in range(start, end):
         if raw[i].isalnum() and i in kept and i not in covered:
             return f"the equation's text holds {raw[i]!r}, which the equation read leaves out"
@@ -235,11 +261,12 @@ def _digits_of(written: str) -> str:
 def _edges(raw: str, kept: set[int], start: int, end: int, eq: Found) -> str:
     """Nothing that could continue the equation touches it: no digit, operator, ``%``, glued word or
     arithmetic word ("twice", "of", "dozen") on either side, once markup and spaces are skipped."""
+    low, high = max(0, start - _EDGE_WINDOW), min(len(raw), end + _EDGE_WINDOW)
     i = start - 1
-    while i >= 0 and (raw[i].isspace() or i not in kept):
+    while i >= low and (raw[i].isspace() or i not in kept):
         i -= 1
     j = end
-    while j < len(raw) and (raw[j].isspace() or j not in kept):
+    while j < high and (raw[j].isspace() or j not in kept):
         j += 1
     first = eq.toks[0]
     if first.kind == "op":

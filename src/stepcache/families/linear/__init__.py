@@ -1,9 +1,14 @@
 """The ``linear`` family: one linear equation in one variable, solved step by step.
 
-Accepted requests
-    A prompt with a solve-type instruction (solve, find, determine, what is, value of, ...) and exactly
-    one equation that is linear in exactly one single-letter variable with a nonzero net coefficient.
-    Grammar (after mapping unicode minus, ×, ÷, ², LaTeX ``\\frac``/``\\cdot`` onto ASCII)::
+Accepted requests (see ``_read.py``; read from the content, not the wording)
+    One user turn holds exactly one equation that is linear in one single-letter unknown with a
+    unique solution, and the caller wants it solved: a solve-type verb, a question, an answer
+    placeholder (``x = ?``, ``x = <value>``, ``[answer]``, ``{x}``) or a message that is only the
+    equation; later turns may follow up in words. Before parsing, ``_text.py`` maps what people type
+    onto ASCII math — unicode signs (``−``, ``×``, ``÷``, ``½``, ``x²``), LaTeX (``$…$``, ``\\frac``,
+    ``\\cdot``, ``\\left(``), markdown and code fences, numbers in the writer's locale (``2,500``,
+    ``0,5``; undecidable ones decline), ``n% of x`` and ``1/2x`` (= ``(1/2)x``) — and remembers where
+    each character came from. Grammar::
 
         equation := expr "=" expr
         expr     := term (("+" | "-") term)*
@@ -12,11 +17,19 @@ Accepted requests
         power    := atom ("^" unary)?                         only constant ^ integer
         atom     := number | letter | "(" expr ")"            numbers: 12, 0.5, .5
 
+    The equation read must be the equation written: mapped back onto the prompt, every digit and
+    letter of its span is one of its tokens, every number reads the same in the prompt's locale, and
+    nothing that could continue it (a digit, an operator, ``%``, "twice", "of", "dozen") touches it.
     Not accepted (detect returns None, so other families may take the request): powers or products
-    of the variable, a second letter or equation, inequalities, "evaluate/substitute/if x = 2"
-    requests, identities and contradictions, ``1/2x`` (ambiguous), and any JSON response_format.
-    The answer format is "fraction" or "decimal" when the prompt says so, otherwise "default"
-    (an integer, or a reduced fraction ``a/b``).
+    of the variable, a second unknown or equation, the unknown in another expression, inequalities,
+    "evaluate/substitute/if x = 2" requests, identities and contradictions, any JSON response_format,
+    and presentations the family cannot write (a language, a percentage, code, one sentence).
+
+Presentation (``_present.py``)
+    The caller's system prompt is kept (ours follows it). What the caller asks for — only the final
+    number, ``\\boxed{}``, rounded to N places, a fraction or a decimal, explained steps — is applied
+    when the verified steps are rendered, so one cached derivation serves every presentation of the
+    same equation (explained steps are cached apart: their prose cannot be written from equations).
 
 Verification rules (every step, exactly, with :class:`fractions.Fraction`)
     * Every equation in a step (a chain ``a = b = c`` is read pairwise) must have exactly the

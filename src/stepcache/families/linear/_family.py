@@ -171,6 +171,10 @@ class LinearFamily(Family):
             reason = format_error(problem, final[1])
             if reason:
                 checks[-1] = StepCheck(len(steps) - 1, False, reason)
+        if len(steps) == 1 and checks[0].ok and _reading(task).presentation.answer == "steps":
+            # A lone "x = 5" is right but is not the derivation the caller asked to see (the model may
+            # have followed another caller's "final number only"): regenerate it whole.
+            checks[0] = StepCheck(0, False, "a lone final line does not show the steps")
         return Verification(tuple(checks), tuple(problems))
 
     # -- repair --------------------------------------------------------------------------------

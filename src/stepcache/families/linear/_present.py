@@ -108,7 +108,9 @@ _NOT_DECIMAL = re.compile(r"\b(?:not|no|never|instead\s+of|rather\s+than|avoid(?
 _FRACTION = re.compile(r"\bfraction(?:al)?s?\b|\bexact(?:\s+(?:form|value|answer))\b", re.IGNORECASE)
 _DECIMAL = re.compile(r"\bdecimals?\b(?!\s+(?:places?|digits?|point))", re.IGNORECASE)
 _EXPLAIN = re.compile(
-    r"\bexplain\w*\b|\bexplanations?\b|\bwhy\b|\bjustify\b|\bin\s+words\b|\bdescribe\s+(?:each|every|what)\b"
+    # "explain in numbered steps" asks for the derivation itself; these ask for words around it
+    r"\bexplain\w*\s+(?:each|every|all|the\s+(?:steps?|reasoning|process|method)|your|why|how|what|it)\b"
+    r"|\bexplanations?\b|\bwhy\b|\bjustify\b|\bin\s+words\b|\bdescribe\s+(?:each|every|what)\b"
     r"|\bwhat\s+(?:you(?:'re|\s+are)\s+doing|each\s+step\s+does)\b|\bteach\s+me\b|\bwalk\s+me\s+through\b",
     re.IGNORECASE,
 )

@@ -4,13 +4,15 @@
 answers from the ground truth alone (no code shared with the engine's verifiers), ``systems`` are
 the compared caches (no cache, exact match, GPTCache, StepCache), ``runner`` runs and measures them,
 ``report`` / ``plots`` write the results, ``demo`` and ``bench`` are the two commands, ``scale``
-times the engine's fast path on a large store, and ``imperfect`` is a fake model that errs on purpose.
+times the engine's fast path on a large store, ``imperfect`` is a fake model that errs on purpose, and
+``oracle`` a fake model that answers a workload from its ground truth (always right, or wrong at a set rate).
 """
 
 from .checker import CheckResult, check, check_answer
 from .bench import run_bench
 from .demo import DemoReport, demo_workload, run_demo
 from .imperfect import ImperfectModel
+from .oracle import Oracle
 from .report import BenchReport
 from .runner import RequestRecord, SystemSummary
 from .systems import ExactMatchCache, System
@@ -22,6 +24,7 @@ __all__ = [
     "DemoReport",
     "ExactMatchCache",
     "ImperfectModel",
+    "Oracle",
     "RequestRecord",
     "System",
     "SystemSummary",

@@ -76,6 +76,7 @@ class _Repaired:
     usage: TokenUsage = TokenUsage()
     fallback: bool = False
     calls: int = 0
+    doubtful: bool = False  # served with failures the family only doubts: never stored
 
 
 @dataclass(slots=True)
@@ -337,6 +338,9 @@ class StepCache:
                         report=fb_report,
                     )
                 out.steps, out.report, out.fallback = list(fallback), fb_report, True
+        if out.report.only_doubts:  # nothing proven wrong: serve the model's answer, store nothing
+            out.doubtful = True
+            return out
         if not out.report.ok:
             raise UnverifiableAnswer(
                 f"the model's {family.name} answer still fails verification after {out.calls} repair "
@@ -392,6 +396,8 @@ class StepCache:
         repaired: _Repaired,
         result: Result,
     ) -> Result:
+        if repaired.doubtful:
+            return replace(result, detail=f"{result.detail}; served unverified, not stored: {repaired.report.summary()}")
         if not self.config.store_answers:
             return result
         vector = lookup.vector if lookup.vector is not None else self.embedder.embed(req.prompt)

@@ -110,11 +110,17 @@ class Completion:
 
 @dataclass(frozen=True, slots=True)
 class StepCheck:
-    """The verdict on one step: ``ok`` and, when not, a reason a person can read."""
+    """The verdict on one step: ``ok`` and, when not, a reason a person can read.
+
+    ``doubt`` marks a failure the family suspects but cannot prove (a value the request text seems
+    to contradict): it is repaired like any failure, but a model answer left with only doubts after
+    the repair is served, never stored.
+    """
 
     index: int
     ok: bool
     reason: str = ""
+    doubt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +147,11 @@ class Verification:
     @property
     def failing(self) -> tuple[int, ...]:
         return tuple(s.index for s in self.steps if not s.ok)
+
+    @property
+    def only_doubts(self) -> bool:
+        """Not ok, but every failure is a doubt: no whole-answer problem, no step proven wrong."""
+        return not self.ok and not self.problems and all(s.ok or s.doubt for s in self.steps)
 
     def summary(self) -> str:
         parts = [f"step {s.index + 1}: {s.reason}" for s in self.steps if not s.ok]

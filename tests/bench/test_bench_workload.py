@@ -101,6 +101,7 @@ def test_every_item_names_the_family_that_should_claim_it(items: list[WorkloadIt
         assert item.family == ("generic" if item.semantic else item.task), item.id
     assert Counter(i.family for i in items) == {"linear": 130, "json": 130, "generic": 60}
 
+
 # -- the ground truth is true ------------------------------------------------------------------------
 
 

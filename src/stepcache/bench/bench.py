@@ -14,12 +14,20 @@ Sizes (requests per seed per system): full 320 (10 base prompts per task, k = 3)
 protocol (3 × 320 items) ≈ 3,100 calls ≈ 6 h; with ``--resume`` (or ``--journal``) identical calls are
 generated once (:mod:`~stepcache.bench.journal`), and the full protocol took 2 h 05 min (1,099 distinct
 calls); ``--seeds 42 --bases 2`` (64 items) ≈ 15 min; ``--quick`` (22 items) ≈ 5 min.
+
+``--wrapped`` adds, after each seed's items, every meaning-preserving wrapping and meaning-changing
+mutation of them (:mod:`~stepcache.bench.metamorphic`, a fixed rng per seed): about 13× the items
+(``--quick``: 22 → ~300). ``--oracle RATE`` replaces the model with one that answers every item from
+its ground truth and is wrong on a RATE share of them, so any workload with truths measures
+StepCache against a model of known accuracy, e.g.
+``stepcache bench --workload tests/data/phrasings.jsonl --oracle 0.3 --systems nocache,stepcache``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import tempfile
 import time
@@ -30,9 +38,10 @@ from typing import Any
 
 from .._exceptions import InvalidRequest
 from ..backends import Backend
-from .demo import SIZES, add_source_arguments, make_backend, requested_model
+from .demo import SIZES, add_source_arguments, is_fake, make_backend, requested_model
 from .journal import CallJournal, journal_totals
 from .latency import LatencyModel, ModelledLatency
+from .metamorphic import wrapped_workload
 from .plots import write_plots
 from .report import BenchReport, build_report, print_headline, render_markdown
 from .runner import (
@@ -202,7 +211,11 @@ def build_parser(prog: str = "stepcache bench") -> argparse.ArgumentParser:
         parser, scripted_help="the built-in imperfect fake model (no weights; CI); latencies add modelled model time"
     )
     parser.add_argument("--no-modelled-latency", action="store_true",
-                        help="with --scripted: report bare wall time (microseconds) instead of modelled model time")
+                        help="with --scripted or --oracle: report bare wall time (microseconds) instead of "
+                             "modelled model time")
+    parser.add_argument("--wrapped", action="store_true",
+                        help="add every meaning-preserving wrapping (personas, markdown, LaTeX, JSON skeletons, "
+                             "...) and meaning-changing mutation of the workload's items after them")
     parser.add_argument("--journal", metavar="FILE", default=None,
                         help="record every model call in FILE (JSONL) and replay identical calls at their measured "
                              "time: identical requests from different systems are generated once, and re-running an "
@@ -243,20 +256,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         workloads = {None: load_workload(args.workload)}
     else:
         workloads = {seed: generate_workload(seed, bases_per_task=bases, variants_per_perturbation=k) for seed in seeds}
+    if args.wrapped:  # a fixed rng per seed: the same command always measures the same requests
+        workloads = {seed: wrapped_workload(items, random.Random(seed or 0)) for seed, items in workloads.items()}
     scale = [10_000, 100_000] if args.scale == [] else (args.scale or [])
     out_dir = Path(args.out) if args.out else Path("bench-results") / datetime.now().strftime("%Y%m%d-%H%M%S")
     args.seed = seeds[0]  # the scripted model's error pattern (make_backend reads it)
-    backend: Backend = make_backend(args)
-    if args.scripted and not args.no_modelled_latency:
+    backend: Backend = make_backend(args, [item for items in workloads.values() for item in items])
+    if is_fake(args) and not args.no_modelled_latency:
         backend = ModelledLatency(backend)
     journal = args.journal or (str(out_dir / "model-calls.jsonl") if args.resume else None)
     if journal is not None:
         backend = CallJournal(backend, journal)
     model = requested_model(args)
     settings = {
-        "size": "workload file" if args.workload else f"{bases} bases per task, k = {k}",
+        "size": ("workload file" if args.workload else f"{bases} bases per task, k = {k}")
+        + (", wrapped and mutated" if args.wrapped else ""),
         "workload": args.workload,
+        "wrapped": args.wrapped,
         "upstream": args.upstream,
+        "oracle_error_rate": args.oracle,
         "command": "stepcache bench " + " ".join(argv if argv is not None else sys.argv[2:]),
     }
     per_seed = sum(len(items) for items in workloads.values()) // len(workloads)
@@ -264,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"backend {backend.name}", file=sys.stderr)
     with backend:
         report, _ = run_bench(backend, workloads, out_dir, systems=systems, model=model, interleave=args.interleave,
-                              scale=scale, progress=not args.no_progress, settings=settings)
+                              scale=scale, progress=not args.no_progress, settings=settings,
+                              warm_up_model=args.oracle is None)  # the oracle answers workload items only
     print_headline(report)
     print(f"report: {out_dir / 'report.md'}  (every request: {out_dir / 'requests.jsonl'})")
     return 0

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from .._exceptions import InvalidRequest
 from .._types import ChatRequest, Result
 from ..backends import Backend
 from .runner import (
@@ -288,31 +289,59 @@ def build_parser(prog: str = "stepcache demo") -> argparse.ArgumentParser:
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, *, scripted_help: str) -> None:
-    """``--workload`` and the backend flags (``--upstream`` | ``--scripted``, ``--model``, ``--api-key``)
-    that :func:`make_backend` reads; the demo and bench commands share them."""
+    """``--workload`` and the backend flags (``--upstream`` | ``--scripted`` | ``--oracle``, ``--model``,
+    ``--api-key``) that :func:`make_backend` reads; the demo and bench commands share them."""
     parser.add_argument("--workload", metavar="FILE.jsonl", default=None,
                         help="run your own trace instead (format: see stepcache.bench.workload)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--upstream", metavar="URL", default=None,
                         help="an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (default: the embedded model)")
     source.add_argument("--scripted", action="store_true", help=scripted_help)
+    source.add_argument("--oracle", type=_rate, default=None, metavar="RATE",
+                        help="a fake model that answers every request of the workload from its ground truth, "
+                             "wrong on a RATE share of them (0 to 1): StepCache vs a model of known accuracy")
     parser.add_argument("--model", metavar="NAME", default=None,
                         help="model name for --upstream, or a GGUF file path for the embedded backend")
     parser.add_argument("--api-key", default=None, help="API key for --upstream (default: $OPENAI_API_KEY)")
 
 
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate between 0 and 1 (e.g. --oracle 0.3)")
+    return rate
+
+
+def is_fake(args: argparse.Namespace) -> bool:
+    """The flags ask for a model without weights (``--scripted`` or ``--oracle``)."""
+    return bool(args.scripted) or args.oracle is not None
+
+
 def requested_model(args: argparse.Namespace) -> str | None:
     """The model name to send with requests: none for the embedded backend (``--model`` is its file)."""
-    return None if (args.upstream is None and not args.scripted) else args.model
+    return None if (args.upstream is None and not is_fake(args)) else args.model
 
 
-def make_backend(args: argparse.Namespace) -> Backend:
-    """The backend the flags ask for. The bench command uses the same rules."""
+def make_backend(args: argparse.Namespace, items: Sequence[WorkloadItem] = ()) -> Backend:
+    """The backend the flags ask for; ``items`` are the requests an ``--oracle`` answers. The bench
+    command uses the same rules."""
     if args.scripted:
         from ..backends.scripted import ScriptedBackend
         from .imperfect import ImperfectModel
 
         return ScriptedBackend(responder=ImperfectModel(seed=args.seed))
+    if args.oracle is not None:
+        from ..backends.scripted import ScriptedBackend
+        from .metamorphic import WorkloadOracle
+
+        if not items:
+            raise InvalidRequest("--oracle answers from the workload's ground truth: give it a workload "
+                                 "(--workload FILE.jsonl, or the generated one)", param="oracle")
+        # the oracle (stepcache.bench.oracle) behind an item picker that tells wrapped look-alikes apart
+        return ScriptedBackend(responder=WorkloadOracle(items, error_rate=args.oracle))
     from ..backends._open import open_backend
 
     if args.upstream:
@@ -328,20 +357,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     items = load_workload(args.workload) if args.workload else demo_workload(args.seed, quick=args.quick)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(args.out) if args.out else Path("bench-results") / f"demo-{stamp}"
-    backend = make_backend(args)
+    backend = make_backend(args, items)
     model = requested_model(args)
     settings = {
         "size": "workload file" if args.workload else ("quick" if args.quick else "default"),
         "workload": args.workload,
         "store": args.store,
         "upstream": args.upstream,
+        "oracle_error_rate": args.oracle,
         "command": "stepcache demo " + " ".join(argv if argv is not None else sys.argv[2:]),
     }
     with tempfile.TemporaryDirectory(prefix="stepcache-demo-") as tmp, backend:
         factory = _factory(args.store, Path(tmp) / "cache.db")
         print(f"StepCache demo: {len(items)} requests per system, backend {backend.name}", file=sys.stderr)
         report = run_demo(factory, backend, items, out_dir, progress=not args.no_progress, model=model,
-                          settings=settings)
+                          settings=settings, warm_up=args.oracle is None)  # the oracle answers workload items only
     print_report(report)
     return 0
 

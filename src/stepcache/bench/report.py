@@ -2,6 +2,10 @@
 
 Nothing here tunes anything: targets are judged on the measured records, and a missed target's
 explanation is computed from the same records (which requests called the model, which failed).
+For StepCache it also reports *detection coverage* (per expected family, the share of items whose
+detected family is that family, with examples of misses) and *wrong answers by path* (how many
+answers the checker rejects after reuse, patch, skip and miss). Records of runs made before the
+detected family was recorded simply have no coverage.
 """
 
 from __future__ import annotations
@@ -18,7 +22,18 @@ from pydantic import BaseModel, ConfigDict
 from .runner import PATHS, RequestRecord, SystemSummary, over_skipped, summarise
 from .scale import SCALE_TARGET_P50_MS, ScaleMeasure
 
-__all__ = ["Headline", "Target", "BenchReport", "build_report", "render_markdown", "print_headline"]
+__all__ = [
+    "Headline",
+    "Target",
+    "FamilyCoverage",
+    "PathErrors",
+    "BenchReport",
+    "build_report",
+    "detection_coverage",
+    "wrong_by_path",
+    "render_markdown",
+    "print_headline",
+]
 
 
 class Headline(BaseModel):
@@ -58,6 +73,48 @@ class Target(BaseModel):
     why: str = ""
 
 
+class FamilyCoverage(BaseModel):
+    """How often one system's detected family was the item's expected one (all seeds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str
+    family: str  # the expected family
+    items: int
+    detected: int  # detected as ``family``
+    detected_as: dict[str, int]  # what the misses were detected as ("error": the request raised)
+    examples: list[str]  # a few misses: id, perturbation, detected family
+
+    @property
+    def share(self) -> float:
+        return self.detected / self.items if self.items else 0.0
+
+
+class PathErrors(BaseModel):
+    """One system's answers on one path and how many of them the checker rejects (all seeds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str
+    path: str
+    answers: int
+    checked: int
+    wrong: int
+    examples: list[str]
+
+
+class RewriteRow(BaseModel):
+    """One wrapper or mutation of a ``--wrapped`` run: per system, the share answered right (all seeds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    perturbation: str  # "wrap:latex", "mutate:swap_key"
+    requests: int  # per system
+    correct: dict[str, float | None]  # system -> share of checked answers correct and intact
+    detected: float | None = None  # StepCache: share claimed by the expected family
+    paths: dict[str, int] = {}  # StepCache's paths
+
+
 class BenchReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +123,9 @@ class BenchReport(BaseModel):
     per_seed: dict[str, list[SystemSummary]]
     targets: list[Target]
     scale: list[ScaleMeasure]
+    coverage: list[FamilyCoverage] = []
+    wrong_by_path: list[PathErrors] = []
+    rewrites: list[RewriteRow] = []
     plots: dict[str, str] = {}
     markdown: str = ""
 
@@ -121,9 +181,79 @@ def build_report(
         group = [r for r in records if r.seed == seed]
         per_seed[str(seed)] = [summarise(name, [r for r in group if r.system == name]) for name in systems]
     headline = [headline_of(name, [s for ss in per_seed.values() for s in ss if s.system == name]) for name in systems]
-    report = BenchReport(settings=settings, headline=headline, per_seed=per_seed, targets=[], scale=list(scale))
+    report = BenchReport(settings=settings, headline=headline, per_seed=per_seed, targets=[], scale=list(scale),
+                         coverage=detection_coverage(records), wrong_by_path=wrong_by_path(records),
+                         rewrites=by_rewrite(records, systems))
     report.targets = judge_targets(report, records)
     return report
+
+
+def _miss(r: RequestRecord) -> str:
+    return f"`{r.id}` ({r.perturbation}, " + (f"detected {r.family})" if r.family else f"{(r.error or '')[:80]})")
+
+
+def detection_coverage(records: Sequence[RequestRecord], examples: int = 3) -> list[FamilyCoverage]:
+    """Per system that detects families and per expected family: how many items it claimed rightly.
+
+    A request that ended in an error counts as a miss (``detected_as["error"]``): its family is unknown.
+    """
+    out: list[FamilyCoverage] = []
+    for system, mine in records_by_system(records).items():
+        if not any(r.family is not None for r in mine):
+            continue  # a system without families, or a run recorded before families were
+        known = [r for r in mine if r.expected_family is not None and (r.family is not None or r.error)]
+        for family in sorted({r.expected_family for r in known if r.expected_family is not None}):
+            group = [r for r in known if r.expected_family == family]
+            misses = [r for r in group if r.family != family]
+            out.append(FamilyCoverage(
+                system=system, family=family, items=len(group), detected=len(group) - len(misses),
+                detected_as=dict(Counter(r.family or "error" for r in misses).most_common()),
+                examples=[_miss(r) for r in misses[:examples]],
+            ))
+    return out
+
+
+def by_rewrite(records: Sequence[RequestRecord], systems: Sequence[str]) -> list[RewriteRow]:
+    """For the wrapped and mutated requests of a ``--wrapped`` run: one row per wrapper or mutation."""
+    rows: list[RewriteRow] = []
+    kinds = sorted({r.perturbation for r in records if r.perturbation.startswith(("wrap:", "mutate:"))})
+    for kind in kinds:
+        group = [r for r in records if r.perturbation == kind]
+        mine = [r for r in group if r.system == STEPCACHE]
+        claimed = [r for r in mine if r.expected_family is not None]
+        rows.append(RewriteRow(
+            perturbation=kind,
+            requests=max(Counter(r.system for r in group).values()),
+            correct={s: _correct_share([r for r in group if r.system == s]) for s in systems},
+            detected=sum(r.family == r.expected_family for r in claimed) / len(claimed) if claimed else None,
+            paths=dict(Counter(r.path or "error" for r in mine).most_common()),
+        ))
+    return rows
+
+
+def _correct_share(records: Sequence[RequestRecord]) -> float | None:
+    checked = [r for r in records if r.ok is not None]
+    return sum(bool(r.ok) for r in checked) / len(checked) if checked else None
+
+
+def wrong_by_path(records: Sequence[RequestRecord], examples: int = 3) -> list[PathErrors]:
+    """Per system with paths (StepCache) and per path: answers, checked answers, and wrong ones.
+    Requests that raised (no answer, no path) are the row ``error``."""
+    out: list[PathErrors] = []
+    for system, mine in records_by_system(records).items():
+        if not any(r.path for r in mine):
+            continue
+        for path in (*PATHS, "error"):
+            group = [r for r in mine if (r.path == path if path != "error" else r.error is not None)]
+            if not group:
+                continue
+            wrong = [r for r in group if r.ok is False]
+            out.append(PathErrors(
+                system=system, path=path, answers=len(group), checked=sum(r.ok is not None for r in group),
+                wrong=len(wrong), examples=[f"`{r.id}` ({r.perturbation}: {'; '.join(r.reasons[:1])[:100]})"
+                                            for r in wrong[:examples]],
+            ))
+    return out
 
 
 # -- targets ----------------------------------------------------------------------------------------
@@ -367,6 +497,7 @@ def render_markdown(report: BenchReport) -> str:
     lines += ["## Targets", "", *_table(
         [(t.name, t.goal, t.measured, {True: "met", False: "**missed**", None: "n/a"}[t.met], t.why or "")
          for t in report.targets], ("target", "goal", "measured", "", "why (when missed)")), ""]
+    lines += _coverage_section(report) + _wrong_by_path_section(report) + _rewrites_section(report)
     lines += ["## Per seed", ""]
     for seed, summaries in report.per_seed.items():
         lines += [f"### seed {seed}", "", *_table([_row(x) for x in summaries]), ""]
@@ -386,6 +517,45 @@ def render_markdown(report: BenchReport) -> str:
     return "\n".join(lines)
 
 
+def _coverage_section(report: BenchReport) -> list[str]:
+    if not report.coverage:
+        return []
+    rows = [(c.system, c.family, str(c.items), f"{c.detected} ({_pct(c.share)})",
+             ", ".join(f"{f} {n}" for f, n in c.detected_as.items()) or "–", ", ".join(c.examples) or "–")
+            for c in report.coverage]
+    return ["## Detection coverage", "",
+            "Per family the item says should claim it: how many requests the system detected as that family "
+            "(all seeds). A request claimed by the wrong family is verified by the wrong rules.", "",
+            *_table(rows, ("system", "expected family", "requests", "detected as expected", "detected instead",
+                           "e.g. misses")), ""]
+
+
+def _wrong_by_path_section(report: BenchReport) -> list[str]:
+    if not report.wrong_by_path:
+        return []
+    rows = [(e.system, e.path, str(e.answers), str(e.checked), str(e.wrong),
+             _pct(e.wrong / e.checked if e.checked else None), ", ".join(e.examples) or "–")
+            for e in report.wrong_by_path]
+    return ["## Wrong answers by path", "",
+            "Answers the checker rejects, by the path that produced them (all seeds): a wrong *reuse* or "
+            "*patch* is the cache's fault; a wrong *skip* or *miss* is the model's answer passed on.", "",
+            *_table(rows, ("system", "path", "answers", "checked", "wrong", "share wrong", "e.g.")), ""]
+
+
+def _rewrites_section(report: BenchReport) -> list[str]:
+    if not report.rewrites:
+        return []
+    systems = list(report.rewrites[0].correct)
+    rows = [(r.perturbation, str(r.requests), *(_pct(r.correct.get(s)) for s in systems), _pct(r.detected),
+             ", ".join(f"{p} {n}" for p, n in r.paths.items()) or "–") for r in report.rewrites]
+    return ["## By wrapper and mutation", "",
+            "Each meaning-preserving wrapping (`wrap:`) and meaning-changing mutation (`mutate:`) of the workload: "
+            "the share of checked answers that are right, per system; for StepCache also the share claimed by "
+            "the expected family and its paths.", "",
+            *_table(rows, ("rewrite", "requests", *(f"correct: {s}" for s in systems), "StepCache family right",
+                           "StepCache paths")), ""]
+
+
 def print_headline(report: BenchReport, file: Any = None) -> None:
     out = file or sys.stdout
     rows = [_row(h) for h in report.headline]
@@ -395,6 +565,14 @@ def print_headline(report: BenchReport, file: Any = None) -> None:
     missed = [t for t in report.targets if t.met is False]
     print(f"targets: {sum(t.met is True for t in report.targets)} met, {len(missed)} missed"
           + (" (" + "; ".join(t.name for t in missed) + ")" if missed else ""), file=out)
+    for system in dict.fromkeys(c.system for c in report.coverage):
+        mine = [c for c in report.coverage if c.system == system]
+        print(f"{system} detection coverage: "
+              + ", ".join(f"{c.family} {_pct(c.share)} ({c.detected}/{c.items})" for c in mine), file=out)
+    for system in dict.fromkeys(e.system for e in report.wrong_by_path):
+        by_path = [e for e in report.wrong_by_path if e.system == system]
+        print(f"{system} wrong answers by path: " + ", ".join(f"{e.path} {e.wrong}/{e.checked}" for e in by_path),
+              file=out)
 
 
 def records_by_system(records: Sequence[RequestRecord]) -> dict[str, list[RequestRecord]]:

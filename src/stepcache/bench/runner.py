@@ -13,6 +13,9 @@ passes over the same item order, or interleaved item by item) and returns one
 * ``over_skip`` — non-semantic variants answered by the model (path skip or miss) although the
   answer to their base was in the cache (StepCache-style systems only);
 * ``patch_p95_s`` / ``fresh_p95_s`` — p95 of the patch path and of fresh generation (miss, skip).
+
+Each record also keeps the family StepCache detected and the one the item expects (``family`` /
+``expected_family``), so a report can say how often each family claimed what it should.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ class RequestRecord(BaseModel):
     hit: bool | None = None  # served from the cache; None for no cache
     stored: bool | None = None  # the answer is cached after this request
     detail: str = ""  # StepCache's reason for its path
+    family: str | None = None  # the family StepCache detected; None for other systems (and older runs)
+    expected_family: str | None = None  # the family the item says should claim it, if it says
     correct: bool | None
     integrity: bool
     ok: bool | None  # correct and integrity (None: no ground truth)
@@ -189,6 +194,8 @@ def answer_one(
         hit=answer.hit,
         stored=answer.stored,
         detail=answer.detail,
+        family=answer.family,
+        expected_family=item.family,
         correct=verdict.correct,
         integrity=verdict.integrity,
         ok=verdict.ok,

@@ -62,6 +62,7 @@ class Answer:
 
     ``hit`` — served from the cache (StepCache: path reuse or patch); ``None`` for no cache.
     ``path`` — StepCache's path; ``None`` for other systems. ``stored`` — the answer is now cached.
+    ``family`` — the task family StepCache detected (``Result.family``); ``None`` for other systems.
     """
 
     text: str
@@ -71,6 +72,7 @@ class Answer:
     path: str | None = None
     stored: bool | None = None
     detail: str = ""  # StepCache's reason for its path
+    family: str | None = None
 
 
 class System(ABC):
@@ -170,6 +172,7 @@ class StepCacheSystem(System):
             path=path,
             stored=result.stored is not None,
             detail=result.detail,
+            family=result.family,
         )
 
     def close(self) -> None:

@@ -65,6 +65,14 @@ def solution(*turns: str, system: str | None = None) -> Fraction | str:
         ("3x + 5 = 20", 5),
         ("solve 3x+5 =20 pls", 5),
         ("Solve:\n3x + 5 = 20\nx", 5),  # a line break ends an equation: not "20x"
+        # a verb of equality between two pieces of math is "="
+        ("15% of x is 42. What is x?", 280),
+        ("3n + 5 equals 20. Find n.", 5),
+        ("n is a whole number and 3n + 5 = 20. Find n.", 5),
+        # the request in the writer's language; numbers in the writer's locale
+        ("L\u00f6se bitte die Gleichung nach x auf: 2,5x + 1,5 = 9", 3),
+        ("R\u00e9sous l'\u00e9quation suivante : 0,5x \u2212 3 = 4,5", 15),
+        ("Resuelve la ecuaci\u00f3n: 1,2y + 0,6 = 3", 2),
     ],
 )
 def test_reads_the_equation_whatever_the_wording(prompt: str, expected: int | Fraction) -> None:
@@ -110,6 +118,8 @@ def test_the_equation_may_be_in_an_earlier_turn() -> None:
         "Solve 3x + 5 = 20 in Spanish",
         "Solve 3x + 5 = 20 and give the answer as a percentage",
         "3x + 5 = 20 is the line we graphed",
+        "If x is 2, what is 3x + 5?",
+        "If 40% of a number n equals 26, what is n?",  # "of a number n": prose we do not read
     ],
 )
 def test_declines_what_it_cannot_read_for_certain(prompt: str) -> None:
@@ -130,6 +140,10 @@ def test_the_callers_presentation_is_read() -> None:
     assert presentation("Solve 2x = 7. Give the answer to the nearest tenth.").places == 1  # type: ignore[attr-defined]
     assert presentation("Solve 2x = 7", system="Round every answer to 2 decimal places.").places == 2  # type: ignore[attr-defined]
     assert presentation("solve 4(2x-1) = 3(x+2) and explain each step").explain  # type: ignore[attr-defined]
+    assert not presentation("Explain in numbered steps: 4(2x-1) = 3(x+2)").explain  # type: ignore[attr-defined]
+    calculator = presentation("2x + 11 = 35", system="You are a calculator. Reply with only the final number, no explanation.")
+    assert (calculator.answer, calculator.explain) == ("final", False)  # type: ignore[attr-defined]
+    assert presentation("2x + 11 = 35. No explanation.").answer == "final"  # type: ignore[attr-defined]
     # contradictions are declined
     assert read_request(chat("Solve 2x = 7. Show your steps. Output only the final number.")) is None
     assert read_request(chat("Solve 2x = 7 as a fraction rounded to 2 decimal places")) is None

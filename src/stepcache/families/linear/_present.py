@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["Presentation", "presentation_of", "render_answer", "rounded"]
+__all__ = ["Presentation", "presentation_of", "render_answer", "rounded", "without_presentation"]
 
 _NUMBER_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                  "eight": 8, "nine": 9, "ten": 10}
@@ -127,11 +127,20 @@ _UNSUPPORTED = re.compile(
 )
 
 
+_NEGATED = re.compile(
+    r"\b(?:no|without|don'?t|do\s+not|never|skip|omit|leave\s+out)\s+(?:any\s+|the\s+|an\s+|your\s+)?"
+    r"(?:explanations?|explaining|explain|reasoning|working|justification|commentary|words|text|prose)\b",
+    re.IGNORECASE,
+)
+
+
 def presentation_of(text: str) -> Presentation | None:
     """The presentation the caller's ``text`` (system prompt and user turns, without the equation)
     asks for; ``None`` when it asks for something the linear family cannot write or contradicts itself."""
     if _UNSUPPORTED.search(text):
         return None
+    refused = " ".join(m.group(0) for m in _NEGATED.finditer(text))  # "no explanation" asks for less
+    text = _NEGATED.sub(" ", text)
     fraction = bool(_FRACTION.search(text)) and not _NOT_FRACTION.search(text)
     decimal = bool(_DECIMAL.search(text)) and not _NOT_DECIMAL.search(text)
     if _NOT_FRACTION.search(text) and not _NOT_DECIMAL.search(text):
@@ -154,7 +163,7 @@ def presentation_of(text: str) -> Presentation | None:
         return None
     if fraction and (decimal or places is not None):
         return None  # a fraction and a decimal at once
-    final_only = _FINAL_ONLY.search(text)
+    final_only = _FINAL_ONLY.search(text) or _FINAL_ONLY.search(refused)
     steps = _STEPS.search(text)
     explain = bool(_EXPLAIN.search(text))
     if final_only and (steps or explain):
@@ -169,6 +178,18 @@ def presentation_of(text: str) -> Presentation | None:
         places=places,
         explain=explain and answer == "steps",
     )
+
+
+_COURTESY = re.compile(r"\b(?:please|pls|plz|thanks?(?:\s+you)?|thx|kindly|hi|hello|hey)\b", re.IGNORECASE)
+
+
+def without_presentation(text: str) -> str:
+    """``text`` without the phrases that only say how to present the answer (and courtesies): what
+    is left is what the caller asks for."""
+    for pattern in (_NEGATED, _FINAL_ONLY, _STEPS, _BOXED, _PLACES, _NEAREST_RE, _NOT_FRACTION, _NOT_DECIMAL,
+                    _FRACTION, _DECIMAL, _COURTESY):
+        text = pattern.sub(" ", text)
+    return text
 
 
 # -- writing the answer ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 from ..._types import ChatRequest
 from ._parse import Found, Tok, find_equations, math_runs, number, tokenize
-from ._present import Presentation, presentation_of
+from ._present import Presentation, presentation_of, without_presentation
 from ._problem import Problem, problem_from_equation, problem_of
 from ._text import SLOT_WORD, MathText, Unreadable, math_text, read_number
 
@@ -40,13 +40,17 @@ MAX_TURN_CHARS = 6000
 _INTENT = re.compile(
     r"\b(?:solve[sd]?|solving|solution|find|determine|compute|calculate|work\s+out|figure\s+out|isolate"
     r"|what\s+is|what's|whats|what\s+does|what\s+would|value\s+of|how\s+(?:do|would|can|should|to)\b"
-    r"|help|answer|unknown|result|equals\s+what|get)\b|\?",
+    r"|help|answer|unknown|result|equals\s+what|get|explain|show\s+(?:me|how|the\s+steps|your\s+work)|walk\s+me\s+through"
+    # the same request in the other languages people write equations in
+    r"|l\u00f6se|l\u00f6sen|berechne|bestimme|r\u00e9sous|r\u00e9soudre|r\u00e9solvez|calcule[zr]?|trouve[zr]?"
+    r"|resuelve|resolver|resuelva|resolva|resolve|halla|encuentra|encontre|risolvi|risolvere|calcola|trova"
+    r"|bereken|rozwi\u0105\u017c|oblicz)\b|\?",
     re.IGNORECASE,
 )
 _NOT_SOLVING = re.compile(
     r"\b(?:evaluat\w*|substitut\w*|plug\w*|simplif\w*|expand\w*|factori[sz]\w*|factor|graph\w*|plot\w*|sketch\w*"
     r"|differentiat\w*|derivative|integra\w*|inequalit\w*|simultaneous|quadratic|prove|proof|verify|identity"
-    r"|true\s+or\s+false|is\s+it\s+true|check\s+(?:whether|if|that)|slope|intercept|domain|range"
+    r"|true\s+or\s+false|is\s+it\s+true|check\s+(?:whether|if|that)|show\s+that|slope|intercept|domain|range"
     r"|systems?\s+of|a\s+system)\b",
     re.IGNORECASE,
 )
@@ -152,7 +156,8 @@ def explain_request(request: ChatRequest) -> Reading | str:
 
 # -- which turn --------------------------------------------------------------------------------------
 _DIGIT = re.compile(r"\d")
-_MATH_HINT = re.compile(r"\d\s*[A-Za-z(]|[A-Za-z)]\s*[-+*/^]|=|\\frac")
+_EQUALITY = re.compile(r"=|\b(?:is|equals)\b", re.IGNORECASE)
+_MATH_HINT = re.compile(r"\d\s*[A-Za-z(%]|[A-Za-z)]\s*[-+*/^]|=|\\frac")
 
 
 def _equation_turn(users: list[str]) -> int | str:
@@ -160,7 +165,7 @@ def _equation_turn(users: list[str]) -> int | str:
     follow up in words (no digits), or the conversation has moved on to something we cannot read."""
     for index in range(len(users) - 1, -1, -1):
         turn = users[index]
-        if "=" in turn and _DIGIT.search(turn) and _MATH_HINT.search(turn):
+        if _DIGIT.search(turn) and _EQUALITY.search(turn) and _MATH_HINT.search(turn):
             if len(users[index]) > MAX_TURN_CHARS:
                 return f"the turn is longer than {MAX_TURN_CHARS} characters"
             if any(_DIGIT.search(later) for later in users[index + 1 :]):
@@ -350,8 +355,8 @@ def _intent(asked: str, var: str, mt: MathText) -> str:
         return f"the caller asks for something else ({other.group(0)!r})"
     if _INTENT.search(asked) or mt.placeholders or re.search(rf"\bfor\s+{re.escape(var)}\b", asked):
         return ""
-    if not re.search(r"[A-Za-z]{2,}", asked):
-        return ""  # nothing but the equation: solving it is the only request it can be
+    if not re.search(r"[A-Za-z]{2,}", without_presentation(asked)):
+        return ""  # nothing but the equation (and how to present its answer): it asks to be solved
     return "no request to solve the equation"
 
 

@@ -200,6 +200,14 @@ _FRACTION_COEFFICIENT = re.compile(
 )
 
 
+#: "15% of x is 42", "3n + 5 equals 20": a verb of equality between two pieces of math is "=".
+#: Only between math (a number, a lone letter or a bracket on both sides), so "Tom is 12" stays prose.
+_VERBAL_EQUALS = re.compile(
+    r"(?<=(?:(?<![A-Za-z'])[A-Za-z]|\d|\)))\s+(?:is|equals|is\s+equal\s+to)\s+(?=[-+(]?\s*(?:\d|\.\d|(?<![A-Za-z])[A-Za-z](?![A-Za-z'])))",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class MathText:
     """The prompt in parser-ready ASCII, its map back to the prompt, and what was learned on the way."""
@@ -292,6 +300,7 @@ def math_text(raw: str) -> MathText:
     mt = mt.sub(_GROUPED, lambda m: read_number(m.group(0), locale))
     mt = mt.sub(_PERCENT_OF, _percent_of)
     mt = mt.sub(_FRACTION_COEFFICIENT, _fraction_coefficient)
+    mt = mt.sub(_VERBAL_EQUALS, lambda m: " = ")
     mt = mt.sub(re.compile(r"[{}]"), lambda m: "(" if m.group(0) == "{" else ")")
     return MathText(mt, tuple(slots), locale)
 

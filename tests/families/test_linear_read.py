@@ -46,6 +46,7 @@ def solution(*turns: str, system: str | None = None) -> Fraction | str:
         ("Solve $3x+5=20$", 5),
         ("Solve \\(\\frac{x}{4} + 3 = 9\\)", 24),
         ("Solve $2 \\cdot x + 4 = 10$", 3),
+        ("Find x such that \\(\\frac{4x + 13}{2} = 12\\).", Fraction(11, 4)),  # a whole expression in \\frac
         ("Solve $\\left(x + 1\\right) \\times 3 = 12$", 3),
         ("Solve 3x \u2212 5 = 10", 5),
         ("Solve 3 \u00d7 x + 2 = 11", 3),
@@ -144,7 +145,12 @@ def test_the_callers_presentation_is_read() -> None:
     calculator = presentation("2x + 11 = 35", system="You are a calculator. Reply with only the final number, no explanation.")
     assert (calculator.answer, calculator.explain) == ("final", False)  # type: ignore[attr-defined]
     assert presentation("2x + 11 = 35. No explanation.").answer == "final"  # type: ignore[attr-defined]
-    # contradictions are declined
+    # the application's system prompt outranks the user's wording
+    ruled = presentation("Solve 9z + 5 = 4z + 11. Write numbered steps.", system="Reply with only the final numeric answer.")
+    assert ruled.answer == "final"  # type: ignore[attr-defined]
+    fractions = presentation("Solve 2x = 7 to 2 decimal places", system="Always answer with exact fractions.")
+    assert (fractions.fmt, fractions.places) == ("fraction", None)  # type: ignore[attr-defined]
+    # contradictions in one voice are declined
     assert read_request(chat("Solve 2x = 7. Show your steps. Output only the final number.")) is None
     assert read_request(chat("Solve 2x = 7 as a fraction rounded to 2 decimal places")) is None
 

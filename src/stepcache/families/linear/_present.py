@@ -134,13 +134,47 @@ _NEGATED = re.compile(
 )
 
 
-def presentation_of(text: str) -> Presentation | None:
-    """The presentation the caller's ``text`` (system prompt and user turns, without the equation)
-    asks for; ``None`` when it asks for something the linear family cannot write or contradicts itself."""
+_UNSET: dict[str, Any] = {}
+
+
+def presentation_of(text: str, system: str = "") -> Presentation | None:
+    """The presentation the caller asks for in ``system`` (its system prompt) and ``text`` (its
+    turns, without the equation); ``None`` when it asks for something the linear family cannot write
+    or contradicts itself. Where the system prompt and the turns disagree, the system prompt wins
+    (it is the application's rule; "numbered steps" in a user turn does not override "final number
+    only" in the system prompt).
+    """
+    own = _directives(system) if system.strip() else _UNSET
+    asked = _directives(text)
+    if own is None or asked is None:
+        return None
+    merged = {**asked, **own}
+    if "places" in merged and merged.get("fmt") == "fraction":
+        if "fmt" in own and "places" not in own:
+            merged.pop("places")  # the application wants fractions; the user's rounding yields
+        elif "places" in own and own.get("fmt") != "fraction":
+            merged["fmt"] = "decimal"
+        else:
+            return None
+    answer = merged.get("answer", "steps")
+    return Presentation(
+        fmt=merged.get("fmt", "decimal" if "places" in merged else "default"),
+        answer=answer,
+        bare=bool(merged.get("bare", False)) and answer == "final",
+        boxed=bool(merged.get("boxed", False)),
+        places=merged.get("places"),
+        explain=bool(merged.get("explain", False)) and answer == "steps",
+    )
+
+
+def _directives(text: str) -> dict[str, Any] | None:
+    """What ``text`` says about the presentation, only the aspects it mentions; ``None`` when it
+    asks for a presentation the family cannot write or contradicts itself."""
     if _UNSUPPORTED.search(text):
         return None
     refused = " ".join(m.group(0) for m in _NEGATED.finditer(text))  # "no explanation" asks for less
     text = _NEGATED.sub(" ", text)
+    out: dict[str, Any] = {}
     fraction = bool(_FRACTION.search(text)) and not _NOT_FRACTION.search(text)
     decimal = bool(_DECIMAL.search(text)) and not _NOT_DECIMAL.search(text)
     if _NOT_FRACTION.search(text) and not _NOT_DECIMAL.search(text):
@@ -163,21 +197,25 @@ def presentation_of(text: str) -> Presentation | None:
         return None
     if fraction and (decimal or places is not None):
         return None  # a fraction and a decimal at once
+    if fraction or decimal:
+        out["fmt"] = "fraction" if fraction else "decimal"
+    if places is not None:
+        out["places"] = places
     final_only = _FINAL_ONLY.search(text) or _FINAL_ONLY.search(refused)
     steps = _STEPS.search(text)
     explain = bool(_EXPLAIN.search(text))
     if final_only and (steps or explain):
         return None  # "only the final number" and "show your steps"
-    answer = "final" if final_only else "steps"
-    bare = bool(final_only and _BARE.search(final_only.group(0)))
-    return Presentation(
-        fmt="fraction" if fraction else "decimal" if decimal or places is not None else "default",
-        answer=answer,
-        bare=bare,
-        boxed=bool(_BOXED.search(text)),
-        places=places,
-        explain=explain and answer == "steps",
-    )
+    if final_only:
+        out["answer"] = "final"
+        out["bare"] = bool(_BARE.search(final_only.group(0)))
+    elif steps or explain:
+        out["answer"] = "steps"
+    if explain:
+        out["explain"] = True
+    if _BOXED.search(text):
+        out["boxed"] = True
+    return out
 
 
 _COURTESY = re.compile(r"\b(?:please|pls|plz|thanks?(?:\s+you)?|thx|kindly|hi|hello|hey)\b", re.IGNORECASE)

@@ -148,7 +148,7 @@ def explain_request(request: ChatRequest) -> Reading | str:
         return reason
     start, end = _source_span(mt, eq)
     around = [*users[:chosen], text[:start] + " " + text[end:], *users[chosen + 1 :]]
-    presentation = presentation_of("\n".join([request.system, *around]))
+    presentation = presentation_of("\n".join(around), request.system)
     if presentation is None:
         return "the caller asks for a presentation the linear family does not write"
     return Reading(replace(problem, fmt=presentation.fmt), presentation)

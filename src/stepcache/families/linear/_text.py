@@ -60,8 +60,12 @@ class MappedText:
             made = repl(m)
             pieces: Sequence[Piece] = [(made, m.start(), m.end())] if isinstance(made, str) else made
             for piece, a, b in pieces:
-                s, e = self.source(a, b)  # an empty span: a character the rewrite added
                 out.append(piece)
+                if b > a and piece == text[a:b]:  # copied through: every character keeps its own source
+                    new_starts.extend(starts[a:b])
+                    new_ends.extend(ends[a:b])
+                    continue
+                s, e = self.source(a, b)  # an empty span: a character the rewrite added
                 new_starts.extend([s] * len(piece))
                 new_ends.extend([e] * len(piece))
             pos = m.end()

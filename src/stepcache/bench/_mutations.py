@@ -181,7 +181,8 @@ _TERM = r"(?<![\w.^/])(?P<coef>\d+(?:\.\d+)?)?(?P<var>{v})(?:\s*/\s*(?P<div>\d+(
 @mutation("percent_coefficient", kinds=("linear",), adaptable=True)
 def percent_coefficient(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
     """A coefficient replaced by "n% of x" (``3x + 5 = 20`` → ``25% of x + 5 = 20``): a new linear
-    equation, family ``linear``, with its own truth (whose ``equation`` is written ``0.25x + 5 = 20``)."""
+    equation with another solution, family ``linear``, with its own truth (whose ``equation`` is
+    written ``0.25x + 5 = 20``)."""
     truth = item.truth
     if not isinstance(truth, LinearTruth) or not math_spans(item):
         return None
@@ -200,7 +201,7 @@ def percent_coefficient(item: WorkloadItem, rng: random.Random) -> WorkloadItem 
         head, tail = truth.equation[: term.start()], truth.equation[term.end():]
         plain = f"{head}{decimal(factor)}{v}{tail}"
         new_truth = _linear_truth(truth, plain)
-        if new_truth is not None:
+        if new_truth is not None and new_truth.solution != truth.solution:  # else the old answer is not stale
             return _replace_equation(item, truth.equation, f"{head}{percent}% of {v}{tail}", truth=new_truth,
                                      family="linear")
     return None

@@ -70,6 +70,10 @@ def solution(*turns: str, system: str | None = None) -> Fraction | str:
         ("15% of x is 42. What is x?", 280),
         ("3n + 5 equals 20. Find n.", 5),
         ("n is a whole number and 3n + 5 = 20. Find n.", 5),
+        # percent changes and named numbers, the way word problems state an equation
+        ("x increased by 20% is 96. What's x?", 80),
+        ("The price p reduced by 15% is 34. Find p.", 40),
+        ("If 40% of a number n equals 26, what is n?", 65),
         # the request in the writer's language; numbers in the writer's locale
         ("L\u00f6se bitte die Gleichung nach x auf: 2,5x + 1,5 = 9", 3),
         ("R\u00e9sous l'\u00e9quation suivante : 0,5x \u2212 3 = 4,5", 15),
@@ -120,7 +124,7 @@ def test_the_equation_may_be_in_an_earlier_turn() -> None:
         "Solve 3x + 5 = 20 and give the answer as a percentage",
         "3x + 5 = 20 is the line we graphed",
         "If x is 2, what is 3x + 5?",
-        "If 40% of a number n equals 26, what is n?",  # "of a number n": prose we do not read
+        "A number n plus 5 is 12, find n",  # "plus" in words: arithmetic we do not read
     ],
 )
 def test_declines_what_it_cannot_read_for_certain(prompt: str) -> None:

@@ -198,6 +198,18 @@ _ENGLISH = re.compile(
     r"calculate|compute|number|write|round|work)\b",
     re.IGNORECASE,
 )
+#: "x increased by 20%" is x·(1 + 20/100); "reduced by 15%" is ·(1 - 15/100). Only after math.
+_PERCENT_CHANGE = re.compile(
+    r"(?<=[A-Za-z\d)])\s+(increased|raised|grown|marked\s+up|decreased|reduced|lowered|discounted|marked\s+down)"
+    r"\s+by\s+(\d+(?:\.\d+)?)\s*(?:%|\\%|percent\b|per\s*cent\b)",
+    re.IGNORECASE,
+)
+#: "a number n", "the unknown x": the name of the number is the letter.
+_NAMED_NUMBER = re.compile(
+    r"\b(?:a|an|the|some|this|that)\s+(?:(?:certain|positive|negative|whole|unknown|real)\s+)?"
+    r"(?:number|value|quantity|unknown|integer)\s+([A-Za-z])(?![\w'])",
+    re.IGNORECASE,
+)
 _PERCENT_OF = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*(?:%|\\%|percent\b|per\s*cent\b)\s*of\b", re.IGNORECASE)
 _FRACTION_COEFFICIENT = re.compile(
     r"(?<![\w.)^/])(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)(?=\s*(?:[A-Za-z](?![A-Za-z'])|\())"
@@ -302,7 +314,9 @@ def math_text(raw: str) -> MathText:
     mt = mt.sub(_PLACEHOLDER, placeholder)
     locale = _read_locale(mt.text)
     mt = mt.sub(_GROUPED, lambda m: read_number(m.group(0), locale))
+    mt = mt.sub(_PERCENT_CHANGE, _percent_change)
     mt = mt.sub(_PERCENT_OF, _percent_of)
+    mt = mt.sub(_NAMED_NUMBER, _keep)
     mt = mt.sub(_FRACTION_COEFFICIENT, _fraction_coefficient)
     mt = mt.sub(_VERBAL_EQUALS, lambda m: " = ")
     mt = mt.sub(re.compile(r"[{}]"), lambda m: "(" if m.group(0) == "{" else ")")
@@ -313,6 +327,11 @@ def _percent_of(m: re.Match[str]) -> Sequence[Piece]:
     # "15% of x" is (15/100)·x; the 100 and the product are written by the rewrite, so they map to
     # "% of". A bare "%" is left alone: the reader declines an equation that touches it.
     return [("(", m.start(), m.start()), (m.group(1), m.start(1), m.end(1)), ("/100)*", m.end(1), m.end())]
+
+
+def _percent_change(m: re.Match[str]) -> Sequence[Piece]:
+    sign = "-" if m.group(1).lower().startswith(("de", "re", "lo", "di", "marked d")) else "+"
+    return [(f"*(1{sign}", m.start(), m.start(2)), (m.group(2), m.start(2), m.end(2)), ("/100)", m.end(2), m.end())]
 
 
 def _fraction_coefficient(m: re.Match[str]) -> Sequence[Piece]:

@@ -210,12 +210,13 @@ def percent_coefficient(item: WorkloadItem, rng: random.Random) -> WorkloadItem 
 _NUMBER = re.compile(r"(?<![\w.^])\d+(?:\.\d+)?(?![\d.])")
 
 
-def _changed_number(text: str, rng: random.Random) -> str:
-    """Another positive number of the same shape: an integer for an integer, halves for a decimal."""
+def _other_numbers(text: str, rng: random.Random) -> list[str]:
+    """Other positive numbers of the same shape (integers for an integer, halves for a decimal), in
+    ``rng`` order. All of them, so whether one fits never depends on the rng."""
     value, unit = Fraction(text), Fraction(1, 2) if "." in text else Fraction(1)
     steps = [-3, -2, -1, 1, 2, 3, 4, 5]
     rng.shuffle(steps)
-    return decimal(next(value + step * unit for step in steps if value + step * unit > 0))
+    return [decimal(value + step * unit) for step in steps if value + step * unit > 0]
 
 
 @mutation("stale_constant", kinds=("linear", "json"), adaptable=True)
@@ -230,11 +231,11 @@ def stale_constant(item: WorkloadItem, rng: random.Random) -> WorkloadItem | Non
         numbers = list(_NUMBER.finditer(truth.equation))
         rng.shuffle(numbers)
         for number in numbers:
-            equation = truth.equation[: number.start()] + _changed_number(number.group(), rng) + \
-                truth.equation[number.end():]
-            new_truth = _linear_truth(truth, equation)
-            if new_truth is not None and new_truth.solution != truth.solution:
-                return _replace_equation(item, truth.equation, equation, truth=new_truth)
+            for other in _other_numbers(number.group(), rng):
+                equation = truth.equation[: number.start()] + other + truth.equation[number.end():]
+                new_truth = _linear_truth(truth, equation)
+                if new_truth is not None and new_truth.solution != truth.solution:
+                    return _replace_equation(item, truth.equation, equation, truth=new_truth)
         return None
     if isinstance(truth, JsonTruth):
         numeric = [(k, v) for k, v in truth.expected.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -244,7 +245,7 @@ def stale_constant(item: WorkloadItem, rng: random.Random) -> WorkloadItem | Non
             stated = re.search(rf"(?<![\w-]){re.escape(key)}\s*[:=]\s*{re.escape(shown)}(?!\.?\d)", task)
             if stated is None:
                 continue
-            new_text = _changed_number(shown, rng)
+            new_text = _other_numbers(shown, rng)[0]
             new_value: Any = int(new_text) if isinstance(value, int) else float(new_text)
             rewritten = task[: stated.start()] + stated.group().replace(shown, new_text) + task[stated.end():]
             expected = {**truth.expected, key: new_value}

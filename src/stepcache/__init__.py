@@ -25,6 +25,7 @@ from ._exceptions import (
 )
 from ._types import (
     FORMAT_VERSION,
+    AuditOutcome,
     BackendRequest,
     ChatRequest,
     Completion,
@@ -62,6 +63,7 @@ __all__ = [
     "Message",
     "Result",
     "Path",
+    "AuditOutcome",
     "StepCounts",
     "TokenUsage",
     "Verification",

@@ -27,6 +27,7 @@ __all__ = [
     "StepCheck",
     "Verification",
     "Path",
+    "AuditOutcome",
     "StepCounts",
     "TokenUsage",
     "Result",
@@ -168,6 +169,15 @@ class Path(str, enum.Enum):
     BYPASS = "bypass"  # not cacheable (sampling, tools, n > 1): forwarded unchanged
 
 
+class AuditOutcome(str, enum.Enum):
+    """What the production audit found when it asked the upstream again for a reused answer."""
+
+    AGREE = "agree"  # the fresh answer verified and says the same thing
+    DISAGREE = "disagree"  # the fresh answer verified and says something else: the entry is quarantined
+    INCONCLUSIVE = "inconclusive"  # upstream error, a fresh answer that fails verification, or no verdict
+    DROPPED = "dropped"  # sampled, but the audit queue was full (or the cache closed) before it ran
+
+
 @dataclass(frozen=True, slots=True)
 class StepCounts:
     reused: int = 0
@@ -257,8 +267,28 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class StoreStats:
+    """What ``stepcache stats`` and ``/metrics`` report. Quarantined entries are not in ``entries``."""
+
     entries: int
     entries_by_family: dict[str, int]
     paths: dict[str, int]  # path name → requests served
     tokens_spent: int
     tokens_saved: int
+    #: family → audit outcome (``AuditOutcome`` value) → audits
+    audits: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Upstream tokens the audits themselves cost (not in ``tokens_spent``).
+    audit_tokens: TokenUsage = TokenUsage()
+    #: family → entries quarantined after an audit disagreed (kept, never served)
+    quarantined_by_family: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(self.quarantined_by_family.values())
+
+    def disagreement_rate(self, family: str | None = None) -> float | None:
+        """Disagreeing audits over conclusive ones (agree + disagree), for one family or all;
+        ``None`` before any audit was conclusive."""
+        counts = [c for name, c in self.audits.items() if family is None or name == family]
+        agree = sum(c.get(AuditOutcome.AGREE.value, 0) for c in counts)
+        disagree = sum(c.get(AuditOutcome.DISAGREE.value, 0) for c in counts)
+        return disagree / (agree + disagree) if agree + disagree else None

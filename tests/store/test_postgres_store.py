@@ -11,7 +11,7 @@ import pytest
 from pg_helpers import IN_CI, fresh_schema, require_postgres
 from store_helpers import make_entry, run_in_threads, unit
 from stepcache._exceptions import ConfigurationError, StoreError, StoreVersionError
-from stepcache._types import Path, TokenUsage
+from stepcache._types import FORMAT_VERSION, AuditOutcome, Path, TokenUsage
 from stepcache.store._pg_migrations import LATEST
 
 # In CI the [postgres] extra must be installed: a missing psycopg fails collection there instead of skipping.
@@ -203,3 +203,50 @@ def test_closed_store_refuses_work(pg_url: str, schema: str) -> None:
     store.close()  # idempotent
     with pytest.raises(StoreError, match="closed"):
         store.get("k")
+
+
+@pg
+def test_migration_2_upgrades_a_version_1_schema(pg_url: str, schema: str) -> None:
+    from stepcache.store._pg_migrations import MIGRATIONS
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # a schema as the previous StepCache left it
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
+        conn.execute(f"SET search_path = {schema}, public")
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        conn.execute(MIGRATIONS[0])
+        conn.execute("INSERT INTO schema_migrations (version) VALUES (1)")
+        conn.execute(
+            "INSERT INTO entries (key, namespace, model, family, signature, prompt, task, steps, text, prepared,"
+            " format_version, created_at, dim, embedding)"
+            " VALUES ('old', 'tenant-a', 'm1', 'linear', 'sig', 'p', '{}', ARRAY['x = 5'], 'x = 5', '{}', %s, 1.0, 2,"
+            " '[1,0]')",
+            (FORMAT_VERSION,),
+        )
+    with PostgresStore(pg_url, schema=schema) as store:
+        old = store.get("old")
+        assert old is not None
+        assert store.stats().entries == 1
+        assert store.quarantine(old.id, "audit disagreed")
+        store.record_audit("tenant-a", "linear", AuditOutcome.DISAGREE, TokenUsage(1, 2))
+        assert store.get("old") is None
+        stats = store.stats()
+        assert (stats.entries, stats.quarantined, stats.audits) == (0, 1, {"linear": {"disagree": 1}})
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(f"SELECT version FROM {schema}.schema_migrations ORDER BY version").fetchall()
+        kept = conn.execute(f"SELECT key, quarantine_reason FROM {schema}.entries").fetchall()
+    assert [v for (v,) in rows] == [1, 2] == list(range(1, LATEST + 1))
+    assert kept == [(f"quarantined:{old.id}:old", "audit disagreed")]
+
+
+@pg
+def test_a_quarantine_is_seen_at_once_by_every_replica(pg_url: str, schema: str) -> None:
+    with PostgresStore(pg_url, schema=schema) as a, PostgresStore(pg_url, schema=schema) as b:
+        bad = a.put(make_entry("bad", vector=unit([1.0])))
+        assert [e.key for e, _ in b.nearest("tenant-a", "m1", unit([1.0]), k=5)] == ["bad"]
+        assert b.quarantine(bad.id, "audit disagreed")
+        assert a.get("bad") is None and a.nearest("tenant-a", "m1", unit([1.0]), k=5) == []
+        assert a.quarantine(bad.id, "twice") is False
+        b.record_audit("tenant-a", "linear", AuditOutcome.DISAGREE, TokenUsage())
+        a.record_audit("tenant-a", "linear", AuditOutcome.AGREE, TokenUsage())
+        assert a.stats().audits == b.stats().audits == {"linear": {"agree": 1, "disagree": 1}}

@@ -9,8 +9,9 @@ import threading
 import pytest
 
 from stepcache._exceptions import StoreError, StoreVersionError
-from stepcache._types import Path, Scope, TokenUsage
+from stepcache._types import AuditOutcome, Path, Scope, TokenUsage
 from stepcache.store import SQLiteStore
+from stepcache.store._codec import COLUMNS, entry_values
 from stepcache.store._migrations import LATEST_VERSION, MIGRATIONS, migrate
 from store_helpers import make_entry, run_in_threads, unit
 
@@ -209,3 +210,54 @@ def test_from_url_rejects_relative_paths() -> None:
 
     with pytest.raises(ConfigurationError, match="absolute"):
         SQLiteStore.from_url("sqlite://cache.db")
+
+
+def test_quarantine_and_audit_counts_survive_reopening(tmp_path: pathlib.Path) -> None:
+    db = tmp_path / "cache.db"
+    with SQLiteStore(db) as first:
+        bad = first.put(make_entry("bad", vector=unit([1.0])))
+        first.put(make_entry("good", vector=unit([1.0, 0.1])))
+        assert first.quarantine(bad.id, "audit disagreed")
+        first.record_audit("tenant-a", "linear", AuditOutcome.DISAGREE, TokenUsage(3, 4))
+    with SQLiteStore(db) as second:
+        assert second.get("bad") is None
+        assert [e.key for e, _ in second.nearest("tenant-a", "m1", unit([1.0]), k=5)] == ["good"]
+        assert [e.key for e in second.by_signature(Scope("tenant-a", "m1", "linear"), "sig")] == ["good"]
+        stats = second.stats()
+        assert (stats.entries, stats.quarantined) == (1, 1)
+        assert (stats.audits, stats.audit_tokens) == ({"linear": {"disagree": 1}}, TokenUsage(3, 4))
+    conn = sqlite3.connect(db)
+    key, reason = conn.execute("SELECT key, quarantine_reason FROM entries WHERE id = ?", (int(bad.id),)).fetchone()
+    conn.close()
+    assert (key, reason) == (f"quarantined:{bad.id}:bad", "audit disagreed")  # kept for inspection
+
+
+def test_a_quarantine_is_seen_at_once_by_another_store_on_the_file(tmp_path: pathlib.Path) -> None:
+    db = tmp_path / "cache.db"
+    with SQLiteStore(db) as a, SQLiteStore(db) as b:
+        bad = a.put(make_entry("bad", vector=unit([1.0])))
+        assert [e.key for e, _ in b.nearest("tenant-a", "m1", unit([1.0]), k=5)] == ["bad"]  # b indexes it
+        assert a.quarantine(bad.id, "audit disagreed")
+        assert b.get("bad") is None
+        assert b.nearest("tenant-a", "m1", unit([1.0]), k=5) == []
+        assert b.quarantine(bad.id, "twice") is False
+
+
+def test_migration_2_upgrades_a_version_1_database(tmp_path: pathlib.Path) -> None:
+    db = tmp_path / "cache.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    assert migrate(conn, "v1 db", MIGRATIONS[:1]) == 1
+    marks = ", ".join("?" * (len(COLUMNS) - 1))
+    conn.execute(f"INSERT INTO entries ({', '.join(COLUMNS[1:])}) VALUES ({marks})", entry_values(make_entry("old"), 1.0))
+    conn.execute("INSERT INTO counters VALUES ('tenant-a', 'linear', 'reuse', 2, 0, 30)")
+    conn.close()
+    with SQLiteStore(db) as store:
+        assert [v for v, _ in _versions(db)] == [1, 2] == [v for v, _ in MIGRATIONS]
+        old = store.get("old")
+        assert old is not None
+        stats = store.stats()
+        assert (stats.entries, stats.paths, stats.tokens_saved, stats.audits) == (1, {"reuse": 2}, 30, {})
+        assert store.quarantine(old.id, "audit disagreed")
+        store.record_audit("tenant-a", "linear", AuditOutcome.DISAGREE, TokenUsage(1, 1))
+        assert store.get("old") is None
+        assert store.stats().quarantined == 1

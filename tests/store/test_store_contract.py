@@ -9,8 +9,8 @@ import pytest
 
 from store_helpers import make_entry, run_in_threads, unit
 from stepcache._exceptions import StoreError
-from stepcache._types import FORMAT_VERSION, Path, Scope, TokenUsage
-from stepcache.store import Store
+from stepcache._types import FORMAT_VERSION, AuditOutcome, Path, Scope, TokenUsage
+from stepcache.store import AuditStore, Store
 
 
 def test_get_missing_key_is_none(store: Store) -> None:
@@ -204,3 +204,58 @@ def test_vectors_of_another_length_are_not_compared(store: Store) -> None:
     store.put(make_entry("sixteen", vector=unit([1.0], dim=16)))
     assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0], dim=16), k=5)] == ["sixteen"]
     assert store.nearest("tenant-a", "m1", unit([1.0], dim=4), k=5) == []
+
+
+# -- audit sampling: quarantine and audit counts ----------------------------------------------------
+
+
+def test_every_store_can_take_audits(store: Store) -> None:
+    assert isinstance(store, AuditStore)
+
+
+def test_a_quarantined_entry_is_never_found_again_but_kept(store: Store) -> None:
+    assert isinstance(store, AuditStore)
+    bad = store.put(make_entry("bad", vector=unit([1.0])))
+    good = store.put(make_entry("good", vector=unit([1.0, 0.1])))
+    other = store.put(make_entry("other", family="json", vector=unit([1.0, 0.2])))
+    assert store.quarantine(bad.id, "audit disagreed: x = 5 vs x = 6") is True
+    assert store.get("bad") is None
+    assert [e.key for e in store.by_signature(Scope("tenant-a", "m1", "linear"), "sig")] == ["good"]
+    assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0]), k=5)] == ["good", "other"]
+    assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0]), k=5, family="linear")] == ["good"]
+    stats = store.stats()
+    assert (stats.entries, stats.entries_by_family) == (2, {"linear": 1, "json": 1})
+    assert (stats.quarantined, stats.quarantined_by_family) == (1, {"linear": 1})
+    assert store.stats("tenant-b").quarantined == 0
+    assert store.quarantine(bad.id, "again") is False  # already quarantined
+    assert store.quarantine("999999", "no such entry") is False
+    assert store.quarantine("not-an-id", "no such entry") is False
+    # The key is free again: the next answer for the same request is stored as a new entry.
+    fresh = store.put(make_entry("bad", text="x = 6", vector=unit([1.0])))
+    assert fresh.id not in (bad.id, good.id, other.id)
+    got = store.get("bad")
+    assert got is not None and (got.id, got.text) == (fresh.id, "x = 6")
+    assert store.stats().quarantined == 1
+
+
+def test_audit_counts_are_kept_per_family_and_apart_from_served_tokens(store: Store) -> None:
+    assert isinstance(store, AuditStore)
+    store.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=50)
+    store.record_audit("tenant-a", "linear", AuditOutcome.AGREE, TokenUsage(10, 5))
+    store.record_audit("tenant-a", "linear", AuditOutcome.AGREE, TokenUsage(10, 5))
+    store.record_audit("tenant-a", "json", AuditOutcome.DISAGREE, TokenUsage(20, 8))
+    store.record_audit("tenant-b", "json", AuditOutcome.INCONCLUSIVE, TokenUsage(1, 0))
+    store.record_audit("tenant-b", "json", AuditOutcome.DROPPED, TokenUsage(), count=3)
+    stats = store.stats()
+    assert stats.audits == {
+        "linear": {"agree": 2},
+        "json": {"disagree": 1, "inconclusive": 1, "dropped": 3},
+    }
+    assert stats.audit_tokens == TokenUsage(41, 18)
+    assert (stats.tokens_spent, stats.tokens_saved) == (0, 50)
+    assert stats.disagreement_rate() == pytest.approx(1 / 3)
+    assert stats.disagreement_rate("json") == 1.0
+    assert stats.disagreement_rate("generic") is None
+    only_b = store.stats("tenant-b")
+    assert only_b.audits == {"json": {"inconclusive": 1, "dropped": 3}}
+    assert only_b.audit_tokens == TokenUsage(1, 0)

@@ -2,16 +2,20 @@
 
 A store must make each ``put`` atomic (an entry is fully visible or absent) and idempotent on the
 entry's ``key``: when two writers store the same key, both get the one entry that won.
+
+Audit sampling (``CacheConfig.audit_rate``) needs a store that is also an :class:`AuditStore`: it
+counts audit outcomes and quarantines entries an audit found wrong. The built-in stores all are.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
+from typing import Protocol, runtime_checkable
 
-from .._types import Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from .._types import AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 
-__all__ = ["Store"]
+__all__ = ["Store", "AuditStore", "quarantined_key"]
 
 
 class Store(ABC):
@@ -66,3 +70,27 @@ class Store(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@runtime_checkable
+class AuditStore(Protocol):
+    """A store that audit sampling can use: it keeps audit counts and quarantines entries."""
+
+    def record_audit(
+        self, namespace: str, family: str, outcome: AuditOutcome, spent: TokenUsage, count: int = 1
+    ) -> None:
+        """Count ``count`` audits with this outcome and the upstream tokens they cost (reported apart
+        from ``tokens_spent``)."""
+
+    def quarantine(self, entry_id: str, reason: str) -> bool:
+        """Never serve entry ``entry_id`` again, but keep it for inspection with ``reason``.
+
+        Exact, signature and neighbour lookups skip it from now on, and its key is moved aside
+        (:func:`quarantined_key`) so that the next identical request stores a fresh answer. Returns
+        ``False`` when the entry does not exist or is already quarantined.
+        """
+
+
+def quarantined_key(entry_id: str, key: str) -> str:
+    """The key a quarantined entry is kept under: its original key stays readable in it."""
+    return f"quarantined:{entry_id}:{key}"

@@ -157,16 +157,29 @@ def add_count(
 
 
 def stats_from_rows(
-    families: Iterable[tuple[Any, Any]], paths: Iterable[tuple[Any, Any, Any, Any]]
+    families: Iterable[tuple[Any, Any]],
+    paths: Iterable[tuple[Any, Any, Any, Any]],
+    audits: Iterable[tuple[Any, Any, Any, Any, Any]] = (),
+    quarantined: Iterable[tuple[Any, Any]] = (),
 ) -> StoreStats:
-    """:class:`StoreStats` from ``(family, entries)`` rows and ``(path, requests, tokens spent,
-    tokens saved)`` rows, one per family and per path: what every store's ``stats`` reports."""
-    by_family = {str(family): int(n) for family, n in families}
+    """:class:`StoreStats` from ``(family, entries)`` rows, ``(path, requests, tokens spent, tokens
+    saved)`` rows, ``(family, outcome, audits, prompt tokens, completion tokens)`` rows and
+    ``(family, quarantined entries)`` rows: what every store's ``stats`` reports."""
+    by_family = {str(family): int(n) for family, n in families if int(n)}
     by_path = [(str(path), int(requests), int(spent), int(saved)) for path, requests, spent, saved in paths]
+    by_outcome: dict[str, dict[str, int]] = {}
+    audit_tokens = TokenUsage()
+    for family, outcome, n, prompt, completion in audits:
+        outcomes = by_outcome.setdefault(str(family), {})
+        outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + int(n)
+        audit_tokens = audit_tokens + TokenUsage(int(prompt), int(completion))
     return StoreStats(
         entries=sum(by_family.values()),
         entries_by_family=by_family,
         paths={path: requests for path, requests, _, _ in by_path},
         tokens_spent=sum(spent for _, _, spent, _ in by_path),
         tokens_saved=sum(saved for _, _, _, saved in by_path),
+        audits=by_outcome,
+        audit_tokens=audit_tokens,
+        quarantined_by_family={str(family): int(n) for family, n in quarantined if int(n)},
     )

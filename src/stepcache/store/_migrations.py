@@ -50,6 +50,25 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        # Audit sampling: entries an audit found wrong are quarantined (kept, never served; their key
+        # is moved aside so a fresh answer can be stored), and audit outcomes are counted apart from
+        # the served-path counters, with the upstream tokens the audits cost.
+        """
+        ALTER TABLE entries ADD COLUMN quarantined_at REAL;
+        ALTER TABLE entries ADD COLUMN quarantine_reason TEXT;
+        CREATE TABLE audits (
+            namespace TEXT NOT NULL,
+            family TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            audits INTEGER NOT NULL DEFAULT 0,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (namespace, family, outcome)
+        );
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

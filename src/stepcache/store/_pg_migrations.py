@@ -65,6 +65,22 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (namespace, family, path)
     );
     """,
+    # 2: audit sampling. Entries an audit found wrong are quarantined (kept, never served; their key is
+    # moved aside so a fresh answer can be stored); audit outcomes and their upstream tokens are
+    # counted apart from the served-path counters.
+    """
+    ALTER TABLE entries ADD COLUMN quarantined_at double precision;
+    ALTER TABLE entries ADD COLUMN quarantine_reason text;
+    CREATE TABLE audits (
+        namespace         text NOT NULL,
+        family            text NOT NULL,
+        outcome           text NOT NULL,
+        audits            bigint NOT NULL DEFAULT 0,
+        prompt_tokens     bigint NOT NULL DEFAULT 0,
+        completion_tokens bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (namespace, family, outcome)
+    );
+    """,
 )
 
 #: The schema version this StepCache writes.

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._exceptions import ConfigurationError
-from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
-from ._base import Store
+from .._types import FORMAT_VERSION, AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from ._base import Store, quarantined_key
 from ._codec import add_count, dump_json, load_json, stats_from_rows
 from ..retrieve.index import DEFAULT_THRESHOLD
 from ._vectors import ScopedIndexes
@@ -35,6 +35,9 @@ class MemoryStore(Store):
         self._by_signature: dict[tuple[Scope, str], list[int]] = defaultdict(list)
         # (namespace, family, path) -> [requests, tokens spent, tokens saved]
         self._counters: dict[tuple[str, str, str], list[int]] = {}
+        # (namespace, family, outcome) -> [audits, prompt tokens, completion tokens]
+        self._audits: dict[tuple[str, str, str], list[int]] = {}
+        self._quarantined: dict[int, tuple[float, str]] = {}  # row id -> (when, why)
         self._vectors = ScopedIndexes(threshold=index_threshold)
 
     @classmethod
@@ -79,7 +82,9 @@ class MemoryStore(Store):
 
     def by_signature(self, scope: Scope, signature: str, limit: int = 8) -> list[Entry]:
         with self._lock:
-            entries = [self._by_id[i] for i in self._by_signature.get((scope, signature), ())]
+            entries = [
+                self._by_id[i] for i in self._by_signature.get((scope, signature), ()) if i not in self._quarantined
+            ]
         current = [e for e in entries if e.format_version == FORMAT_VERSION]
         current.sort(key=lambda e: (e.created_at, int(e.id)), reverse=True)
         return current[:limit]
@@ -97,19 +102,46 @@ class MemoryStore(Store):
 
     def _resolve(self, ids: Sequence[int], family: str | None) -> dict[int, Entry]:
         with self._lock:
-            found = {i: self._by_id[i] for i in ids if i in self._by_id}
+            found = {i: self._by_id[i] for i in ids if i in self._by_id and i not in self._quarantined}
         return {i: e for i, e in found.items() if family is None or e.scope.family == family}
 
     def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
         with self._lock:
             add_count(self._counters, (namespace, family, Path(path).value), 1, spent.total, saved)
 
+    def record_audit(
+        self, namespace: str, family: str, outcome: AuditOutcome, spent: TokenUsage, count: int = 1
+    ) -> None:
+        with self._lock:
+            key = (namespace, family, AuditOutcome(outcome).value)
+            add_count(self._audits, key, count, spent.prompt, spent.completion)
+
+    def quarantine(self, entry_id: str, reason: str) -> bool:
+        row_id = int(entry_id) if entry_id.isdigit() else 0
+        with self._lock:
+            entry = self._by_id.get(row_id)
+            if entry is None or row_id in self._quarantined:
+                return False
+            self._quarantined[row_id] = (time.time(), reason)
+            moved = dataclasses.replace(entry, key=quarantined_key(entry.id, entry.key))
+            self._by_id[row_id] = moved
+            if self._by_key.get(entry.key) is entry:
+                del self._by_key[entry.key]  # the next identical request stores a fresh answer
+        return True
+
     def stats(self, namespace: str | None = None) -> StoreStats:
         with self._lock:
-            entries = [
-                e
-                for e in self._by_id.values()
+            current = [
+                (i, e)
+                for i, e in self._by_id.items()
                 if e.format_version == FORMAT_VERSION and (namespace is None or e.scope.namespace == namespace)
+            ]
+            entries = [e for i, e in current if i not in self._quarantined]
+            held = [e for i, e in current if i in self._quarantined]
+            audits = [
+                (family, outcome, n, prompt, completion)
+                for (ns, family, outcome), (n, prompt, completion) in self._audits.items()
+                if namespace is None or ns == namespace
             ]
             counters = [
                 (path, c)
@@ -122,7 +154,11 @@ class MemoryStore(Store):
         by_path: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         for path, counter in counters:
             by_path[path] = [a + b for a, b in zip(by_path[path], counter)]
-        return stats_from_rows(by_family.items(), [(path, r, s, v) for path, (r, s, v) in by_path.items()])
+        by_quarantine: dict[str, int] = defaultdict(int)
+        for e in held:
+            by_quarantine[e.scope.family] += 1
+        paths = [(path, r, s, v) for path, (r, s, v) in by_path.items()]
+        return stats_from_rows(by_family.items(), paths, audits, by_quarantine.items())
 
     def wait_ready(self) -> None:
         """Wait for vector indexes being rebuilt in the background (benchmarks use this)."""

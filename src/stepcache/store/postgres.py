@@ -37,8 +37,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._exceptions import ConfigurationError, MissingDependency, StoreError
-from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
-from ._base import Store
+from .._types import FORMAT_VERSION, AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from ._base import Store, quarantined_key
 from ._codec import add_count, dump_json, row_to_entry, stats_from_rows
 from ._pg_migrations import lock_key, migrate
 
@@ -61,6 +61,9 @@ _COLUMNS = (
     "id, key, namespace, model, family, signature, prompt, task, steps, text, embedding, prepared,"
     " format_version, created_at, cost_prompt, cost_completion"
 )
+
+#: Quarantined entries are kept for inspection but never served.
+_LIVE = "quarantined_at IS NULL"
 
 
 class PostgresSettings(BaseModel):
@@ -182,7 +185,7 @@ class PostgresStore(Store):
     def get(self, key: str) -> Entry | None:
         with self._connection("get") as conn:
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM entries WHERE key = %s AND format_version = %s",
+                f"SELECT {_COLUMNS} FROM entries WHERE key = %s AND format_version = %s AND {_LIVE}",
                 (key, FORMAT_VERSION),
             ).fetchone()
         return None if row is None else _entry(row)
@@ -237,7 +240,7 @@ class PostgresStore(Store):
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM entries"
                 " WHERE namespace = %s AND model = %s AND family = %s AND signature = %s AND format_version = %s"
-                " ORDER BY created_at DESC, id DESC LIMIT %s",
+                f" AND {_LIVE} ORDER BY created_at DESC, id DESC LIMIT %s",
                 (scope.namespace, scope.model, scope.family, signature, FORMAT_VERSION, limit),
             ).fetchall()
         return [_entry(r) for r in rows]
@@ -261,12 +264,13 @@ class PostgresStore(Store):
         as_dim = sql.SQL("::vector({})").format(sql.SQL(str(dim)))
         statement = sql.SQL(
             "SELECT {columns}, (embedding{as_dim}) <=> (%b{as_dim}) AS distance FROM entries"
-            " WHERE dim = {dim} AND namespace = %s AND model = %s AND format_version = %s{family}"
+            " WHERE dim = {dim} AND namespace = %s AND model = %s AND format_version = %s AND {live}{family}"
             " ORDER BY distance LIMIT %s"
         ).format(
             columns=sql.SQL(_COLUMNS),
             as_dim=as_dim,
             dim=sql.SQL(str(dim)),
+            live=sql.SQL(_LIVE),
             family=sql.SQL(" AND family = %s" if family is not None else ""),
         )
         params: list[Any] = [query, namespace, model, FORMAT_VERSION]
@@ -288,21 +292,62 @@ class PostgresStore(Store):
         if due:
             self.flush()
 
+    def record_audit(
+        self, namespace: str, family: str, outcome: AuditOutcome, spent: TokenUsage, count: int = 1
+    ) -> None:
+        # Written at once (audits are a sampled few, counted off the request path).
+        with self._connection("record_audit") as conn:
+            conn.execute(
+                "INSERT INTO audits (namespace, family, outcome, audits, prompt_tokens, completion_tokens)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (namespace, family, outcome) DO UPDATE SET"
+                " audits = audits.audits + excluded.audits,"
+                " prompt_tokens = audits.prompt_tokens + excluded.prompt_tokens,"
+                " completion_tokens = audits.completion_tokens + excluded.completion_tokens",
+                (namespace, family, AuditOutcome(outcome).value, count, spent.prompt, spent.completion),
+            )
+
+    def quarantine(self, entry_id: str, reason: str) -> bool:
+        if not entry_id.isdigit():
+            return False
+        with self._connection("quarantine") as conn, conn.transaction():
+            row = conn.execute(
+                f"SELECT key FROM entries WHERE id = %s AND {_LIVE} FOR UPDATE", (int(entry_id),)
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "UPDATE entries SET key = %s, quarantined_at = extract(epoch FROM clock_timestamp()),"
+                " quarantine_reason = %s WHERE id = %s",
+                (quarantined_key(entry_id, row[0]), reason, int(entry_id)),
+            )
+        return True
+
     def stats(self, namespace: str | None = None) -> StoreStats:
         self.flush()
         where = "" if namespace is None else " AND namespace = %s"
         args: tuple[Any, ...] = (FORMAT_VERSION,) if namespace is None else (FORMAT_VERSION, namespace)
+        only = () if namespace is None else (namespace,)
         with self._connection("stats") as conn:
             families = conn.execute(
-                f"SELECT family, count(*) FROM entries WHERE format_version = %s{where} GROUP BY family", args
+                "SELECT family, count(*) - count(quarantined_at), count(quarantined_at) FROM entries"
+                f" WHERE format_version = %s{where} GROUP BY family",
+                args,
             ).fetchall()
             paths = conn.execute(
                 "SELECT path, sum(requests), sum(tokens_spent), sum(tokens_saved) FROM counters"
                 + ("" if namespace is None else " WHERE namespace = %s")
                 + " GROUP BY path",
-                () if namespace is None else (namespace,),
+                only,
             ).fetchall()
-        return stats_from_rows(families, paths)
+            audits = conn.execute(
+                "SELECT family, outcome, sum(audits), sum(prompt_tokens), sum(completion_tokens) FROM audits"
+                + ("" if namespace is None else " WHERE namespace = %s")
+                + " GROUP BY family, outcome",
+                only,
+            ).fetchall()
+        live = [(family, n) for family, n, _ in families]
+        held = [(family, n) for family, _, n in families]
+        return stats_from_rows(live, paths, audits, held)
 
     def flush(self) -> None:
         """Write buffered counters. On failure they stay buffered for the next flush."""

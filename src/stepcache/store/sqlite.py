@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from .._exceptions import ConfigurationError, StoreError, StoreVersionError
-from .._types import FORMAT_VERSION, Entry, Path, Scope, StoreStats, TokenUsage, Vector
-from ._base import Store
+from .._types import FORMAT_VERSION, AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from ._base import Store, quarantined_key
 from ._codec import COLUMNS, add_count, decode_vector, entry_values, row_to_entry, stats_from_rows
 from ._migrations import migrate
 from ..retrieve.index import DEFAULT_THRESHOLD
@@ -48,6 +48,13 @@ _FLUSH = (
     "ON CONFLICT(namespace, family, path) DO UPDATE SET requests = requests + excluded.requests, "
     "tokens_spent = tokens_spent + excluded.tokens_spent, tokens_saved = tokens_saved + excluded.tokens_saved"
 )
+_AUDIT = (
+    "INSERT INTO audits (namespace, family, outcome, audits, prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(namespace, family, outcome) DO UPDATE SET audits = audits + excluded.audits, "
+    "prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens"
+)
+#: Quarantined entries are kept for inspection but never served.
+_LIVE = "quarantined_at IS NULL"
 MEMORY = ":memory:"
 
 
@@ -177,7 +184,9 @@ class SQLiteStore(Store):
 
     def get(self, key: str) -> Entry | None:
         with self._db("cannot read from") as conn:
-            row = conn.execute(f"{_SELECT} WHERE key = ? AND format_version = ?", (key, FORMAT_VERSION)).fetchone()
+            row = conn.execute(
+                f"{_SELECT} WHERE key = ? AND format_version = ? AND {_LIVE}", (key, FORMAT_VERSION)
+            ).fetchone()
         return None if row is None else row_to_entry(row)
 
     def put(self, entry: Entry) -> Entry:
@@ -197,7 +206,7 @@ class SQLiteStore(Store):
         with self._db("cannot read from") as conn:
             rows = conn.execute(
                 f"{_SELECT} WHERE namespace = ? AND model = ? AND family = ? AND signature = ? AND format_version = ? "
-                "ORDER BY created_at DESC, id DESC LIMIT ?",
+                f"AND {_LIVE} ORDER BY created_at DESC, id DESC LIMIT ?",
                 (scope.namespace, scope.model, scope.family, signature, FORMAT_VERSION, limit),
             ).fetchall()
         return [row_to_entry(r) for r in rows]
@@ -237,12 +246,34 @@ class SQLiteStore(Store):
                 self._pending_records = 0
             self._last_flush = time.monotonic()
 
+    def record_audit(
+        self, namespace: str, family: str, outcome: AuditOutcome, spent: TokenUsage, count: int = 1
+    ) -> None:
+        # Written at once (audits are a sampled few, counted off the request path).
+        values = (namespace, family, AuditOutcome(outcome).value, count, spent.prompt, spent.completion)
+        with self._db("cannot write audit counts to") as conn:
+            conn.execute(_AUDIT, values)
+
+    def quarantine(self, entry_id: str, reason: str) -> bool:
+        if not entry_id.isdigit():
+            return False
+        with self._db("cannot quarantine an entry in") as conn:
+            row = conn.execute(f"SELECT key FROM entries WHERE id = ? AND {_LIVE}", (int(entry_id),)).fetchone()
+            if row is None:
+                return False
+            changed = conn.execute(
+                f"UPDATE entries SET key = ?, quarantined_at = ?, quarantine_reason = ? WHERE id = ? AND {_LIVE}",
+                (quarantined_key(entry_id, row[0]), time.time(), reason, int(entry_id)),
+            ).rowcount
+        return changed == 1
+
     def stats(self, namespace: str | None = None) -> StoreStats:
         self.flush()
         where, args = ("AND namespace = ?", (namespace,)) if namespace is not None else ("", ())
         with self._db("cannot read from") as conn:
             families = conn.execute(
-                f"SELECT family, count(*) FROM entries WHERE format_version = ? {where} GROUP BY family",
+                f"SELECT family, count(*) - count(quarantined_at), count(quarantined_at) FROM entries "
+                f"WHERE format_version = ? {where} GROUP BY family",
                 (FORMAT_VERSION, *args),
             ).fetchall()
             paths = conn.execute(
@@ -250,7 +281,14 @@ class SQLiteStore(Store):
                 f"WHERE 1 = 1 {where} GROUP BY path",
                 args,
             ).fetchall()
-        return stats_from_rows(families, paths)
+            audits = conn.execute(
+                f"SELECT family, outcome, sum(audits), sum(prompt_tokens), sum(completion_tokens) FROM audits "
+                f"WHERE 1 = 1 {where} GROUP BY family, outcome",
+                args,
+            ).fetchall()
+        live = [(family, n) for family, n, _ in families]
+        held = [(family, n) for family, _, n in families]
+        return stats_from_rows(live, paths, audits, held)
 
     def close(self) -> None:
         with self._lock:
@@ -284,7 +322,7 @@ class SQLiteStore(Store):
                 if max_id > self._synced_id:
                     rows = conn.execute(
                         "SELECT id, namespace, model, embedding FROM entries "
-                        "WHERE id > ? AND id <= ? AND format_version = ?",
+                        f"WHERE id > ? AND id <= ? AND format_version = ? AND {_LIVE}",
                         (self._synced_id, max_id, FORMAT_VERSION),
                     ).fetchall()
                     self._add_rows((i, ns, m, blob) for i, ns, m, blob in rows if (ns, m) in self._built)
@@ -292,7 +330,7 @@ class SQLiteStore(Store):
                 if (namespace, model) not in self._built:
                     cursor = conn.execute(
                         "SELECT id, namespace, model, embedding FROM entries "
-                        "WHERE namespace = ? AND model = ? AND format_version = ? AND id <= ?",
+                        f"WHERE namespace = ? AND model = ? AND format_version = ? AND id <= ? AND {_LIVE}",
                         (namespace, model, FORMAT_VERSION, self._synced_id),
                     )
                     self._add_rows(cursor)
@@ -314,7 +352,7 @@ class SQLiteStore(Store):
         if not ids:
             return {}
         marks = ", ".join("?" * len(ids))
-        sql = f"{_SELECT} WHERE id IN ({marks}) AND format_version = ?"
+        sql = f"{_SELECT} WHERE id IN ({marks}) AND format_version = ? AND {_LIVE}"
         args: list[Any] = [*ids, FORMAT_VERSION]
         if family is not None:
             sql += " AND family = ?"

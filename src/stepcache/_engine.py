@@ -7,6 +7,7 @@ patch and fall back); the store owns persistence and search; the backend owns th
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._audit import Auditor
 from ._exceptions import ConfigurationError, UnverifiableAnswer
 from ._plugins import load_families
 from ._request import coerce_request, exact_key
@@ -33,7 +35,7 @@ from ._types import (
 from .backends import Backend
 from .families import Family, Task
 from .retrieve import Embedder
-from .store import Store
+from .store import AuditStore, Store
 
 __all__ = ["StepCache", "CacheConfig"]
 
@@ -60,6 +62,16 @@ class CacheConfig(BaseModel):
     skip_similarity: float = Field(default=0.35, ge=0.0, le=1.0)
     #: Store answers produced by the model (miss, skip, patch) for later reuse.
     store_answers: bool = True
+    #: Share (0..1) of answers served by reuse or patch that are audited: asked again upstream in the
+    #: background, verified and compared with what was served; an entry found wrong is quarantined.
+    #: Costs about this share of the reused requests' tokens. 0 (default) never calls the upstream extra.
+    audit_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: Audits waiting to run; a sampled answer beyond this is not audited and counts as ``dropped``.
+    audit_queue: int = Field(default=64, ge=1, le=100_000)
+    #: Threads running audits: at most this many audit calls are upstream at once.
+    audit_workers: int = Field(default=1, ge=1, le=64)
+    #: How long :meth:`StepCache.close` waits for queued and running audits before dropping the rest.
+    audit_drain_seconds: float = Field(default=10.0, ge=0.0)
 
 
 @dataclass(slots=True)
@@ -86,6 +98,7 @@ class _Lookup:
     candidates: list[_Candidate] = field(default_factory=list)
     vector: Vector | None = None
     semantic_neighbour: _Candidate | None = None
+    served: Sequence[str] | None = None  # the steps of a reused or patched answer, for the audit
 
     def add(self, candidate: _Candidate) -> _Candidate:
         self.candidates.append(candidate)
@@ -105,6 +118,9 @@ class StepCache:
     '1. 4x + 2 = 30\\n2. 4x = 28\\n3. x = 7'
 
     Thread-safe: the proxy calls :meth:`complete` from a thread pool.
+
+    With ``CacheConfig(audit_rate=R)`` a share R of reused and patched answers is audited in the
+    background (:attr:`audits`, see ``_audit``); ``audit_rng`` makes the sampling reproducible.
     """
 
     def __init__(
@@ -115,6 +131,7 @@ class StepCache:
         embedder: Embedder | None = None,
         families: Sequence[Family] | None = None,
         config: CacheConfig | None = None,
+        audit_rng: random.Random | None = None,
     ) -> None:
         if not isinstance(backend, Backend):
             raise ConfigurationError(
@@ -135,6 +152,23 @@ class StepCache:
         self.config = config or CacheConfig()
         self.families = _with_catch_all(list(families) if families is not None else load_families())
         self._tasks: dict[tuple[str, str], Task] = {}
+        audit_store = store if isinstance(store, AuditStore) else None
+        if self.config.audit_rate > 0 and audit_store is None:
+            raise ConfigurationError(
+                f"audit sampling needs a store that counts audits and quarantines entries, and "
+                f"{type(store).__name__} does not: use a memory://, sqlite:// or postgresql:// store, implement "
+                "record_audit() and quarantine() (stepcache.store.AuditStore), or set audit_rate to 0"
+            )
+        #: The background audits (``cache.audits.join(timeout)`` waits for them).
+        self.audits = Auditor(
+            backend,
+            audit_store,
+            rate=self.config.audit_rate,
+            rng=audit_rng,
+            queue_size=self.config.audit_queue,
+            workers=self.config.audit_workers,
+            drain_seconds=self.config.audit_drain_seconds,
+        )
 
     # -- public ------------------------------------------------------------------------------
     def complete(self, request: ChatRequest | Mapping[str, Any]) -> Result:
@@ -151,13 +185,16 @@ class StepCache:
                 lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
             result = self._fresh(req, family, task, scope, key, lookup)
         self._record(req, family, result, lookup)
+        if lookup.served is not None:
+            self.audits.offer(req, family, task, result, lookup.served)
         return result
 
     def lookup(self, request: ChatRequest | Mapping[str, Any]) -> Result | None:
         """The answer :meth:`complete` would serve from cache alone (path ``reuse``), or ``None``
         when answering needs the model (a miss, a semantic change, a candidate that needs patching).
 
-        Never calls the backend and stores no entry, so it is cheap and bounded: the proxy tries it
+        Never calls the backend on the request path (a sampled audit does, in the background) and
+        stores no entry, so it is cheap and bounded: the proxy tries it
         on its event loop before paying a thread-pool hop. A served answer is recorded in the store's
         statistics exactly as :meth:`complete` records it; ``None`` records nothing (the caller's
         :meth:`complete` will).
@@ -169,6 +206,8 @@ class StepCache:
         result = self._reuse_or_patch(req, family, task, scope, exact_key(scope, req), lookup, patch=False)
         if result is not None:
             self._record(req, family, result, lookup)
+            if lookup.served is not None:
+                self.audits.offer(req, family, task, result, lookup.served)
         return result
 
     def _record(self, req: ChatRequest, family: Family, result: Result, lookup: _Lookup) -> None:
@@ -179,6 +218,8 @@ class StepCache:
         self.store.record(req.namespace, family.name, result.path, result.upstream_tokens, saved)
 
     def close(self) -> None:
+        # Audits first: they count their outcomes in the store and call the backend.
+        self.audits.close()
         self.store.close()
         self.backend.close()
         self.embedder.close()
@@ -266,6 +307,7 @@ class StepCache:
             if cand.how == "exact":
                 # Stored only after it verified for this very request under this FORMAT_VERSION.
                 n = len(cand.entry.steps)
+                lookup.served = cand.entry.steps
                 return Result(
                     text=cand.entry.text,
                     path=Path.REUSE,
@@ -283,6 +325,7 @@ class StepCache:
                 continue
             report = family.verify(task, steps)
             if report.ok:
+                lookup.served = steps
                 return Result(
                     text=family.render(task, steps),
                     path=Path.REUSE,
@@ -315,6 +358,7 @@ class StepCache:
             detail=f"{cand.how} match; {report.summary()}; regenerated with {repaired.calls} model call(s)"
             + ("; deterministic fallback" if repaired.fallback else ""),
         )
+        lookup.served = repaired.steps
         return self._store(req, family, task, scope, key, lookup, repaired, result)
 
     def _repair(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from proxy_harness import OPERATOR_KEY, FakeUpstream, MakeProxy, Proxy, Served, served_upstream
 
-from stepcache._engine import StepCache
+from stepcache._engine import CacheConfig, StepCache
 from stepcache.backends import OpenAIHTTPBackend
 from stepcache.server import ServerSettings, create_app
 from stepcache.store.memory import MemoryStore
@@ -29,15 +29,21 @@ def _fresh_upstream(upstream: FakeUpstream) -> None:
 def make_proxy(upstream: FakeUpstream) -> Iterator[MakeProxy]:
     """Start a proxy (fresh in-memory store) in front of the fake upstream; stopped after the test."""
     started: list[tuple[Served, StepCache]] = []
+    proxies: list[Proxy] = []
 
-    def make(*, timeout: float = 10.0, upstream_url: str | None = None, **settings: Any) -> Proxy:
+    def make(
+        *, timeout: float = 10.0, upstream_url: str | None = None, config: CacheConfig | None = None, **settings: Any
+    ) -> Proxy:
         backend = OpenAIHTTPBackend(upstream_url or upstream.url, api_key=OPERATOR_KEY, timeout=timeout, max_retries=0)
-        cache = StepCache(backend, store=MemoryStore())
+        cache = StepCache(backend, store=MemoryStore(), config=config)
         served = Served(create_app(cache, ServerSettings(**settings)))
         started.append((served, cache))
-        return Proxy(served.url, cache)
+        proxies.append(Proxy(served.url, cache))
+        return proxies[-1]
 
     yield make
+    for made in proxies:
+        made.close_clients()
     for served, cache in started:
         served.stop()
         cache.close()

@@ -166,9 +166,18 @@ def served_upstream() -> Iterator[FakeUpstream]:
 class Proxy:
     url: str
     cache: StepCache
+    clients: list[openai.OpenAI] = field(default_factory=list)
 
     def client(self, key: str = "sk-tenant-a", **kwargs: Any) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, timeout=20, **kwargs)
+        """An SDK client for this proxy, closed when the proxy stops (an unclosed client's socket would
+        surface as a ResourceWarning in whichever later test the garbage collector happens to run)."""
+        client = openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, timeout=20, **kwargs)
+        self.clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        for client in self.clients:
+            client.close()
 
 
 MakeProxy = Callable[..., Proxy]

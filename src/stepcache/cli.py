@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
     BackendError,
@@ -17,6 +17,9 @@ from ._exceptions import (
     StoreError,
     UnverifiableAnswer,
 )
+
+if TYPE_CHECKING:
+    from ._types import StoreStats
 
 __all__ = ["main"]
 
@@ -91,6 +94,15 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes sharing the store (use a sqlite:// or postgresql:// store; identical "
         "misses are coalesced per process)",
     )
+    serve.add_argument(
+        "--audit-rate",
+        type=_audit_rate,
+        default=os.environ.get("STEPCACHE_AUDIT_RATE", "0"),
+        metavar="R",
+        help="share (0..1) of reused or patched answers asked again upstream in the background and compared, "
+        "to measure the wrong-reuse rate; a wrong entry is quarantined. Costs about R x the reused "
+        "requests' tokens (env STEPCACHE_AUDIT_RATE, default 0: off)",
+    )
     _add_backend_args(serve)
     _add_store_arg(serve)
     serve.set_defaults(handler=_serve)
@@ -130,6 +142,19 @@ def _add_store_arg(p: argparse.ArgumentParser) -> None:
         help="sqlite:///path/cache.db (default: under the user cache dir), memory:// or postgresql://... "
         "(env STEPCACHE_STORE)",
     )
+
+
+def _audit_rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = float("nan")
+    if not 0.0 <= rate <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"must be a share between 0 and 1 (from --audit-rate or STEPCACHE_AUDIT_RATE), e.g. 0.01 to "
+            f"audit 1 in 100 reused answers; got {text!r}"
+        )
+    return rate
 
 
 def build_backend(args: argparse.Namespace) -> Any:
@@ -203,6 +228,11 @@ def _stats(args: argparse.Namespace) -> int:
                     "paths": stats.paths,
                     "tokens_spent": stats.tokens_spent,
                     "tokens_saved": stats.tokens_saved,
+                    "audits": stats.audits,
+                    "disagreement_rate": stats.disagreement_rate(),
+                    "audit_tokens_spent": stats.audit_tokens.total,
+                    "quarantined": stats.quarantined,
+                    "quarantined_by_family": stats.quarantined_by_family,
                 },
                 indent=2,
             )
@@ -218,7 +248,27 @@ def _stats(args: argparse.Namespace) -> int:
         print(f"  {path:<10} {count:>8}  {rate}")
     print(f"upstream tokens spent: {stats.tokens_spent}")
     print(f"upstream tokens saved: {stats.tokens_saved}")
+    if stats.audits or stats.quarantined:
+        _print_audits(stats)
     return EXIT_OK
+
+
+def _print_audits(stats: StoreStats) -> None:
+    """The audit table: disagreement = disagree / (agree + disagree), the measured wrong-reuse rate."""
+    from ._types import AuditOutcome
+
+    outcomes = [o.value for o in AuditOutcome]
+    print("audits (reused answers asked again upstream):")
+    print(f"  {'family':<10} " + " ".join(f"{o:>12}" for o in outcomes) + f" {'disagreement':>13}")
+    for family in sorted(stats.audits):
+        counts = stats.audits[family]
+        rate = stats.disagreement_rate(family)
+        shown = "-" if rate is None else f"{100.0 * rate:.1f}%"
+        print(f"  {family:<10} " + " ".join(f"{counts.get(o, 0):>12}" for o in outcomes) + f" {shown:>13}")
+    print(f"upstream tokens spent on audits: {stats.audit_tokens.total}")
+    print(f"quarantined entries: {stats.quarantined}")
+    for family, count in sorted(stats.quarantined_by_family.items()):
+        print(f"  {family:<10} {count}")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -233,6 +283,7 @@ def _serve(args: argparse.Namespace) -> int:
         "model_path": args.model_path,
         "threads": args.threads,
         "store": args.store,
+        "audit_rate": args.audit_rate,
     }
     if args.workers > 1:
         # Each worker process builds its own cache from these options; they share the store.
@@ -243,16 +294,23 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_cache(
-    *, upstream: str | None, model: str | None, model_path: str | None, threads: int | None, store: str | None
+    *,
+    upstream: str | None,
+    model: str | None,
+    model_path: str | None,
+    threads: int | None,
+    store: str | None,
+    audit_rate: float = 0.0,
 ) -> Any:
     """The cache ``stepcache serve`` runs (also the factory each ``--workers`` process calls)."""
-    from ._engine import StepCache
+    from ._engine import CacheConfig, StepCache
     from .store import open_store
 
+    config = CacheConfig(audit_rate=audit_rate)  # before the backend: a model may take minutes to load
     backend = build_backend(
         argparse.Namespace(upstream=upstream, model=model, model_path=model_path, threads=threads)
     )
-    return StepCache(backend, store=open_store(store))
+    return StepCache(backend, store=open_store(store), config=config)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -142,7 +142,8 @@ class _Proxy:
         except StepCacheError as exc:
             log.warning("store statistics unavailable for /metrics: %s", exc)
             stats = None
-        return Response(self.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
+        text = self.metrics.render(stats, audits_pending=self.cache.audits.pending)
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # -- completions ---------------------------------------------------------------------------
     async def _complete(self, request: Request, endpoint: oa.Endpoint) -> Response:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Callable
 
-from .._types import StoreStats, TokenUsage
+from .._types import AuditOutcome, StoreStats, TokenUsage
 
 __all__ = ["Metrics"]
 
@@ -51,7 +52,8 @@ class Metrics:
         self.errors[(endpoint, status)] += 1
         self.latency["error"].observe(seconds)
 
-    def render(self, stats: StoreStats | None) -> str:
+    def render(self, stats: StoreStats | None, audits_pending: int = 0) -> str:
+        """The exposition text; ``audits_pending`` is this process's queued and running audits."""
         out: list[str] = []
 
         def family(name: str, kind: str, help_text: str) -> None:
@@ -73,6 +75,8 @@ class Metrics:
         out.append(f"stepcache_coalesced_requests_total {self.coalesced}")
         family("stepcache_requests_in_flight", "gauge", "Completion requests being answered now.")
         out.append(f"stepcache_requests_in_flight {self.in_flight}")
+        family("stepcache_audits_pending", "gauge", "Audits of reused answers queued or running in this process.")
+        out.append(f"stepcache_audits_pending {audits_pending}")
 
         family("stepcache_request_duration_seconds", "histogram", "Time to answer a completion request, by path.")
         for path, hist in sorted(self.latency.items()):
@@ -100,7 +104,33 @@ class Metrics:
             family("stepcache_store_requests_total", "counter", "Requests recorded by the store, by path.")
             for path, n in sorted(stats.paths.items()):
                 out.append(f'stepcache_store_requests_total{{path="{_label(path)}"}} {n}')
+            self._render_audits(stats, family, out)
         return "\n".join(out) + "\n"
+
+
+    @staticmethod
+    def _render_audits(stats: StoreStats, family: Callable[[str, str, str], None], out: list[str]) -> None:
+        ran = (AuditOutcome.AGREE.value, AuditOutcome.DISAGREE.value, AuditOutcome.INCONCLUSIVE.value)
+        family(
+            "stepcache_audit_total",
+            "counter",
+            "Reused or patched answers asked again upstream and compared, by family and outcome "
+            "(wrong-reuse rate: disagree / (agree + disagree)), as recorded by the store.",
+        )
+        for name, outcomes in sorted(stats.audits.items()):
+            for outcome in ran:
+                out.append(f'stepcache_audit_total{{family="{_label(name)}",outcome="{outcome}"}} {outcomes.get(outcome, 0)}')
+        family("stepcache_audit_dropped_total", "counter", "Sampled answers not audited because the audit queue was full.")
+        for name, outcomes in sorted(stats.audits.items()):
+            dropped = outcomes.get(AuditOutcome.DROPPED.value, 0)
+            out.append(f'stepcache_audit_dropped_total{{family="{_label(name)}"}} {dropped}')
+        family("stepcache_audit_tokens_spent_total", "counter", "Upstream tokens the audits cost, as recorded by the store.")
+        out.append(f'stepcache_audit_tokens_spent_total{{kind="prompt"}} {stats.audit_tokens.prompt}')
+        out.append(f'stepcache_audit_tokens_spent_total{{kind="completion"}} {stats.audit_tokens.completion}')
+        family("stepcache_store_quarantined_entries", "gauge", "Entries quarantined after an audit disagreed (kept, never served).")
+        out.append(f'stepcache_store_quarantined_entries{{family="all"}} {stats.quarantined}')
+        for name, n in sorted(stats.quarantined_by_family.items()):
+            out.append(f'stepcache_store_quarantined_entries{{family="{_label(name)}"}} {n}')
 
 
 def _label(value: str) -> str:

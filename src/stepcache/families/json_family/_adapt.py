@@ -1,6 +1,7 @@
-"""Adapting a cached JSON answer to a look-alike prompt (beyond the paper).
+"""The word diff behind adapting a cached JSON answer to a look-alike prompt (beyond the paper).
 
-The cached prompt and the new one are diffed word by word (``difflib``). Replaced spans give a
+What is carried over, and when the entry is not reused at all, is decided in ``_carry.py``; this
+module reads the two prompts. The cached prompt and the new one are diffed word by word (``difflib``). Replaced spans give a
 substitution map ("Alice" → "Bob", 34 → 28), which is applied to the cached values and key names.
 What cannot be shown to be right is *dropped*, never guessed, so verification reports it missing and
 the patch asks the model for exactly those keys. Each leaf value is one of:
@@ -18,14 +19,9 @@ an unchanged one is *copied* and a changed one *mapped*; a word mapped onto a ba
 JSON type ("chef" → ``true``, not "true"). An inserted clause that names a key the cached answer lacks
 (``; paid: true``) is that key's value, not a change to what the other values say.
 
-The entry is not reused at all (``None``: the engine's skip path) when
-
-* a content word changed that no mapped value accounts for: whatever changed may be what the answer
-  was chosen for ("I loved it" → "I hated it" with ``"sentiment": "positive"``, or "the person
-  Alice" → "the city Paris"), so even copied and mapped values cannot be trusted;
-* the content changed and the prompt asks for something *derived* (the oldest, a total, ...), where
-  new values may select another answer altogether;
-* the prompts share almost nothing once values are masked, or nothing could be carried over.
+*Content* is the words of each prompt's record (``_record.py``): a changed content word that no
+mapped value accounts for is :meth:`PromptDiff.unexplained`. Words of the instruction that differ are
+collected in ``instruction_words`` for ``_carry.py`` to judge.
 """
 
 from __future__ import annotations
@@ -33,25 +29,22 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
-from ._spec import JsonSpec
-
-__all__ = ["PromptDiff", "adapt_object", "MIN_SHARED", "NOT_LITERAL", "bare_literal", "literal_of"]
-
-#: Below this share of common (value-masked) words the prompts are about different things.
-MIN_SHARED = 0.3
+__all__ = ["PromptDiff", "NOT_LITERAL", "WORDING", "bare_literal", "literal_of", "MAPPED", "COPIED", "INVENTED", "LOST"]
 
 _NUM = r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?!\w)(?!\.\d)"
 _TOKEN = re.compile(rf"{_NUM}|\w+|[^\w\s]")
 _NUM_ONLY = re.compile(rf"^{_NUM}$")
 
-# Instruction wording: changing these between prompts does not change what the answer must contain.
+# Instruction wording known to carry no content: a prompt that changes only these keeps even the
+# values the model invented. Other instruction changes are judged by content (``_carry.py``), so this
+# list is a fast path, not the definition of a paraphrase; do not grow it to admit one phrasing.
 # Deliberately excludes negations and comparatives ("no", "not", "above", "more").
-_WORDING = frozenset(
+WORDING = _WORDING = frozenset(
     """
     a an the and or of for in on as to into from about with by using containing contains that this
     these those which has have it its is are be was were am me us you your i we my our please kindly
@@ -64,18 +57,6 @@ _WORDING = frozenset(
     serialise serialize below above
     """.split()
 )
-# Prompts whose answer is *selected or computed* from the values, not copied from them.
-_DERIVED = re.compile(
-    r"\b(?:older|younger|oldest|youngest|larger|largest|smaller|smallest|bigger|biggest|highest|lowest"
-    r"|greater|greatest|longer|longest|shorter|shortest|cheaper|cheapest|faster|fastest|earliest|latest"
-    r"|(?<!at\s)most|fewer|fewest|(?<!at\s)least|best|worst|maximum|minimum|sum|total|average|median"
-    r"|difference|calculate|compute|count|how\s+many|how\s+much|whichever|compare|compared|rank|ranked"
-    r"|which\s+(?:one|of|person|people|item|items|is\s+the|are\s+the)"
-    r"|sort|sorted|minus|divided|multiplied|percent|percentage|ratio)\b",
-    re.IGNORECASE,
-)
-
-
 # How a cached leaf value relates to the two prompts, which decides whether it is kept.
 MAPPED = "mapped"  # copied from the old prompt and re-written through the substitution map
 COPIED = "copied"  # copied from the old prompt, unchanged and still in place in the new one
@@ -169,6 +150,10 @@ class PromptDiff:
     #: Keys (lower case) the new task asks for and the cached answer lacks: an inserted clause that
     #: names one ("; paid: true") is that key's value, not a change to what the cached values say.
     added_keys: set[str] = field(default_factory=set)
+    #: Character ranges of each prompt that hold its record (``_record.py``); ``None``: all of it.
+    #: Only record words are content; a change in the rest is reported in ``instruction_words``.
+    old_record: tuple[tuple[int, int], ...] | None = None
+    new_record: tuple[tuple[int, int], ...] | None = None
     words: dict[str, str] = field(default_factory=dict)  # normalised old phrase → new text
     numbers: dict[str, str] = field(default_factory=dict)  # number key → new number text
     ambiguous_words: set[str] = field(default_factory=set)  # old phrases with no single image
@@ -207,10 +192,23 @@ class PromptDiff:
         self._old_norms = ["^"] + [t.norm for t in a] + ["$"]
         self._new_norms = ["^"] + [t.norm for t in b] + ["$"]
         self._pattern = self._substitution_pattern()
-        old_content, new_content = _content(a, self.key_names), _content(b, self.key_names)
+        in_a, in_b = _inside(a, self.old_record), _inside(b, self.new_record)
+        ra, rb = [t for t, r in zip(a, in_a) if r], [t for t, r in zip(b, in_b) if r]
+        old_content, new_content = _content(ra, self.key_names), _content(rb, self.key_names)
         self._old_only, self._new_only = old_content - new_content, new_content - old_content - excused
         self.content_changed = old_content != new_content
-        self.shared = _shared(a, b)
+        # Instruction words that differ (key names aside): wording, unless they change the meaning.
+        ia, ib = (
+            Counter(t.norm for t, r in zip(tokens, inside) if not r and t.kind != "punct" and t.norm not in self.key_names)
+            for tokens, inside in ((a, in_a), (b, in_b))
+        )
+        self.instruction_words = set((ia - ib) + (ib - ia))
+        self.record_words = {t.norm for t in ra + rb if t.kind == "word"}
+        # Both prompts have a record: how alike they are is a question about the records' content
+        # alone (instruction words and key names that fall inside a record sentence aside).
+        content_a = [t for t in ra if t.kind == "num" or t.kind == "word" and t.norm not in _WORDING and t.norm not in self.key_names]
+        content_b = [t for t in rb if t.kind == "num" or t.kind == "word" and t.norm not in _WORDING and t.norm not in self.key_names]
+        self.shared = _shared(content_a, content_b) if content_a and content_b else _shared(a, b)
 
     # -- pairing replaced spans ------------------------------------------------------------------
     def _pairs(self, olds: list[_Tok], news: list[_Tok]) -> Iterable[tuple[_Tok, _Tok]]:
@@ -425,6 +423,12 @@ def _split_on_punct(tokens: list[_Tok]) -> list[list[_Tok]]:
     return [p for p in parts if p]
 
 
+def _inside(tokens: list[_Tok], ranges: tuple[tuple[int, int], ...] | None) -> list[bool]:
+    if ranges is None:
+        return [True] * len(tokens)
+    return [any(s <= t.start < e for s, e in ranges) for t in tokens]
+
+
 def _content(tokens: list[_Tok], key_names: set[str]) -> Counter[str]:
     return Counter(
         t.norm
@@ -444,74 +448,3 @@ def _shared(a: list[_Tok], b: list[_Tok]) -> float:
     ca, cb = masked(a), masked(b)
     longest = max(sum(ca.values()), sum(cb.values()))
     return 1.0 if longest == 0 else sum((ca & cb).values()) / longest
-
-
-def _derived(spec: JsonSpec) -> bool:
-    """The prompt asks for something selected or computed from its values.
-
-    A key whose value the prompt states (``total: 54.99``) is copied, not computed, so its name is
-    not evidence; a key only named in the list (``oldest_name``) is read word by word.
-    """
-    text = spec.text
-    for key in spec.known_keys:
-        if re.search(rf"(?<![\w-]){re.escape(key)}\s*[:=]", text, re.IGNORECASE):
-            text = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", " ", text, flags=re.IGNORECASE)
-    return _DERIVED.search(text.replace("_", " ")) is not None
-
-
-def _key_words(keys: Iterable[str]) -> set[str]:
-    out: set[str] = set()
-    for key in keys:
-        out.add(key.lower())
-        out.update(w.lower() for w in re.findall(r"\w+", key))
-    return out
-
-
-def _renames(old: JsonSpec, new: JsonSpec, diff: PromptDiff, cached_keys: Iterable[str]) -> dict[str, str]:
-    """Cached key → new key, from the key lists (schema or prompt) and from the prompt diff."""
-    new_known = set(new.known_keys)
-    cached = list(cached_keys)
-    proposals: dict[str, str] = {}
-    matcher = SequenceMatcher(None, list(old.known_keys), list(new.known_keys), autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "replace" and i2 - i1 == j2 - j1:
-            proposals.update(zip(old.known_keys[i1:i2], new.known_keys[j1:j2]))
-    by_lower = {k.lower(): k for k in new.known_keys}
-    for key in cached:
-        image = diff.words.get(key.lower())
-        if key not in proposals and image is not None and image.lower() in by_lower:
-            proposals[key] = by_lower[image.lower()]
-    renames: dict[str, str] = {}
-    for key, target in proposals.items():
-        if key in cached and key not in new_known and target not in cached and target not in renames.values():
-            renames[key] = target
-    return renames
-
-
-def adapt_object(cached: Mapping[str, Any], old: JsonSpec, new: JsonSpec) -> dict[str, Any] | None:
-    """The cached object re-written for ``new``; ``None`` when reusing it would be meaningless.
-
-    Keys that cannot be carried over are left out (verification then reports them missing).
-    """
-    keys = _key_words(old.known_keys) | _key_words(new.known_keys) | _key_words(cached)
-    added = {k.lower() for k in new.known_keys} - {k.lower() for k in (*old.known_keys, *cached)}
-    diff = PromptDiff(old.text, new.text, key_names=keys, added_keys=added)
-    if diff.shared < MIN_SHARED:
-        return None
-    if diff.content_changed and (_derived(old) or _derived(new)):
-        return None
-    renames = _renames(old, new, diff, cached)
-    restrict = bool(new.known_keys)
-    # Every cached key is adapted, even one the new task no longer names: its values still account
-    # for the prompt changes they were copied from.
-    adapted = {renames.get(key, key): diff.adapt_value(value) for key, value in cached.items()}
-    used = {k for _, leaves in adapted.values() for leaf in leaves if leaf.status == MAPPED for k in leaf.used}
-    if diff.unexplained(used):
-        return None
-    keep = {MAPPED, COPIED} if diff.content_changed else {MAPPED, COPIED, INVENTED}
-    out = {
-        key: value
-        for key, (value, leaves) in adapted.items()
-        if (not restrict or key in new.known_keys) and all(leaf.status in keep for leaf in leaves)
-    }
-    return out or None

@@ -1,9 +1,20 @@
 """The ``json`` family: requests for a JSON object, cached and verified key by key.
 
-Each top-level key is one step. Verification is the schema (when the request has one) plus the
-required keys; a failing or missing key is regenerated on its own ("strict structured patching"),
-with one repair round by default. There is no fallback: JSON content cannot be invented, so an answer
-that still fails is refused (the engine raises :class:`~stepcache.UnverifiableAnswer`).
+Each top-level key is one step. Verification is the schema (when the request has one), the nesting
+the prompt describes, the required keys, and *grounding* (``_ground.py``): every value is checked
+against the request text it claims to come from, and a value the text contradicts fails its step.
+A failing or missing key is regenerated on its own ("strict structured patching"), with one repair
+round by default. There is no fallback: JSON content cannot be invented.
+
+Two severities: invalid JSON, schema or nesting violations and missing keys are proven failures, and
+an answer that still has one after the repair is refused (the engine raises
+:class:`~stepcache.UnverifiableAnswer`). A grounding conflict is a *doubt* (``StepCheck.doubt``): the
+text seems to say otherwise, but the check can be wrong. A model answer whose only failures are
+doubts after the repair is served, marked in ``Result.detail``, and never stored.
+
+Keys and values: a cached value moves to another key only when the names mean the same (``_keys.py``:
+``name`` → ``full_name``, ``dob`` → ``date_of_birth``, aliases) or the new text labels the value
+with the new key; ``JsonFamily(aliases=[{"email", "inbox"}])`` adds alias groups.
 
 Extra keys: without a schema, keys beyond the required ones are allowed (the prompt only says what
 must be there). With a schema, they fail only when the schema forbids them
@@ -18,16 +29,19 @@ type the answer gave them (an ISBN may be a string).
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..._types import BackendRequest, ChatRequest, Entry, StepCheck, Verification
 from .._base import Family, Task
-from ._adapt import NOT_LITERAL, adapt_object, bare_literal, literal_of
+from ._adapt import NOT_LITERAL, bare_literal, literal_of
+from ._carry import adapt_object, derived
 from ._extract import coerce_value, decode_step, dumps, encode_step, extract_object
+from ._ground import CONFLICT, Grounder
+from ._keys import BOOLEAN, CODE, ID, MONEY, NUMBER, PHONE, KeyNames
+from ._patterns import bool_word, parse_number
 from ._spec import JsonSpec, spec_from_request
 
 __all__ = ["JsonFamily"]
@@ -42,11 +56,16 @@ class JsonFamily(Family):
     name = "json"
     priority = 5
 
-    def __init__(self, *, max_repairs: int = 1, min_similarity: float = 0.50) -> None:
+    def __init__(
+        self, *, max_repairs: int = 1, min_similarity: float = 0.50, aliases: Iterable[Iterable[str]] = ()
+    ) -> None:
+        """``aliases``: extra groups of key names that mean the same (``[{"email", "inbox"}]``), on
+        top of the built-ins in ``_keys.BUILTIN_ALIASES``."""
         if max_repairs < 0:
             raise ValueError(f"max_repairs must be >= 0, got {max_repairs}")
         self.max_repairs = max_repairs
         self.min_similarity = min_similarity
+        self.names = KeyNames(aliases)
 
     # -- recognise -------------------------------------------------------------------------------
     def detect(self, request: ChatRequest) -> Task | None:
@@ -66,9 +85,12 @@ class JsonFamily(Family):
         instruction = "Reply with only a JSON object"
         if keys:
             instruction += " with keys " + ", ".join(keys)
-        instruction += ". No prose and no code fences."
+        instruction += "."
+        if spec.shape:
+            instruction += " Nested shape: " + json.dumps(_skeleton(spec.shape), ensure_ascii=False) + "."
+        instruction += " No prose and no code fences."
         return BackendRequest(
-            messages=({"role": "system", "content": instruction}, *_messages(request)),
+            messages=_with_instruction(request, instruction),
             model=request.model,
             max_tokens=request.max_tokens,
             response_format=request.response_format,
@@ -90,6 +112,13 @@ class JsonFamily(Family):
         return json.dumps(_ordered(spec, merged), ensure_ascii=False)
 
     # -- reuse -----------------------------------------------------------------------------------
+    def prepare(self, task: Task, steps: Sequence[str]) -> dict[str, Any]:
+        """Each key's grounding evidence (spans, labels, kinds, normalisation) in the stored answer."""
+        spec = _spec(task)
+        obj = _object(steps)
+        grounder = self._grounder(spec, obj)
+        return {"grounding": {k: grounder.check(k, v, spec.property_schema(k), obj).to_data() for k, v in obj.items()}}
+
     def adapt(self, entry: Entry, cached: Task, task: Task) -> list[str] | None:
         old, new = _spec(cached), _spec(task)
         if not old.prompt and entry.prompt:  # entries written without the prompt in task data
@@ -101,15 +130,16 @@ class JsonFamily(Family):
                 cached_obj.setdefault(pair[0], pair[1])
         if not cached_obj:
             return None
-        adapted = adapt_object(cached_obj, old, new)
+        grounders = (self._grounder(old, cached_obj), self._grounder(new, cached_obj))
+        adapted = adapt_object(cached_obj, old, new, self.names, grounders)
         return None if adapted is None else _steps(new, adapted)
 
     def verify(self, task: Task, steps: Sequence[str]) -> Verification:
         spec = _spec(task)
-        reasons: dict[int, list[str]] = {}
+        reasons: dict[int, list[str]] = {}  # proven failures
+        doubts: dict[int, list[str]] = {}  # grounding conflicts
         index_of: dict[str, int] = {}
         obj: dict[str, Any] = {}
-        request_words = _RequestWords(spec.text)
         for i, step in enumerate(steps):
             pair = decode_step(step)
             if pair is None:
@@ -124,36 +154,60 @@ class JsonFamily(Family):
                         f"{pair[0]!r} is the string {json.dumps(pair[1])} but the prompt gives the JSON "
                         f"constant {pair[1]}: write it without quotes"
                     ]
-                near = _miscopied(request_words, pair[1])
-                if near is not None:
-                    reasons.setdefault(i, []).append(
-                        f"{pair[0]!r} is {json.dumps(pair[1], ensure_ascii=False)}, which the request does not "
-                        f"contain; it gives {json.dumps(near, ensure_ascii=False)}: copy values exactly"
-                    )
         problems: list[str] = []
         if not steps:
             problems.append("no JSON object found in the answer")
         missing = [k for k in spec.required if k not in obj]
         problems.extend(f"missing required key {k!r}" for k in missing)
-        if spec.validator is not None:
-            for error in spec.validator.iter_errors(obj):
-                path = list(error.absolute_path)
-                message = _clip(error.message)
-                if path and path[0] in index_of:
-                    where = "".join(f"[{p!r}]" for p in path[1:])
-                    reasons.setdefault(index_of[path[0]], []).append(f"{path[0]!r}{where}: {message}")
-                elif error.validator == "required" and not path and _only_missing(error, obj, missing):
-                    continue  # already reported as a missing key
-                elif error.validator in ("additionalProperties", "unevaluatedProperties") and not path:
-                    extras = [k for k in obj if spec.forbids(k)]
-                    for key in extras:
-                        reasons.setdefault(index_of[key], []).append(f"{key!r} is not allowed by the schema")
-                    if not extras:
-                        problems.append(message)
-                else:
-                    problems.append(message)
-        checks = tuple(StepCheck(i, i not in reasons, "; ".join(reasons.get(i, []))) for i in range(len(steps)))
+        for validator in (spec.validator, spec.shape_validator):
+            if validator is not None:
+                problems.extend(self._schema_errors(spec, validator, obj, index_of, missing, reasons))
+        grounder = self._grounder(spec, obj)
+        for key, i in index_of.items():
+            evidence = grounder.check(key, obj[key], spec.property_schema(key), obj)
+            if evidence.status == CONFLICT:
+                doubts.setdefault(i, []).append(evidence.reason)
+        checks = tuple(
+            StepCheck(i, i not in reasons and i not in doubts, "; ".join(reasons.get(i, []) + doubts.get(i, [])),
+                      doubt=i in doubts and i not in reasons)
+            for i in range(len(steps))
+        )
         return Verification(steps=checks, problems=tuple(dict.fromkeys(problems)))
+
+    @staticmethod
+    def _schema_errors(
+        spec: JsonSpec, validator: Any, obj: Mapping[str, Any], index_of: Mapping[str, int],
+        missing: Sequence[str], reasons: dict[int, list[str]],
+    ) -> list[str]:
+        """Schema errors pinned to their top-level key where they have one; the rest as problems."""
+        problems: list[str] = []
+        for error in validator.iter_errors(obj):
+            path = list(error.absolute_path)
+            message = _clip(error.message)
+            if path and path[0] in index_of:
+                where = "".join(f"[{p!r}]" for p in path[1:])
+                reasons.setdefault(index_of[path[0]], []).append(f"{path[0]!r}{where}: {message}")
+            elif error.validator == "required" and not path and _only_missing(error, obj, missing):
+                continue  # already reported as a missing key
+            elif error.validator in ("additionalProperties", "unevaluatedProperties") and not path:
+                extras = [k for k in obj if spec.forbids(k)]
+                for key in extras:
+                    reasons.setdefault(index_of[key], []).append(f"{key!r} is not allowed by the schema")
+                if not extras:
+                    problems.append(message)
+            else:
+                problems.append(message)
+        return problems
+
+    def _grounder(self, spec: JsonSpec, obj: Mapping[str, Any]) -> Grounder:
+        """The grounder of ``spec``'s record text, built once per spec (verify runs per candidate)."""
+        keys = spec.known_keys or tuple(obj)
+        memo_key = ("grounder", id(self.names), keys)
+        grounder = spec.memo(memo_key)
+        if not isinstance(grounder, Grounder):
+            grounder = Grounder(spec.record_text, keys, self.names, derived=derived(spec))
+            spec.remember(memo_key, grounder)
+        return grounder
 
     # -- repair ----------------------------------------------------------------------------------
     def patch_request(
@@ -162,7 +216,7 @@ class JsonFamily(Family):
         spec = _spec(task)
         keys, kept = _patch_plan(spec, steps, report)
         listed = ", ".join(json.dumps(k, ensure_ascii=False) for k in keys)
-        system = "Reply with only a JSON object" + (f" with the keys {listed}." if keys else ".")
+        instruction = "Reply with only a JSON object" + (f" with the keys {listed}." if keys else ".")
         # The verified part goes in as the answer so far (so the new keys stay consistent with it);
         # the last message asks for the missing keys alone.
         so_far = ({"role": "assistant", "content": dumps(kept)},) if kept else ()
@@ -176,12 +230,7 @@ class JsonFamily(Family):
         else:
             ask += "Return the whole JSON object."
         return BackendRequest(
-            messages=(
-                {"role": "system", "content": system},
-                *_messages(request),
-                *so_far,
-                {"role": "user", "content": ask},
-            ),
+            messages=(*_with_instruction(request, instruction), *so_far, {"role": "user", "content": ask}),
             model=request.model,
             max_tokens=request.max_tokens,
             response_format=_patch_format(spec, keys),
@@ -195,7 +244,25 @@ class JsonFamily(Family):
         for key in keys or reply:  # no keys singled out: the reply is the whole object
             if key in reply:
                 merged[key] = reply[key]
-        return _steps(spec, merged)
+        return _steps(spec, self._from_labels(spec, merged, keys or list(reply)))
+
+    def _from_labels(self, spec: JsonSpec, obj: dict[str, Any], asked: Sequence[str]) -> dict[str, Any]:
+        """The last resort after the model's repair: a key it was asked for that is still missing,
+        ``null`` or contradicted, and that the text labels with one clear value ("pages: 641"),
+        takes that value. Not for requests that compute their values ("total including tax")."""
+        if derived(spec):
+            return obj
+        grounder = self._grounder(spec, obj)
+        out = dict(obj)
+        for key in asked:
+            given = grounder.labelled_value(key)
+            if given is None or spec.forbids(key):
+                continue
+            schema = spec.property_schema(key)
+            if out.get(key) is not None and grounder.check(key, out[key], schema, out).status != CONFLICT:
+                continue
+            out[key] = _typed(given, schema, self.names.kind(key, schema), out.get(key), spec.text)
+        return out
 
     # fallback: inherited ``None``; JSON content cannot be written without the model.
 
@@ -215,8 +282,57 @@ def _spec(task: Task) -> JsonSpec:
     return JsonSpec.from_data(task.data)
 
 
-def _messages(request: ChatRequest) -> tuple[dict[str, str], ...]:
-    return tuple({"role": m.role, "content": m.content} for m in request.messages)
+def _with_instruction(request: ChatRequest, instruction: str) -> tuple[dict[str, str], ...]:
+    """The caller's messages with the family's format instruction *added* to their system prompt.
+
+    The caller's system text comes first and is kept whole (tone, language, extraction rules); one
+    system message leads, since some chat templates accept only one, at the start.
+    """
+    system = request.system.strip()
+    content = f"{system}\n\n{instruction}" if system else instruction
+    rest = tuple({"role": m.role, "content": m.content} for m in request.messages if m.role != "system")
+    return ({"role": "system", "content": content}, *rest)
+
+
+def _typed(text: str, schema: Any, kind: str | None, like: Any, prompt: str) -> Any:
+    """A value read from the text, typed as the schema, the model's own value or the key's kind says."""
+    if isinstance(schema, dict) and "type" in schema:
+        value = coerce_value(text, schema)
+        number = parse_number(text)
+        declared = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if isinstance(value, str) and number is not None and "string" not in declared:
+            return int(number) if "integer" in declared and number.is_integer() else number
+        return value
+    if isinstance(like, bool) or kind == BOOLEAN:
+        flag = bool_word(text)
+        return text if flag is None else flag
+    if isinstance(like, (int, float)) or kind in (MONEY, NUMBER):
+        number = parse_number(text)
+        if number is not None:
+            return int(number) if number.is_integer() and "." not in text else number
+        return text
+    if kind in (ID, CODE, PHONE):
+        return text
+    literal = bare_literal(text, prompt)
+    return text if literal is NOT_LITERAL else literal
+
+
+def _object(steps: Sequence[str]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for step in steps:
+        pair = decode_step(step)
+        if pair is not None:
+            obj.setdefault(pair[0], pair[1])
+    return obj
+
+
+def _skeleton(shape: Any) -> Any:
+    """``{"members": [{"name": None}]}`` → ``{"members": [{"name": "..."}]}`` for the instruction."""
+    if isinstance(shape, dict):
+        return {k: _skeleton(v) for k, v in shape.items()}
+    if isinstance(shape, list):
+        return [_skeleton(shape[0])] if shape else []
+    return "..."
 
 
 def _ordered(spec: JsonSpec, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -252,46 +368,6 @@ def _spelled_constant(spec: JsonSpec, key: str, value: Any) -> bool:
     if isinstance(prop, dict) and "type" in prop:
         return False
     return bare_literal(value, spec.text) is not NOT_LITERAL
-
-
-_WORD = re.compile(r"\w+(?:[-'.]\w+)*", re.UNICODE)
-
-
-class _RequestWords:
-    """The request text, casefolded, and its distinct words; the words are split only when needed."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.folded = text.casefold()
-        self._words: list[str] | None = None
-
-    @property
-    def words(self) -> list[str]:
-        if self._words is None:
-            self._words = [str(w) for w in dict.fromkeys(_WORD.findall(self.text))]
-        return self._words
-
-
-def _miscopied(request: _RequestWords, value: Any) -> str | None:
-    """The request's word that a one-word string ``value`` is a near-miss copy of, else ``None``.
-
-    A model that extracts a record sometimes "corrects" what it copies ("Lisbon" → "Lisboa"). A value
-    is flagged only when the request does not contain it at all and one request word is almost the
-    same: equal length ±1, the same first two letters, and a difflib ratio ≥ 0.8. Values the model
-    makes up (an email, an occupation) resemble no request word and are left alone.
-    """
-    if not isinstance(value, str) or not _WORD.fullmatch(value.strip()) or len(value.strip()) < 4:
-        return None
-    word = value.strip()
-    if not any(c.isalpha() for c in word):
-        return None  # numbers written as strings may be computed; only words are checked
-    if word.casefold() in request.folded:
-        return None
-    for candidate in request.words:
-        if (abs(len(candidate) - len(word)) <= 1 and candidate[:2].casefold() == word[:2].casefold()
-                and difflib.SequenceMatcher(None, candidate.casefold(), word.casefold()).ratio() >= 0.8):
-            return candidate
-    return None
 
 
 def _normal(value: Any) -> Any:

@@ -4,9 +4,12 @@ Three request styles are recognised, in this order of authority:
 
 * ``response_format={"type": "json_schema", ...}``: the schema's ``required`` and ``properties``;
 * ``response_format={"type": "json_object"}``: keys listed in the prompt, if any;
-* no ``response_format``: a prompt that names JSON *and* lists its keys ("Required keys: a, b").
+* no ``response_format``: a prompt that names JSON *and* lists its keys ("Required keys: a, b"), or
+  writes a JSON skeleton (``{"name": "", "email": ""}``).
 
-A prompt that asks for prose, or says "not JSON", is left to the next family unless a JSON
+How a key list is read, and when it is declined as doubtful, is in ``_keylist.py``: a request whose
+key list cannot be read with confidence is left to the next family (generic), never given a guessed
+key set. A prompt that asks for prose, or says "not JSON", is left to the next family unless a JSON
 ``response_format`` overrides it.
 """
 
@@ -21,6 +24,7 @@ from typing import Any
 
 from ..._exceptions import InvalidRequest
 from ..._types import ChatRequest
+from ._keylist import find_keys, shape_hash_input, shape_schema
 
 __all__ = ["JsonSpec", "spec_from_request", "keys_in_text"]
 
@@ -37,20 +41,66 @@ class JsonSpec:
     schema_name: str = "answer"
     strict: bool = False
     response_format: dict[str, Any] | None = None
+    #: Nesting the prompt describes (a skeleton, "a list of {name, role} objects"): key → shape.
+    shape: dict[str, Any] | None = None
+    #: Types the prompt gives its keys ("age (integer)"): key → schema fragment. They guide
+    #: coercion and grounding like a schema's properties, but are not validated as one.
+    hints: dict[str, Any] | None = None
     # Built once per spec; a Draft 2020-12 validator is not cheap to construct on every verify.
     _validator: Any = field(default=None, init=False, repr=False, compare=False)
+    _shape_validator: Any = field(default=None, init=False, repr=False, compare=False)
+    # Derived views computed on first use (the record text, the grounder); specs are immutable.
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.schema is not None:
-            from jsonschema import Draft202012Validator
+        from jsonschema import Draft202012Validator
 
+        if self.schema is not None:
             object.__setattr__(self, "_validator", Draft202012Validator(self.schema))
+        if self.shape:
+            object.__setattr__(self, "_shape_validator", Draft202012Validator(shape_schema(self.shape)))
 
     # -- derived views ---------------------------------------------------------------------------
     @property
     def validator(self) -> Any:
         """The ``Draft202012Validator`` of the schema, or ``None`` without a schema."""
         return self._validator
+
+    @property
+    def shape_validator(self) -> Any:
+        """Checks the nesting the prompt describes (``None`` when it describes none)."""
+        return self._shape_validator
+
+    @property
+    def key_spans(self) -> tuple[tuple[int, int], ...]:
+        """Where :attr:`text` lists the keys (instruction, not record)."""
+        spans = self._memo.get("key_spans")
+        if spans is None:
+            spans = find_keys(self.text, json_asked=True).spans
+            self._memo["key_spans"] = spans
+        return tuple(spans)
+
+    @property
+    def record_text(self) -> str:
+        """:attr:`text` with the key lists blanked out (same length, so spans line up): the part
+        answers draw values from. A skeleton's example values are not the record's values.
+        """
+        record = self._memo.get("record_text")
+        if record is None:
+            chars = list(self.text)
+            for start, end in self.key_spans:
+                chars[start:end] = [c if c == "\n" else " " for c in chars[start:end]]
+            record = "".join(chars)
+            self._memo["record_text"] = record
+        return str(record)
+
+    def memo(self, key: Any) -> Any:
+        """A value cached on this spec by the family (``None`` when absent)."""
+        return self._memo.get(key)
+
+    def remember(self, key: Any, value: Any) -> Any:
+        self._memo[key] = value
+        return value
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -68,7 +118,9 @@ class JsonSpec:
         return f"{self.system}\n\n{self.prompt}" if self.system else self.prompt
 
     def property_schema(self, key: str) -> Any:
-        return self.properties.get(key)
+        """The schema's property for ``key``, else the prompt's type hint for it, else ``None``."""
+        prop = self.properties.get(key)
+        return prop if prop is not None or not self.hints else self.hints.get(key)
 
     def forbids(self, key: str) -> bool:
         """True when the schema rejects ``key`` as an extra property."""
@@ -87,7 +139,10 @@ class JsonSpec:
         if self.schema is not None:
             canonical = json.dumps(self.schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             schema_hash = hashlib.sha256(canonical.encode()).hexdigest()[:12]
-        return "json|" + ",".join(sorted(self.required)) + "|" + schema_hash
+        signature = "json|" + ",".join(sorted(self.required)) + "|" + schema_hash
+        if self.shape:  # the nesting asked for is part of the template; a flat skeleton adds nothing
+            signature += "|" + hashlib.sha256(shape_hash_input(self.shape).encode()).hexdigest()[:12]
+        return signature
 
     # -- storage ---------------------------------------------------------------------------------
     def to_data(self) -> dict[str, Any]:
@@ -100,6 +155,8 @@ class JsonSpec:
             "schema_name": self.schema_name,
             "strict": self.strict,
             "response_format": self.response_format,
+            **({"shape": self.shape} if self.shape else {}),
+            **({"hints": self.hints} if self.hints else {}),
         }
 
     @classmethod
@@ -115,6 +172,8 @@ class JsonSpec:
             schema_name=str(data.get("schema_name", "answer")),
             strict=bool(data.get("strict", False)),
             response_format=dict(response_format) if isinstance(response_format, Mapping) else None,
+            shape=dict(data["shape"]) if isinstance(data.get("shape"), Mapping) else None,
+            hints=dict(data["hints"]) if isinstance(data.get("hints"), Mapping) else None,
         )
 
 
@@ -133,66 +192,10 @@ _PROSE = re.compile(
     r"|\bwrite\s+(?:a|an|one|two|three|\d+)\s+(?:short\s+|brief\s+)?(?:paragraphs?|sentences?|essay|poem|story)\b",
     re.IGNORECASE,
 )
-# "Required keys: a, b", "keys: a, b", "fields: a, b", "with keys a, b and c", "with the following fields".
-_KEYS_INTRO = re.compile(
-    r"\b(?:required\s+)?(?:keys|fields|properties)\s*[:=]"
-    r"|\b(?:with|containing|having|including)\s+(?:the\s+)?(?:following\s+)?(?:required\s+)?"
-    r"(?:keys|fields|properties)\b(?:\s*[:=])?",
-    re.IGNORECASE,
-)
-_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.+?)\s*$")
-_QUOTED = re.compile(r"""^["'`\u201c\u2018]([^"'`\u201d\u2019]{1,64})["'`\u201d\u2019]""")
-_IDENT = re.compile(r"[A-Za-z_][\w\-]*")
-_END_OF_LIST = re.compile(r"\.(?:\s|$)|[;\n]")
-_NOT_KEYS = {"and", "or", "the", "of", "with", "keys", "fields", "properties"}
-
-
 def keys_in_text(text: str) -> tuple[str, ...]:
-    """The key names a prompt lists after "keys:", "fields:", "with keys ..." (first list wins)."""
-    for intro in _KEYS_INTRO.finditer(text):
-        rest = text[intro.end() :]
-        line, _, after = rest.partition("\n")
-        if line.strip():
-            keys = _split_key_list(line)
-        else:  # a bulleted list on the following lines
-            items: list[str] = []
-            for raw in after.splitlines():
-                bullet = _BULLET.match(raw)
-                if bullet is None:
-                    if items or raw.strip():
-                        break
-                    continue
-                items.append(bullet.group(1))
-            keys = tuple(k for k in (_first_key(item) for item in items) if k)
-        if keys:
-            return tuple(dict.fromkeys(keys))
-    return ()
-
-
-def _split_key_list(line: str) -> tuple[str, ...]:
-    line = re.sub(r"\([^)]*\)", " ", line)  # "age (integer)" → "age"
-    end = _END_OF_LIST.search(line)
-    if end is not None:
-        line = line[: end.start()]
-    keys = []
-    for item in re.split(r",|\band\b|&|\s\+\s", line):
-        key = _first_key(item)
-        if key:
-            keys.append(key)
-        if len(re.findall(r"\w+", item)) >= 3:  # "city for this person": the list ran into prose
-            break
-    return tuple(keys)
-
-
-def _first_key(item: str) -> str:
-    item = item.strip()
-    quoted = _QUOTED.match(item)
-    if quoted:
-        return quoted.group(1).strip()
-    ident = _IDENT.search(item)
-    if ident is None or ident.group(0).lower() in _NOT_KEYS:
-        return ""
-    return ident.group(0)
+    """The key names a prompt lists ("keys: a, b", bullets, a skeleton); ``()`` when none or in doubt."""
+    found = find_keys(text, json_asked=True)
+    return () if found.doubtful else found.keys
 
 
 def spec_from_request(request: ChatRequest) -> JsonSpec | None:
@@ -201,21 +204,27 @@ def spec_from_request(request: ChatRequest) -> JsonSpec | None:
     fmt = request.response_format
     kind = fmt.get("type") if fmt is not None else None
     if kind is None or kind == "text":
-        if _NOT_JSON.search(text) or _PROSE.search(text) or not _JSON_WORD.search(text):
+        if _NOT_JSON.search(text) or _PROSE.search(text):
             return None
-        keys = keys_in_text(text)
-        if not keys:
+        found = find_keys(text, json_asked=bool(_JSON_WORD.search(text)))
+        if found.doubtful or not found.keys or not (found.skeleton or _JSON_WORD.search(text)):
             return None
-        return JsonSpec(required=keys, schema=None, prompt=request.prompt, system=request.system)
+        return JsonSpec(required=found.keys, schema=None, prompt=request.prompt, system=request.system,
+                        shape=found.shape or None, hints=found.hints or None)
     assert fmt is not None
     if kind == "json_object":
+        found = find_keys(text, json_asked=True)
+        if found.doubtful:
+            return None  # JSON, but which keys? Handled as generic (exact reuse only), never guessed
         return JsonSpec(
-            required=keys_in_text(text),
+            required=found.keys,
             schema=None,
             prompt=request.prompt,
             system=request.system,
             source="json_object",
             response_format=dict(fmt),
+            shape=found.shape or None,
+            hints=found.hints or None,
         )
     if kind == "json_schema":
         name, schema, strict = _checked_schema(fmt)

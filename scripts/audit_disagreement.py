@@ -5,8 +5,9 @@
 A fake upstream answers look-alike requests (JSON records of people, linear equations) correctly on
 the request path. When it is asked by an audit (audits run on StepCache's background threads, the
 requests on this script's main thread), it deviates on a known share of calls: for a JSON record it
-gives a different age (a value the verifier cannot check, so the answer still verifies: a disagreement);
-for an equation it gives a wrong value (which fails verification: inconclusive). The script prints what
+names another occupation (the request does not state one, so no verifier can check it and the answer
+still verifies: a disagreement); for an equation it gives a wrong value (which fails verification:
+inconclusive). The script prints what
 StepCache measured next to what the fake upstream did. Only StepCache's public API is used.
 """
 
@@ -24,6 +25,7 @@ from stepcache import BackendRequest, CacheConfig, MemoryStore, Path, ScriptedBa
 
 NAMES = ["Alice", "Bruno", "Chloe", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Keiko", "Liam"]
 CITIES = ["Paris", "Oslo", "Lima", "Cairo", "Quito", "Hanoi", "Dakar", "Turin", "Porto", "Austin", "Leeds", "Kyoto"]
+JOBS = ["teacher", "pilot", "baker", "nurse", "judge", "welder", "farmer", "surgeon"]
 PERSON = re.compile(r"person (\w+), age (\d+), who lives in (\w+)")
 EQUATION = re.compile(r"Solve (\d+)x \+ (\d+) = (\d+)")
 
@@ -49,7 +51,8 @@ class DisagreeingUpstream:
                 self.deviated[family] += deviate
         if family == "json":
             name, age, city = PERSON.search(prompt).groups()  # type: ignore[union-attr]
-            return json.dumps({"name": name, "age": int(age) + (1 if deviate else 0), "city": city})
+            job = JOBS[(NAMES.index(name) + (1 if deviate else 0)) % len(JOBS)]  # the truth: one job per name
+            return json.dumps({"name": name, "age": int(age), "city": city, "occupation": job})
         a, b, c = (int(g) for g in EQUATION.search(prompt).groups())  # type: ignore[union-attr]
         x = (c - b) // a + (1 if deviate else 0)
         return f"1. {a}x + {b} = {c}\n2. {a}x = {c - b}\n3. x = {x}"
@@ -63,7 +66,7 @@ def workload(n: int, seed: int) -> list[str]:
             name, city = rng.choice(NAMES), rng.choice(CITIES)
             prompts.append(
                 f"Return a JSON object for the person {name}, age {rng.randint(18, 90)}, who lives in {city}. "
-                "Required keys: name, age, city."
+                "Required keys: name, age, city, occupation."
             )
         else:
             a, x, b = rng.randint(2, 9), rng.randint(1, 20), rng.randint(1, 30)

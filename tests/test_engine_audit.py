@@ -31,6 +31,12 @@ from stepcache._types import Vector
 
 ALICE = json.dumps({"name": "Alice", "age": 34, "city": "Paris"})
 BOB = "Return a JSON object for the person Bob, age 40, who lives in Rome. Required keys: name, age, city."
+#: The occupation is not in the request, so no verifier can check it: two verified answers may differ.
+WITH_JOB = PERSON.replace("city.", "city, occupation.")
+
+
+def person(occupation: str) -> str:
+    return json.dumps({"name": "Alice", "age": 34, "city": "Paris", "occupation": occupation})
 LOOKALIKE_LINEAR = "1. 4x + 2 = 30\n2. 4x = 28\n3. x = 7"
 
 
@@ -93,14 +99,12 @@ def test_an_agreeing_audit_is_counted_and_its_tokens_kept_apart(backend: Scripte
 def test_a_disagreeing_audit_quarantines_the_entry_and_logs_it(
     backend: ScriptedBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = MemoryStore()
-    cache = audited(backend, store)
-    backend.enqueue(ALICE)
-    stored = cache.complete(user(PERSON)).stored
-    # The audit's fresh answer verifies (numbers are not copied from the request) but says otherwise.
-    backend.enqueue(json.dumps({"name": "Bob", "age": 41, "city": "Rome"}))
+    cache = audited(backend)
+    backend.enqueue(person("teacher"))
+    stored = cache.complete(user(WITH_JOB)).stored
+    backend.enqueue(person("pilot"))  # the audit's fresh answer verifies but says otherwise
     with caplog.at_level(logging.WARNING, logger="stepcache"):
-        served = cache.complete(user(BOB))
+        served = cache.complete(user(WITH_JOB))
         stats = settle(cache)
     assert (served.path, served.entry) == (Path.REUSE, stored)
     assert stats.audits == {"json": {"disagree": 1}}
@@ -108,22 +112,33 @@ def test_a_disagreeing_audit_quarantines_the_entry_and_logs_it(
     assert (stats.entries, stats.quarantined_by_family) == (0, {"json": 1})
     [record] = [r for r in caplog.records if r.name == "stepcache" and "disagreed" in r.getMessage()]
     message = record.getMessage()
-    assert f"entry {stored}" in message and "family json" in message
-    assert '"age": 40' in message and '"age": 41' in message  # both answers' summary
+    assert f"quarantined entry {stored}" in message and "family json" in message
+    assert "teacher" in message and "pilot" in message  # both answers' summary
 
-    # Never served again: the next look-alike request is generated fresh and stored as a new entry
-    # (the fresh audit answer was not stored in the quarantined entry's place).
-    assert cache.lookup(user(PERSON)) is None
-    backend.enqueue(json.dumps({"name": "Bob", "age": 40, "city": "Rome"}))
-    fresh = cache.complete(user(BOB))
+    # Never served again: the same request is generated fresh and stored as a new entry (the audit's
+    # answer was not stored in the quarantined entry's place).
+    assert cache.lookup(user(WITH_JOB)) is None
+    backend.enqueue(person("teacher"))
+    fresh = cache.complete(user(WITH_JOB))
     assert fresh.path is Path.MISS and fresh.stored not in (None, stored)
-    backend.enqueue(ALICE)  # the audit of the next reuse agrees
-    again = cache.complete(user(PERSON))
+    backend.enqueue(person("teacher"))  # the audit of the next reuse agrees
+    again = cache.complete(user(WITH_JOB))
     assert (again.path, again.entry) == (Path.REUSE, fresh.stored)
     stats = settle(cache)
     assert stats.quarantined == 1 and stats.entries == 1
     assert stats.audits == {"json": {"disagree": 1, "agree": 1}}
     assert stats.disagreement_rate() == 0.5
+
+
+def test_the_next_look_alike_request_is_not_adapted_from_a_quarantined_entry(backend: ScriptedBackend) -> None:
+    cache = audited(backend)
+    backend.enqueue(LINEAR_ANSWER)
+    entry = cache.complete(user("Solve 3x + 5 = 20")).stored
+    assert entry is not None and isinstance(cache.store, MemoryStore)
+    assert cache.store.quarantine(entry, "found wrong")  # as a disagreeing audit would
+    backend.enqueue(LOOKALIKE_LINEAR)
+    assert cache.complete(user("Solve 4x + 2 = 30")).path is Path.MISS
+    assert len(backend.calls) == 2
 
 
 def test_an_audit_answer_that_fails_verification_is_inconclusive(backend: ScriptedBackend) -> None:
@@ -312,35 +327,34 @@ def test_auditing_needs_a_store_that_can_quarantine() -> None:
 
 
 class EveryFourthAuditDisagrees:
-    """An upstream right on the request path (the test's thread) that gives a different, still valid,
-    age on every fourth call an audit (a background thread) makes."""
+    """An upstream right on the request path (the test's thread) that names another occupation (still
+    a valid answer) on every fourth call an audit (a background thread) makes."""
 
     def __init__(self) -> None:
         self.audits = 0
         self.deviated = 0
 
     def __call__(self, request: BackendRequest) -> str:
-        prompt = request.messages[-1]["content"]
-        age = int(prompt.split("age ")[1].split(",")[0])
+        occupation = "teacher"
         if threading.current_thread() is not threading.main_thread():
             self.audits += 1
             if self.audits % 4 == 0:
                 self.deviated += 1
-                age += 1
-        return json.dumps({"name": "Alice", "age": age, "city": "Paris"})
+                occupation = "pilot"
+        return person(occupation)
 
 
 def test_the_measured_disagreement_rate_is_the_share_the_upstream_disagreed_on() -> None:
     upstream = EveryFourthAuditDisagrees()
     cache = audited(ScriptedBackend(responder=upstream))
     paths = []
-    for age in range(20, 61):
-        paths.append(cache.complete(user(PERSON.replace("34", str(age)))).path)
+    for _ in range(41):
+        paths.append(cache.complete(user(WITH_JOB)).path)
         assert cache.audits.join(timeout=10)
     stats = cache.store.stats()
     audits = stats.audits["json"]
     assert audits["agree"] + audits["disagree"] == upstream.audits == paths.count(Path.REUSE)
     assert audits["disagree"] == upstream.deviated == stats.quarantined
     assert stats.disagreement_rate("json") == upstream.deviated / upstream.audits == pytest.approx(0.25, abs=0.03)
-    # Each disagreement left no entry to adapt, so the next request was generated fresh.
+    # Each disagreement quarantined the only entry, so the next request was generated fresh.
     assert paths.count(Path.MISS) == 1 + upstream.deviated

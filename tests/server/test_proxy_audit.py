@@ -17,7 +17,10 @@ from stepcache.backends import ScriptedBackend
 from stepcache.server import create_app
 from stepcache.store.memory import MemoryStore
 
-PERSON = "Return a JSON object for the person Alice, age 34, who lives in Paris. Required keys: name, age, city."
+#: The occupation is not in the request, so no verifier can check it: two verified answers may differ.
+PERSON = (
+    "Return a JSON object for the person Alice, age 34, who lives in Paris. Required keys: name, age, city, occupation."
+)
 
 
 def chat(content: str) -> dict[str, Any]:
@@ -72,9 +75,11 @@ def test_without_an_audit_rate_the_proxy_calls_the_upstream_only_to_answer(make_
 
 
 def drifting() -> ScriptedBackend:
-    """An upstream whose answer about Alice's age changes after the first call (and still verifies)."""
-    calls = iter(range(1000))
-    return ScriptedBackend(responder=lambda request: json.dumps({"name": "Alice", "age": 34 + next(calls), "city": "Paris"}))
+    """An upstream that names another occupation for Alice on every call (each answer verifies)."""
+    jobs = iter(["teacher", "pilot", "baker", "nurse", "judge"])
+    return ScriptedBackend(
+        responder=lambda request: json.dumps({"name": "Alice", "age": 34, "city": "Paris", "occupation": next(jobs)})
+    )
 
 
 def test_a_disagreement_quarantines_the_entry_and_shows_in_metrics() -> None:

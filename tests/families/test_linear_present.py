@@ -47,6 +47,12 @@ def test_a_fresh_answer_is_presented_as_asked(
     assert result.text == served
 
 
+def test_a_rounded_whole_number_is_said_once(cache: StepCache, backend: ScriptedBackend) -> None:
+    backend.enqueue("1. 9z + 5 = 4z + 30\n2. 5z = 25\n3. z = 5.00")
+    served = cache.complete(ask("Find z: 9z + 5 = 4z + 30", "Round the final answer to 2 decimal places."))
+    assert served.text == "1. 9z + 5 = 4z + 30\n2. 5z = 25\n3. z = 5\n4. z = 5.00"
+
+
 def test_one_derivation_serves_every_presentation(cache: StepCache, backend: ScriptedBackend) -> None:
     backend.enqueue(STEPS)
     assert cache.complete(ask("Solve 2x + 3 = 10")).path is Path.MISS

@@ -59,6 +59,12 @@ def solution(*turns: str, system: str | None = None) -> Fraction | str:
         ("Solve for x: 15% of x = 45", 300),
         ("Solve 1/2x + 3 = 7", 8),
         ("Solve 2.5x + 4 = 19, where x is the length in meters.", 6),
+        ("Solve for $x$: $\\frac{2}{3}x - 4 = 10$", 21),  # a \\frac is one quantity
+        ("I'm in Germany so we write decimals with a comma (2,5 = two and a half). Solve 2,5x + 1,5 = 9", 3),
+        ("Resuelve la ecuaci\u00f3n 4x + 6 = 30, por favor.", 6),  # a non-ASCII letter is part of its word
+        ("Solve 6r - 1 = 2; answer as a simplified fraction.", Fraction(1, 2)),
+        ("Equation: 11x - 7 = 48", 5),
+        ("can you do 2(k + 3) = 26", 10),
         # wrappers, questions and conversations
         ("What is the solution of 3x + 5 = 20 if x is an integer?", 5),
         ("If 5 more than 3 times a number is 20, then 3n + 5 = 20. Find n.", 5),
@@ -125,6 +131,9 @@ def test_the_equation_may_be_in_an_earlier_turn() -> None:
         "3x + 5 = 20 is the line we graphed",
         "If x is 2, what is 3x + 5?",
         "A number n plus 5 is 12, find n",  # "plus" in words: arithmetic we do not read
+        "Solve for a: 6(s - 6) + 6 = -9",  # "a" here is the unknown asked for, not the article
+        "Is this equation linear: 3x + 5 = 20",
+        "Rewrite 3x + 5 = 20 as a word problem",
     ],
 )
 def test_declines_what_it_cannot_read_for_certain(prompt: str) -> None:
@@ -144,6 +153,7 @@ def test_the_callers_presentation_is_read() -> None:
     assert presentation("Solve 2x + 3 = 7 and put the final answer in \\boxed{}").boxed  # type: ignore[attr-defined]
     assert presentation("Solve 2x = 7. Give the answer to the nearest tenth.").places == 1  # type: ignore[attr-defined]
     assert presentation("Solve 2x = 7", system="Round every answer to 2 decimal places.").places == 2  # type: ignore[attr-defined]
+    assert presentation("Find x to two decimal places: 6x + 1 = 12").places == 2  # type: ignore[attr-defined]
     assert presentation("solve 4(2x-1) = 3(x+2) and explain each step").explain  # type: ignore[attr-defined]
     assert not presentation("Explain in numbered steps: 4(2x-1) = 3(x+2)").explain  # type: ignore[attr-defined]
     calculator = presentation("2x + 11 = 35", system="You are a calculator. Reply with only the final number, no explanation.")

@@ -103,7 +103,7 @@ class Tok(NamedTuple):  # a tuple: tokenising is on the hot path
 
 
 _TOKEN = re.compile(
-    r"(?P<num>\d+(?:\.\d+)?|\.\d+)|(?P<word>[A-Za-z]+(?:'[A-Za-z]+)*)|(?P<op>[-+*/^])|(?P<lp>\()|(?P<rp>\))"
+    r"(?P<num>\d+(?:\.\d+)?|\.\d+)|(?P<word>[^\W\d_]+(?:'[^\W\d_]+)*)|(?P<op>[-+*/^])|(?P<lp>\()|(?P<rp>\))"
     r"|(?P<eq>=)|(?P<sp>\s+)|(?P<other>.)",
     re.DOTALL,
 )
@@ -115,8 +115,8 @@ def tokenize(text: str) -> list[Tok]:
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup or "other"
         word = m.group()
-        if kind == "word" and len(word) == 1:
-            kind = "let"
+        if kind == "word" and len(word) == 1 and word.isascii():
+            kind = "let"  # "ó" of "ecuación" is part of a word, never an unknown
         out.append(Tok(kind, word, m.start()))
     return out
 

@@ -95,17 +95,19 @@ _STEPS = re.compile(
     re.IGNORECASE,
 )
 _BOXED = re.compile(r"\\boxed|\bboxed\b|\bin\s+a\s+box\b|\bbox\s+(?:the|your)\s+(?:final\s+)?answer\b", re.IGNORECASE)
+_PLACE_COUNT = r"(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")"
 _PLACES = re.compile(
-    r"\b(?:round(?:ed|ing)?|correct|accurate|give|write|express)\b[^.\n]{0,40}?\bto\s+(\d{1,2}|"
-    + "|".join(_NUMBER_WORDS)
-    + r")\s+(?:decimal\s+(?:places?|digits?)|decimals|d\.?\s?p\.?|places?|digits\s+after\s+the\s+decimal(?:\s+point)?)"
-    r"|\b(\d{1,2})\s*(?:d\.p\.|dp)\b",
+    rf"\b(?:to|with|in|at|using)\s+{_PLACE_COUNT}\s+(?:decimal\s+(?:places?|digits?)|decimals|d\.?\s?p\.?|places"
+    r"|digits\s+after\s+the\s+(?:decimal(?:\s+point)?|point))"
+    rf"|\b{_PLACE_COUNT}\s*(?:d\.p\.|dp\b|decimal\s+places?\b)",
     re.IGNORECASE,
 )
 _NEAREST_RE = re.compile(r"\bto\s+the\s+nearest\s+(whole\s+number|integer|unit|one|tenth|hundredth|thousandth)\b", re.IGNORECASE)
 _NOT_FRACTION = re.compile(r"\b(?:not|no|never|instead\s+of|rather\s+than|avoid(?:ing)?|without)\s+(?:as\s+|in\s+|a\s+|an\s+|any\s+|using\s+)*fractions?\b", re.IGNORECASE)
 _NOT_DECIMAL = re.compile(r"\b(?:not|no|never|instead\s+of|rather\s+than|avoid(?:ing)?|without)\s+(?:as\s+|in\s+|a\s+|an\s+|any\s+|using\s+)*decimals?\b(?!\s+(?:places?|digits?))", re.IGNORECASE)
-_FRACTION = re.compile(r"\bfraction(?:al)?s?\b|\bexact(?:\s+(?:form|value|answer))\b", re.IGNORECASE)
+_FRACTION = re.compile(
+    r"\bfraction(?:al)?s?\b|\bexact(?:\s+(?:form|value|answer))\b|\b(?:lowest|simplest)\s+(?:terms|form)\b", re.IGNORECASE
+)
 _DECIMAL = re.compile(r"\bdecimals?\b(?!\s+(?:places?|digits?|point))", re.IGNORECASE)
 _EXPLAIN = re.compile(
     # "explain in numbered steps" asks for the derivation itself; these ask for words around it
@@ -184,6 +186,7 @@ def _directives(text: str) -> dict[str, Any] | None:
     places: int | None = None
     for m in _PLACES.finditer(text):
         found = m.group(1) or m.group(2)
+        assert found is not None
         n = int(found) if found.isdigit() else _NUMBER_WORDS[found.lower()]
         if places is not None and places != n:
             return None  # two different roundings
@@ -243,15 +246,22 @@ def rounded(value: Fraction, places: int) -> str:
 def render_answer(
     presentation: Presentation, var: str, value: Fraction, exact_text: str, steps: Sequence[str]
 ) -> str:
-    """The answer text: verified ``steps`` (the last is ``var = exact_text``) in ``presentation``."""
-    shown = exact_text if presentation.places is None else rounded(value, presentation.places)
+    """The answer text: verified ``steps`` (the last states ``var``'s value) in ``presentation``."""
+    rounded_text = None if presentation.places is None else rounded(value, presentation.places)
+    shown = exact_text if rounded_text is None else rounded_text
     if presentation.boxed:
         shown = f"\\boxed{{{shown}}}"
     if presentation.answer == "final":
         return shown if presentation.bare else f"{var} = {shown}"
-    lines = list(steps)
-    if presentation.places is not None and rounded(value, presentation.places) != exact_text:
-        lines.append(f"{var} = {shown}")  # the exact value stays, the rounded one follows
-    elif presentation.boxed:
-        lines[-1] = f"{var} = {shown}"
+    # The derivation ends with the exact value in our spelling; a rounded value follows it.
+    finals = [f"{var} = {exact_text}"]
+    if rounded_text is not None and rounded_text != exact_text:
+        finals.append(f"{var} = {rounded_text}")
+    finals[-1] = f"{var} = {shown}"
+    said = {_key(f) for f in finals}
+    lines = [step for step in steps[:-1] if _key(step) not in said] + finals
     return "\n".join(f"{i}. {step}" for i, step in enumerate(lines, 1))
+
+
+def _key(step: str) -> str:
+    return re.sub(r"\s+", "", step).lower()

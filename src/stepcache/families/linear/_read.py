@@ -41,6 +41,7 @@ _INTENT = re.compile(
     r"\b(?:solve[sd]?|solving|solution|find|determine|compute|calculate|work\s+out|figure\s+out|isolate"
     r"|what\s+is|what's|whats|what\s+does|what\s+would|value\s+of|how\s+(?:do|would|can|should|to)\b"
     r"|help|answer|unknown|result|equals\s+what|get|explain|show\s+(?:me|how|the\s+steps|your\s+work)|walk\s+me\s+through"
+    r"|give|do|need|stuck|homework|question|problem|exercise|equation|can\s+you|could\s+you"
     # the same request in the other languages people write equations in
     r"|l\u00f6se|l\u00f6sen|berechne|bestimme|r\u00e9sous|r\u00e9soudre|r\u00e9solvez|calcule[zr]?|trouve[zr]?"
     r"|resuelve|resolver|resuelva|resolva|resolve|halla|encuentra|encontre|risolvi|risolvere|calcola|trova"
@@ -51,12 +52,22 @@ _NOT_SOLVING = re.compile(
     r"\b(?:evaluat\w*|substitut\w*|plug\w*|simplif\w*|expand\w*|factori[sz]\w*|factor|graph\w*|plot\w*|sketch\w*"
     r"|differentiat\w*|derivative|integra\w*|inequalit\w*|simultaneous|quadratic|prove|proof|verify|identity"
     r"|true\s+or\s+false|is\s+it\s+true|check\s+(?:whether|if|that)|show\s+that|slope|intercept|domain|range"
-    r"|systems?\s+of|a\s+system)\b",
+    r"|systems?\s+of|a\s+system|classify|rewrite|translate|word\s+problem|what\s+(?:kind|type)\s+of"
+    r"|is\s+(?:this|it|that|the)(?:\s+(?:equation|one|statement))?\s+(?:linear|true|correct|right|valid|balanced))\b",
+    re.IGNORECASE,
+)
+#: "a simplified fraction", "in simplest form": how to write the answer, not a request to simplify.
+_PRESENTED = re.compile(
+    r"\bsimplif(?:y|ied)\s+(?:the\s+|your\s+)?(?:fraction|answer|result|value|form)s?\b|\bsimplest\s+form\b"
+    r"|\bsimplify\s+(?:it\s+)?(?:as\s+much\s+as\s+possible|fully)\b(?=[^.]*\b(?:answer|fraction)\b)",
     re.IGNORECASE,
 )
 _NAMED_VAR = re.compile(r"\b(?:solve\s+for|value\s+of|find|for|isolate|determine|unknown)\s+([A-Za-z])\b(?![A-Za-z'(])", re.IGNORECASE)
 _ASSIGNED = r"\b(?:when|if|where|given(?:\s+that)?|for|with|at|let|assuming|suppose|using)\s+{var}\s*(?:=|:=|is|equals|be)\s*[-+(]?\s*\d"
 _ARTICLES = frozenset({"a", "A", "I"})
+#: After "solve for a", what shows that "a" is a letter and not the article: punctuation, the end,
+#: or a preposition ("solve for a in ...", "the value of a if ...").
+_NAMES_A_LETTER = re.compile(r"\s*(?:[:.,;?!)\]]|$|(?:in|if|when|where|such|given|from|using|that|so)\b)", re.IGNORECASE)
 #: Words that continue an arithmetic expression: next to an equation's edge, the equation read
 #: would be only part of the one written ("twice x + 3 = 11", "x = 12 dozen", "15 percent of x = 3").
 _LEFT_GLUE = frozenset(
@@ -180,9 +191,9 @@ def _the_equation(equations: list[Found]) -> Found | str:
     forms: list[Found] = []  # "x = a/b", "x = n": how the answer should look, not an equation
     for f in equations:
         if f.error == "incomplete equation":
-            if any(t.kind == "num" for t in f.toks):
+            if any(t.kind == "num" for t in f.toks) and any(t.kind == "let" for t in f.toks):
                 return f"an incomplete equation {f.text!r}"
-            continue  # "x =" left by an answer-format line
+            continue  # "x =" left by an answer-format line, "(2,5 = two and a half)"
         if f.error and _answer_form(f):
             forms.append(f)
             continue
@@ -350,7 +361,7 @@ def _without_equation(mt: MathText, eq: Found) -> str:
 
 
 def _intent(asked: str, var: str, mt: MathText) -> str:
-    other = _NOT_SOLVING.search(asked)
+    other = _NOT_SOLVING.search(_PRESENTED.sub(" ", asked))
     if other is not None:
         return f"the caller asks for something else ({other.group(0)!r})"
     if _INTENT.search(asked) or mt.placeholders or re.search(rf"\bfor\s+{re.escape(var)}\b", asked):
@@ -366,6 +377,8 @@ def _variable(asked: str, mt: MathText, var: str) -> str:
             return f"the answer placeholder names {slot!r} but the equation's unknown is {var!r}"
     for m in _NAMED_VAR.finditer(asked):
         named = m.group(1)
-        if named != var and named not in _ARTICLES and named.lower() != var:
+        if named in _ARTICLES and not _NAMES_A_LETTER.match(asked, m.end()):
+            continue  # "find a number ...": the article, not the unknown a
+        if named != var and named.lower() != var:
             return f"the prompt asks for {named!r} but the equation's unknown is {var!r}"
     return ""

@@ -161,8 +161,9 @@ def _constant(text: str) -> Callable[[re.Match[str]], str]:
 
 
 def _frac(m: re.Match[str]) -> Sequence[Piece]:
-    return [("(", m.start(), m.start(1)), (m.group(1), m.start(1), m.end(1)), (")/(", m.end(1), m.start(2)),
-            (m.group(2), m.start(2), m.end(2)), (")", m.end(2), m.end())]
+    # ((a)/(b)): a \frac is one quantity, so "\frac{2}{3}x" is (2/3)·x, never 2/(3x)
+    return [("((", m.start(), m.start(1)), (m.group(1), m.start(1), m.end(1)), (")/(", m.end(1), m.start(2)),
+            (m.group(2), m.start(2), m.end(2)), ("))", m.end(2), m.end())]
 
 
 def _inner(m: re.Match[str]) -> Sequence[Piece]:
@@ -219,7 +220,7 @@ _FRACTION_COEFFICIENT = re.compile(
 #: "15% of x is 42", "3n + 5 equals 20": a verb of equality between two pieces of math is "=".
 #: Only between math (a number, a lone letter or a bracket on both sides), so "Tom is 12" stays prose.
 _VERBAL_EQUALS = re.compile(
-    r"(?<=(?:(?<![A-Za-z'])[A-Za-z]|\d|\)))\s+(?:is|equals|is\s+equal\s+to)\s+(?=[-+(]?\s*(?:\d|\.\d|(?<![A-Za-z])[A-Za-z](?![A-Za-z'])))",
+    r"(?<=(?:(?<![A-Za-z'])[A-Za-z]|\d|\)))\s+(?:is|equals|(?:is\s+)?equal\s+to)\s+(?=[-+(]?\s*(?:\d|\.\d|(?<![A-Za-z])[A-Za-z](?![A-Za-z'])))",
     re.IGNORECASE,
 )
 

@@ -26,11 +26,12 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from ._adapt import COPIED, INVENTED, MAPPED, WORDING, PromptDiff
-from ._ground import CONFLICT, GROUNDED, Grounder, field_labels
+from ._ground import CONFLICT, GROUNDED, Grounder
 from ._keys import BOOLEAN, KeyNames
 from ._patterns import KIND_DATE, KIND_DATETIME, KIND_TIME, value_kind
 from ._record import record_ranges
 from ._spec import JsonSpec
+from ._text import field_labels
 
 __all__ = ["adapt_object", "derived", "MIN_SHARED"]
 

@@ -227,3 +227,10 @@ def test_rounded_answers_still_check_the_steps_against_the_exact_solution() -> N
     assert any("step 1 ('3x = 6') does not hold for x = 7/3" in r for r in broken.reasons), broken.reasons
     contradictory = check_answer(ROUNDED, "1. x = 7/3\n2. x = 2.5\n3. x = 2.33")
     assert contradictory.integrity is False and any("contradictory" in r for r in contradictory.reasons)
+
+
+def test_a_negated_unknown_is_not_a_statement_about_the_unknown() -> None:
+    truth = LinearTruth(variable="p", solution="-35")
+    assert check_answer(truth, "1. -p = 35\n2. p = -35").ok
+    assert not check_answer(truth, "1. p = 35").ok
+    assert check_answer(LinearTruth(variable="p", solution="5"), "1. x + p = 5\n2. p = 5").ok

@@ -107,7 +107,8 @@ def _statements(text: str, variable: str, subscripts: bool = False, approx: bool
         text = _APPROX.sub(" = ", text)
     var = re.escape(variable) + (r"(?:_?\{?\d\}?|[₁₂])?" if subscripts else "")
     pattern = re.compile(
-        rf"(?<![A-Za-z0-9_\\)^*/.]){var}\s*=\s*(?P<chain>(?:[^=\n]*?=\s*)*?)(?P<num>{_NUM})"
+        # "-p = 35" and "x + p = 5" say nothing about p alone
+        rf"(?<![A-Za-z0-9_\\)^*/.+\-])(?<![\w)]\s[+\-]\s){var}\s*=\s*(?P<chain>(?:[^=\n]*?=\s*)*?)(?P<num>{_NUM})"
         r"(?!\s*(?:[\d=+\-*/^(]|\.\d|[A-Za-z](?![A-Za-z])))"  # the number ends the statement
     )
     found: list[_Statement] = []

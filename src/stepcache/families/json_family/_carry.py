@@ -216,12 +216,18 @@ def adapt_object(
         if (not restrict or key in new.known_keys)
         and all(leaf.status in keep or _normalised_copy(leaf.status, key, value, new, grounder, diff) for leaf in leaves)
     }
-    # A value moves to a new key only when the names mean the same or the new text says so: it names
-    # the new key where the value stands, and not the old one ("maker: Acme" for brand → maker).
+    # A value moves to a new key only when the names mean the same or the new text says so where the
+    # value stands: it spells the new key ("page_count: 412"), or names it and not the old one ("maker:
+    # Acme" for brand → maker; "From:" names sender_email and sender_name alike, so it says nothing).
     for old_key, new_key in proposals.items():
-        if new_key in out and not names.same(old_key, new_key):
+        if new_key in out and not names.renames(old_key, new_key):
             evidence = grounder.check(new_key, out[new_key], new.property_schema(new_key), out)
-            if not any(grounder.names_key(o, new_key) and not grounder.names_key(o, old_key) for o in evidence.occurrences):
+            exact = names.canonical(new_key)
+            if not any(
+                any(names.canonical(label) == exact for label in o.labels)
+                or grounder.names_key(o, new_key) and not grounder.names_key(o, old_key)
+                for o in evidence.occurrences
+            ):
                 del out[new_key]
     if reworded and any(_rivalled(grounder, key, value, new, out, new_record) for key, value in out.items()):
         return None

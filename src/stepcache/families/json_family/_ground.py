@@ -127,24 +127,27 @@ class Grounder:
         answer = answer or {key: value}
         kind = self.names.kind(key, schema)
         if isinstance(value, list):
-            return self._members(key, value, kind, schema, [(None, v) for v in value])
+            return self._members(key, value, kind, schema, [(None, v) for v in value], answer)
         if isinstance(value, dict):
-            return self._members(key, value, kind, schema, list(value.items()))
+            return self._members(key, value, kind, schema, list(value.items()), answer)
         if P.is_placeholder(value):
             return self._null(key, value, kind, answer)
         return self._scalar(key, value, kind, answer, full=True)
 
-    def _members(self, key: str, value: Any, kind: str | None, schema: Any, members: list[tuple[str | None, Any]]) -> Evidence:
+    def _members(
+        self, key: str, value: Any, kind: str | None, schema: Any, members: list[tuple[str | None, Any]],
+        answer: Mapping[str, Any],
+    ) -> Evidence:
         items_schema = schema.get("items") if isinstance(schema, dict) else None
         props = schema.get("properties", {}) if isinstance(schema, dict) else {}
         items = []
         for sub, member in members:
             if isinstance(member, (list, dict)):
-                items.append(self.check(sub or key, member, props.get(sub) if sub else items_schema, {}))
+                items.append(self.check(sub or key, member, props.get(sub) if sub else items_schema, answer))
             elif not P.is_placeholder(member):
                 sub_kind = self.names.kind(sub, props.get(sub)) if sub else (
                     self.names.kind(key, items_schema) if items_schema is not None else kind)
-                items.append(self._scalar(sub or key, member, sub_kind, {}, full=False))
+                items.append(self._scalar(sub or key, member, sub_kind, answer, full=False))
         conflict = next((i for i in items if i.status == CONFLICT), None)
         status = CONFLICT if conflict else GROUNDED if items and all(i.status == GROUNDED for i in items) else UNKNOWN
         reason = "" if conflict is None else conflict.reason.replace(repr(conflict.key), repr(key), 1)
@@ -166,7 +169,7 @@ class Grounder:
             return verdict(GROUNDED)  # the text labels it with this very key
         if own and full:
             rival = self._own_rival(own, value, vkind)
-            if rival is None and occurrences and self._claimed_by(occurrences, key, None, {}) is not None:
+            if rival is None and occurrences and self._claimed_by(occurrences, key, None, {}, vkind) is not None:
                 # The answer's value is what the text labels as something else, and the text
                 # labels this key with a value of its own ("publisher: Harbor House").
                 rival = next((g for g in self._own_values(own) if P.value_kind(g) != P.KIND_TEXT), None)
@@ -176,7 +179,7 @@ class Grounder:
             return verdict(CONFLICT, f"{key!r} is {shown}, which is {_a(vkind)}, not {_a(kind)}"
                            + self._said_as(occurrences, key))
         if full and occurrences and not own:
-            claimed = self._claimed_by(occurrences, key, value, answer)
+            claimed = self._claimed_by(occurrences, key, value, answer, vkind)
             if claimed is not None:
                 return verdict(CONFLICT, f"{key!r} is {shown}, which the text gives as the {claimed}")
         if kind in (K.ID, K.CODE, None) or vkind == P.KIND_ID:
@@ -260,13 +263,22 @@ class Grounder:
                 return given
         return None
 
-    def _claimed_by(self, occurrences: Sequence[Occurrence], key: str, value: Any, answer: Mapping[str, Any]) -> str | None:
+    def _could_hold(self, key: str, value_kind: str) -> bool:
+        kind = self.names.kind(key)
+        return kind is None or value_kind not in _IMPOSSIBLE.get(kind, ()) and value_kind not in _UNLIKELY.get(kind, ())
+
+    def _claimed_by(
+        self, occurrences: Sequence[Occurrence], key: str, value: Any, answer: Mapping[str, Any], value_kind: str = ""
+    ) -> str | None:
         """The other requested key that labels every occurrence, when it holds something else."""
         claimant = None
         for occ in occurrences:
             if any(self.names.same(label, key) for label in occ.labels):
                 return None
-            others = [k for k in self.keys if k != key and any(self.names.within(label, k) for label in occ.labels)]
+            # A label claims the value for another key only if that key could hold it: "Employee:
+            # Sarah Lindqvist (EMP-04417)" does not give the name as the employee_id.
+            fits = [k for k in self.keys if k != key and self._could_hold(k, value_kind)]
+            others = [k for k in fits if any(self.names.within(label, k) for label in occ.labels)]
             if not others:
                 return None
             claimant = claimant or others[0]
@@ -341,8 +353,10 @@ class Grounder:
         else:
             spelled = self.index.listed_with(value)
         for other in spelled:
-            norm = norm(other)
-            if norm and norm not in used and not any(norm in u or u in norm for u in used if len(u) > 2):
+            spelled_norm = norm(other)
+            if spelled_norm and spelled_norm not in used and not any(
+                spelled_norm in u or u in spelled_norm for u in used if len(u) > 2
+            ):
                 return other
         return None
 

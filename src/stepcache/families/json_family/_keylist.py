@@ -8,7 +8,8 @@ Four ways a prompt lists the keys it wants, tried in this order:
    placeholders — or example values, when the prompt asks for JSON and the values are nowhere else in it
    (else the block is the record itself);
 3. bullets under a line that asks for JSON and ends with a colon;
-4. a markdown table whose first header cell is "key", "field", "property", ... ;
+4. a markdown table whose first header cell is "key", "field", "property", ... , or the header row of a
+   CSV / tab-separated block (a row of identifiers over a row with as many fields);
 5. a run of identifiers in the sentence that asks for JSON, or in the instruction just before it
    ("Extract name, age and city as JSON", "Give me JSON with invoice_number, due_date and total").
 
@@ -35,6 +36,7 @@ answer fail verification or, worse, verify the wrong thing.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from dataclasses import dataclass, field
@@ -58,12 +60,15 @@ _GRAMMAR = frozenset(
     and or nor but etc where which that when whenever if unless so because while whereas using based given
     from for of in on to as at by about describing per with without into than then also too only exactly
     please each every all any the a an this these those is are be should must will would can could
+    out up down off back over here there
     """.split()
 )
 # Words that sit between keys without ending the list ("name, age, and also city").
 _FILLERS = frozenset({"and", "or", "nor", "the", "a", "an", "please", "also", "too", "only", "exactly", "etc"})
 _LONE_FILLERS = frozenset({"and", "or", "nor", "please", "also", "too", "etc"})
-_SEPARATORS = re.compile(r",|\band\b|\bor\b|&|\s\+\s", re.IGNORECASE)
+_SEPARATORS = re.compile(r",|\band\b|\bor\b|&|\s[+/]\s", re.IGNORECASE)
+# Format notation after a key is a type hint, not a word of the key ("date yyyy-mm-dd", "time HH:MM").
+_FORMAT_NOTE = re.compile(r"(?i)\b(?:yyyy|yy|mm|dd|hh|ss)(?:[-/.: ](?:yyyy|yy|mm|dd|hh|ss))+\b|\biso(?:\s*8601)?\b")
 _PLACEHOLDER_VALUES = frozenset(
     """
     string str text number num int integer float double decimal bool boolean date datetime time email url
@@ -111,6 +116,10 @@ class KeyList:
     #: key → JSON Schema fragment from a parenthesis ("age (integer)" → ``{"type": "integer"}``).
     hints: dict[str, Any] = field(default_factory=dict)
 
+    def __bool__(self) -> bool:
+        """A list was found (or found in doubt): the next way of listing keys need not be tried."""
+        return bool(self.keys) or self.doubtful
+
 
 _DOUBT = KeyList(doubtful=True)
 
@@ -132,7 +141,7 @@ def find_keys(text: str, *, json_asked: bool) -> KeyList:
     if skeleton.keys:
         return skeleton
     if json_asked:
-        return _bullets_after_json(text) or _table(text) or _run_near_json(text)
+        return _bullets_after_json(text) or _table(text) or _run_near_json(text) or _csv_header(text)
     return KeyList()
 
 
@@ -144,10 +153,13 @@ def _intro_list(text: str) -> KeyList:
         rest_start = intro.end()
         line_end = text.find("\n", rest_start)
         line = text[rest_start : line_end if line_end >= 0 else len(text)]
+        below = (line_end if line_end >= 0 else len(text)) + 1
         if line.strip():
             found = _inline(line, rest_start)
+            if not found and line.rstrip().endswith(":"):  # "these keys and no others:" + bullets
+                found = _bullet_block(text, below)
         else:
-            found = _bullet_block(text, (line_end if line_end >= 0 else len(text)) + 1)
+            found = _bullet_block(text, below)
         if found.doubtful:
             return found
         if found.keys:
@@ -160,7 +172,9 @@ def _inline(line: str, offset: int) -> KeyList:
     groups = [(m.start(), m.group(0)) for m in _BRACES.finditer(line)]
     masked = _BRACES.sub(lambda m: " " * len(m.group(0)), line)
     notes = [(m.start(), m.group(1)) for m in _PAREN.finditer(masked)]
+    notes += [(m.start(), m.group(0)) for m in _FORMAT_NOTE.finditer(masked)]
     masked = _PAREN.sub(lambda m: " " * len(m.group(0)), masked)  # "age (integer)" → "age"
+    masked = _FORMAT_NOTE.sub(lambda m: " " * len(m.group(0)), masked)  # "date yyyy-mm-dd" → "date"
     end = _END_OF_LIST.search(masked)
     stop = end.start() if end is not None else len(masked)
     bounds = [0, *(x for m in _SEPARATORS.finditer(masked, 0, stop) for x in (m.start(), m.end())), stop]
@@ -168,7 +182,13 @@ def _inline(line: str, offset: int) -> KeyList:
     for chunk_start, chunk_end in zip(bounds[::2], bounds[1::2]):
         key, ends = _item(masked[chunk_start:chunk_end])
         if key is None:
-            return _DOUBT
+            # Words that are not a key: in doubt inside a list ("name, role and start date"), but
+            # before any key it is prose after the word "keys" ("keys are case-sensitive").
+            if keys:
+                return _DOUBT
+            return KeyList()
+        if key and ends and _refers_back(key, [k for _, k in keys]):
+            key = ""  # "..., to_account, accounts as last-4 strings": a note on keys already listed
         if key:
             keys.append((chunk_start, key))
         if ends:
@@ -186,13 +206,19 @@ def _inline(line: str, offset: int) -> KeyList:
                    hints=_hints(keys, notes, stop))
 
 
+def _refers_back(word: str, keys: list[str]) -> bool:
+    """``word`` names the words of keys already listed ("accounts" after from_account, to_account)."""
+    stem = word.lower().rstrip("s")
+    return any(stem in re.split(r"[_\W]+", k.lower()) for k in keys) and word not in keys
+
+
 def _hints(keys: list[tuple[int, str]], notes: list[tuple[int, str]], stop: int) -> dict[str, Any]:
     """Type hints from the parenthesis after each key ("total (a number)")."""
     hints: dict[str, Any] = {}
     for at, note in notes:
         owner = [key for pos, key in keys if pos < at]
         hint = _type_hint(note)
-        if owner and hint and at < stop + len(note) + 2:
+        if owner and hint and at < stop:
             hints[owner[-1]] = hint
     return hints
 
@@ -322,6 +348,26 @@ def _skeleton(
     return KeyList()
 
 
+def _csv_header(text: str) -> KeyList:
+    """The header row of a CSV or tab-separated block ("header names as keys"): a line of identifiers
+    followed by a line with as many fields (quoted fields may hold the delimiter)."""
+    lines = text.splitlines(keepends=True)
+    offset = 0
+    for i, line in enumerate(lines[:-1]):
+        for delimiter in ("\t", ",", ";", "|"):
+            names = [c.strip() for c in line.strip().split(delimiter)]
+            if len(names) < 2 or not all(_IDENT.fullmatch(n) for n in names):
+                continue
+            try:
+                row = next(csv.reader([lines[i + 1].strip()], delimiter=delimiter))
+            except csv.Error:
+                continue
+            if len(row) == len(names):
+                return KeyList(tuple(dict.fromkeys(names)), ((offset, offset + len(line)),))
+        offset += len(line)
+    return KeyList()
+
+
 def _run_near_json(text: str) -> KeyList:
     """A run of identifiers in the sentence that asks for JSON, or in the instruction before it."""
     sentences = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
@@ -334,8 +380,12 @@ def _run_near_json(text: str) -> KeyList:
         # The run may sit in the sentence, or in a parenthesis of it ("into JSON (sender, subject)").
         places += [(a + m.start(1), a + m.end(1)) for m in _PAREN.finditer(text[start:end]) for a in (start,)]
         for a, b in places:
-            found = _identifier_run(text[a:b], a)
-            if found.keys or found.doubtful:
+            # A list does not run across ";" or ": " ("keys: project, lead, members; members as ..."),
+            # but "HH:MM" is one word.
+            clauses = [(a + m.start(), a + m.end()) for m in re.finditer(r"(?:[^;:]|:(?!\s))+", text[a:b])]
+            runs = [_identifier_run(text[c:d], c) for c, d in clauses]
+            found = next((r for r in runs if r.doubtful), None) or max(runs, key=lambda r: len(r.keys), default=KeyList())
+            if found:
                 return found
     return KeyList()
 
@@ -431,7 +481,9 @@ def _identifier_run(sentence: str, offset: int) -> KeyList:
     run that goes on into a multi-word item ("name, role and start date") is in doubt.
     """
     notes = [(m.start(), m.group(1)) for m in _PAREN.finditer(sentence)]
+    notes += [(m.start(), m.group(0)) for m in _FORMAT_NOTE.finditer(sentence)]
     masked = _PAREN.sub(lambda m: " " * len(m.group(0)), sentence)
+    masked = _FORMAT_NOTE.sub(lambda m: " " * len(m.group(0)), masked)
     separators = list(_SEPARATORS.finditer(masked))
     bounds = [0, *(x for m in separators for x in (m.start(), m.end())), len(masked)]
     seps = [m.group(0).strip().lower() for m in separators]
@@ -452,6 +504,8 @@ def _identifier_run(sentence: str, offset: int) -> KeyList:
                 if len(run) >= 2:
                     return _DOUBT
                 break
+            if len(words) > 1 and _refers_back(words[0], [k for _, k in run]):
+                break  # "..., to_account, accounts as last-4 strings": a note on keys already listed
             run.append((start + masked[start:].find(words[0]), words[0]))
             j += 1
             if len(words) > 1:

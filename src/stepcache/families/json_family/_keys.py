@@ -8,7 +8,9 @@ Two names mean the same thing (a cached value may move from one to the other) wh
   initials (``dob`` / ``date_of_birth``);
 * an alias group says so (built-ins below; ``JsonFamily(aliases=[{"email", "mail"}])`` adds more).
 
-Anything else is a *replacement*: ``city`` → ``email`` keeps the slot, not the meaning.
+Anything else is a *replacement*: ``city`` → ``email`` keeps the slot, not the meaning. Between two
+keys (not a key and a text label) an extension must also keep the kind the name implies:
+``shipper`` → ``shipper_city`` names a property of the shipper, not the shipper.
 
 A key's kind (``email``, ``date``, ``money``, ...) comes from its JSON Schema ``format``/``type``
 when there is one, else from its words. Kinds only ever *forbid* clear contradictions (an email
@@ -179,6 +181,12 @@ class KeyNames:
         if set(long) & _NEGATIONS and not set(short) & _NEGATIONS:
             return False  # "active" vs "not_active": the opposite, not an extension
         return _embeds([w for w in short if w not in _JOINERS], [w for w in long if w not in _JOINERS])
+
+    def renames(self, old: str, new: str) -> bool:
+        """A cached value under ``old`` may move to ``new``: they mean the same, and an extension
+        does not change what kind of thing the key holds (``name`` → ``full_name`` does,
+        ``shipper`` → ``shipper_city`` and ``customer`` → ``customer_email`` do not)."""
+        return self.same(old, new) and self._name_kind(old) == self._name_kind(new)
 
     def within(self, label: str, key: str) -> bool:
         """``label`` names ``key`` or something broader it falls under: "Email" and "E-mail" are

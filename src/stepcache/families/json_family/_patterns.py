@@ -59,7 +59,9 @@ _CURRENCY = r"(?:[$€£¥₹]|usd|eur|gbp|jpy|chf|cad|aud|us\$)"
 _NUMBER_RE = re.compile(
     # Not a part of a longer token: "68241" in "HC-68241", "04" in "2024-04-20" and "18" in "18:30" are
     # not numbers of their own.
-    rf"(?P<pre>{_CURRENCY}\s?)?(?<![\w.:])(?<!\w[-/#_])(?P<neg>-)?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    # Decimal commas too: "10,10 €", "1.250,00" (a comma before one or two digits is a decimal point).
+    rf"(?P<pre>{_CURRENCY}\s?)?(?<![\w.:])(?<!\w[-/#_])(?P<neg>-)?(?P<num>\d{{1,3}}(?:\.\d{{3}})+,\d{{1,2}}(?!\d)"
+    rf"|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+,\d{{1,2}}(?![\d,])|\d+(?:\.\d+)?)"
     rf"(?P<suf>\s?(?:{_CURRENCY}|%|k\b))?(?![\w.]\d|\w|[-/:_]\w)",
     re.IGNORECASE,
 )
@@ -75,7 +77,10 @@ _PLACEHOLDERS = frozenset(
     {"", "-", "--", "—", "n/a", "na", "none", "null", "nil", "unknown", "not provided", "not given",
      "not available", "not specified", "tbd", "tba", "?", "...", "…", "no data"}
 )
-_ID_RE = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:[-_/#][A-Za-z0-9]+)*|\d+(?:[-_/#]\d+)+")
+_ID_RE = re.compile(
+    r"(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:[-_/#][A-Za-z0-9]+)*|\d+(?:[-_/#]\d+)+"
+    r"|[A-Z0-9]+(?:-[A-Z0-9]+)+"  # all-caps codes joined by hyphens: "TS-BLK-M", "MUG-LOGO"
+)
 _CODE_RE = re.compile(r"[A-Z]{2,4}")
 _BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "y": True, "n": False}
 
@@ -178,10 +183,17 @@ def parse_time(value: str) -> int | None:
 # -- numbers, emails, urls, phones ----------------------------------------------------------------------
 
 
+def _number_of(spelled: str) -> float:
+    """"8,182,032" → 8182032; "10,10" → 10.1; "1.250,00" → 1250.0."""
+    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+,\d{1,2}|\d+,\d{1,2}", spelled):
+        return float(spelled.replace(".", "").replace(",", "."))
+    return float(spelled.replace(",", ""))
+
+
 def numbers_in(text: str) -> Iterator[Found]:
-    """Numbers with thousands separators, currency signs and % read as plain numbers."""
+    """Numbers with thousands separators, decimal commas, currency signs and % read as plain numbers."""
     for m in _NUMBER_RE.finditer(text):
-        number = float(m.group("num").replace(",", ""))
+        number = _number_of(m.group("num"))
         if m.group("neg"):
             number = -number
         suffix = (m.group("suf") or "").strip().lower()
@@ -205,7 +217,7 @@ def parse_number(value: Any) -> float | None:
     stripped = value.strip()
     m = _NUMBER_RE.fullmatch(stripped)
     if m is not None:
-        number = float(m.group("num").replace(",", ""))
+        number = _number_of(m.group("num"))
         return -number if m.group("neg") else number
     word = stripped.lower()
     return float(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else None
@@ -291,7 +303,9 @@ def value_kind(value: Any) -> str:
     if text.lower() in _NUMBER_WORDS:
         return KIND_NUMBER
     words = text.split()
-    if len(words) <= 6 and all(w[:1].isupper() or w.lower() in _NAME_PARTICLES for w in words) and words[0][:1].isupper():
+    # A name is capitalised words with lower-case letters in them ("Maria Lopez", not "SKU TR").
+    if (len(words) <= 6 and all(w[:1].isupper() or w.lower() in _NAME_PARTICLES for w in words)
+            and words[0][:1].isupper() and any(c.islower() for c in text)):
         return KIND_NAME
     return KIND_TEXT
 

@@ -180,8 +180,9 @@ class JsonSpec:
 # -- detection -------------------------------------------------------------------------------------
 
 _JSON_WORD = re.compile(r"\bjson\b", re.IGNORECASE)
+# Within one line: "Temperature-controlled: no" ending one message is not "no JSON" with the next.
 _NOT_JSON = re.compile(
-    r"\b(?:not|no|without|instead\s+of|never)\s+(?:as\s+|in\s+|using\s+|use\s+|any\s+|a\s+)*json\b"
+    r"\b(?:not|no|without|instead[ \t]+of|never)[ \t]+(?:as[ \t]+|in[ \t]+|using[ \t]+|use[ \t]+|any[ \t]+|a[ \t]+)*json\b"
     r"|\b(?:don'?t|do\s+not|never)\s+(?:use|return|reply\s+(?:in|with)|respond\s+(?:in|with)|answer\s+in"
     r"|output|give|write|format\s+(?:it\s+)?as)\s+(?:any\s+|a\s+|it\s+as\s+)?json\b",
     re.IGNORECASE,

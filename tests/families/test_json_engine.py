@@ -77,3 +77,62 @@ def test_invalid_json_is_never_served(cache: StepCache, backend: ScriptedBackend
     assert len(backend.calls) == 2  # the answer, then one repair asking for "age" alone
     sent = backend.calls[1].response_format
     assert sent is not None and list(sent["json_schema"]["schema"]["properties"]) == ["age"]
+
+
+# -- grounding doubts, the caller's system prompt, and the text's own labels ------------------------
+
+CONTACT = "Return JSON with keys name, age, email. Maria Lopez, 34, lives in Seville; reach her at maria@example.org."
+
+
+def ask_text(cache: StepCache, prompt: str, system: str = "") -> Any:
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    return cache.complete({"messages": messages})
+
+
+def test_a_doubted_value_is_repaired_with_a_call_for_that_key(cache: StepCache, backend: ScriptedBackend) -> None:
+    backend.enqueue('{"name": "Maria Lopez", "age": 34, "email": "Seville"}')
+    backend.enqueue('{"email": "maria@example.org"}')
+    result = ask_text(cache, CONTACT)
+    assert json.loads(result.text)["email"] == "maria@example.org" and result.stored is not None
+    ask = backend.calls[1].messages[-1]["content"]
+    assert 'exactly these keys: "email"' in ask and "'email' is \"Seville\"" in ask  # the reason goes to the model
+
+
+def test_an_answer_left_with_only_doubts_is_served_but_never_stored(cache: StepCache, backend: ScriptedBackend) -> None:
+    backend.enqueue('{"name": "Maria Lopez", "age": 34, "email": "Seville"}')
+    backend.enqueue('{"email": "Seville"}')  # the model insists
+    result = ask_text(cache, CONTACT)
+    assert json.loads(result.text)["email"] == "Seville"  # the model's answer, not an error for the client
+    assert result.stored is None and "served unverified, not stored" in result.detail
+    assert result.verification is not None and result.verification.only_doubts
+    assert cache.store.stats().entries == 0
+    backend.enqueue('{"name": "Maria Lopez", "age": 34, "email": "maria@example.org"}')
+    again = ask_text(cache, CONTACT)  # nothing was stored, so nothing is reused
+    assert again.path is Path.MISS and json.loads(again.text)["email"] == "maria@example.org"
+
+
+def test_a_missing_key_after_the_repair_is_still_an_error(cache: StepCache, backend: ScriptedBackend) -> None:
+    backend.enqueue('{"name": "Maria Lopez", "age": 34}')
+    backend.enqueue('{"nickname": "Mari"}')
+    with pytest.raises(UnverifiableAnswer):
+        ask_text(cache, CONTACT)
+
+
+def test_after_a_failed_repair_the_value_the_text_labels_is_taken(cache: StepCache, backend: ScriptedBackend) -> None:
+    prompt = "Return JSON. Required keys: title, pages. title: Dune; pages: 412."
+    backend.enqueue('{"title": "Dune", "pages": 978}')
+    backend.enqueue('{"pages": 978}')
+    result = ask_text(cache, prompt)
+    assert json.loads(result.text) == {"title": "Dune", "pages": 412}
+    assert result.verification is not None and result.verification.ok and result.stored is not None
+
+
+def test_the_callers_system_prompt_is_kept_in_fresh_and_patch_requests(cache: StepCache, backend: ScriptedBackend) -> None:
+    system = "You work for the Seville office. Answer in Spanish where text is free."
+    backend.enqueue('{"name": "Maria Lopez", "age": 34}')
+    backend.enqueue('{"email": "maria@example.org"}')
+    ask_text(cache, CONTACT, system=system)
+    for call in backend.calls:  # the fresh call and the patch call
+        systems = [m for m in call.messages if m["role"] == "system"]
+        assert len(systems) == 1 and call.messages[0] is systems[0]
+        assert systems[0]["content"].startswith(system) and "Reply with only a JSON object" in systems[0]["content"]

@@ -205,7 +205,9 @@ class JsonFamily(Family):
         memo_key = ("grounder", id(self.names), keys)
         grounder = spec.memo(memo_key)
         if not isinstance(grounder, Grounder):
-            grounder = Grounder(spec.record_text, keys, self.names, derived=derived(spec))
+            # Computed values are what the text asks for apart from the key names: "items_count" is a
+            # count the record states ("ordered 5 items"), "total including tax" is computed.
+            grounder = Grounder(spec.record_text, keys, self.names, derived=derived(spec, stated=spec.known_keys))
             spec.remember(memo_key, grounder)
         return grounder
 

@@ -169,9 +169,11 @@ class Grounder:
             return verdict(GROUNDED)  # the text labels it with this very key
         if own and full:
             rival = self._own_rival(own, value, vkind)
-            if rival is None and occurrences and self._claimed_by(occurrences, key, None, {}, vkind) is not None:
-                # The answer's value is what the text labels as something else, and the text
-                # labels this key with a value of its own ("publisher: Harbor House").
+            if rival is None and occurrences and all(
+                o.labels and not any(self.names.same(label, key) for label in o.labels) for o in occurrences
+            ):
+                # The answer's value is what the text labels as something else ("isbn: 978-..."), and
+                # the text labels this key with a value of its own ("publisher: Harbor House").
                 rival = next((g for g in self._own_values(own) if P.value_kind(g) != P.KIND_TEXT), None)
             if rival is not None:
                 return verdict(CONFLICT, f"{key!r} is {shown}, but the text gives {key!r} as {_show(rival)}")

@@ -60,7 +60,7 @@ _GRAMMAR = frozenset(
     and or nor but etc where which that when whenever if unless so because while whereas using based given
     from for of in on to as at by about describing per with without into than then also too only exactly
     please each every all any the a an this these those is are be should must will would can could
-    out up down off back over here there
+    out up down off back over here there nothing anything everything something none no just
     """.split()
 )
 # Words that sit between keys without ending the list ("name, age, and also city").
@@ -76,6 +76,7 @@ _PLACEHOLDER_VALUES = frozenset(
     """.split()
 )
 _PAREN = re.compile(r"\(([^)]*)\)")
+_TOP_LEVEL_COMMA = re.compile(r",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)")  # commas outside double quotes
 # What a parenthesis after a key says about its type; the first that matches wins.
 _TYPE_HINTS: tuple[tuple[re.Pattern[str], dict[str, Any]], ...] = tuple(
     (re.compile(pattern), hint)
@@ -240,7 +241,7 @@ def _item(item: str) -> tuple[str | None, bool]:
     words = item.split()
     if not words:
         return "", False
-    first = words[0].strip("`*\"'").rstrip(".")
+    first = words[0].strip("`*\"'").rstrip(".,;:)]}").lstrip("([{").strip("`*\"'")  # "(keys: a, b)." closes
     low = first.lower()
     if len(words) == 1:  # a lone word is a key, even "from", "to" (an email's fields) or "a"
         if low in _LONE_FILLERS:
@@ -326,6 +327,8 @@ def _skeleton(
     for start, end, block in _blocks(text):
         if any(s <= start < e for s, e in skip):
             continue  # "{name, role}" inside a written key list is that list's nesting
+        if re.search(r"\b(?:list|array)s?\s+of\s*(?:the\s+)?$|\[\s*$", text[max(0, start - 30) : start], re.IGNORECASE):
+            return _DOUBT  # "a list of {name, role} objects": the answer is a list, not an object
         obj = extract_object(block)
         loose = obj is None
         if obj is None:
@@ -374,16 +377,18 @@ def _run_near_json(text: str) -> KeyList:
     for i, (start, end) in enumerate(sentences):
         if not _JSON.search(text, start, end):
             continue
-        places = [(start, end)]
+        # In the sentence that asks for JSON two items need only a comma ("Extract city, email as
+        # JSON"); in the instruction before it they need an "and" (or a third item).
+        places = [(start, end, True)]
         if i > 0 and not re.search(r"\d|@", text[sentences[i - 1][0] : sentences[i - 1][1]]):
-            places.append(sentences[i - 1])
+            places.append((*sentences[i - 1], False))
         # The run may sit in the sentence, or in a parenthesis of it ("into JSON (sender, subject)").
-        places += [(a + m.start(1), a + m.end(1)) for m in _PAREN.finditer(text[start:end]) for a in (start,)]
-        for a, b in places:
+        places += [(start + m.start(1), start + m.end(1), True) for m in _PAREN.finditer(text[start:end])]
+        for a, b, loose in places:
             # A list does not run across ";" or ": " ("keys: project, lead, members; members as ..."),
             # but "HH:MM" is one word.
             clauses = [(a + m.start(), a + m.end()) for m in re.finditer(r"(?:[^;:]|:(?!\s))+", text[a:b])]
-            runs = [_identifier_run(text[c:d], c) for c, d in clauses]
+            runs = [_identifier_run(text[c:d], c, loose=loose) for c, d in clauses]
             found = next((r for r in runs if r.doubtful), None) or max(runs, key=lambda r: len(r.keys), default=KeyList())
             if found:
                 return found
@@ -409,24 +414,34 @@ def _blocks(text: str) -> list[tuple[int, int, str]]:
 
 
 def _loose_object(block: str) -> dict[str, Any] | None:
-    """``{name, email}`` or ``{name: string, age: number}``: keys with types, not JSON.
+    """``{name, email}``, ``{name: string, age: number}`` or ``{"rating": integer 1-5, "sentiment":
+    "positive" | "negative"}``: keys with types, not JSON.
 
     One bare name in braces is a template slot or LaTeX (``x = {x}``, ``\\frac{x}{3}``), not a key list.
     """
     inner = block.strip()
     if not (inner.startswith("{") and inner.endswith("}")) or "{" in inner[1:-1]:
         return None
-    parts = [p.strip() for p in inner[1:-1].split(",") if p.strip()]
+    parts = [p.strip() for p in _TOP_LEVEL_COMMA.split(inner[1:-1]) if p.strip()]
     if len(parts) < 2 and ":" not in inner:
         return None
     keys = []
     for part in parts:
         name, _, kind = part.partition(":")
         name = name.strip().strip("\"'`")
-        if not _IDENT.fullmatch(name) or (kind.strip() and kind.strip().strip("\"'`").lower() not in _PLACEHOLDER_VALUES):
+        if not _IDENT.fullmatch(name) or (kind.strip() and not _type_expression(kind.strip())):
             return None
         keys.append(name)
     return {k: None for k in keys} if keys else None
+
+
+def _type_expression(text: str) -> bool:
+    """A type written in place of a value: ``string``, ``integer 1-5``, ``"a" | "b"``, ``string[]``."""
+    first = re.split(r"[\s|\[(<]", text.strip("\"'`").lower(), maxsplit=1)[0]
+    if first in _PLACEHOLDER_VALUES:
+        return True
+    options = [o.strip() for o in text.split("|")]
+    return len(options) > 1 and all(re.fullmatch(r"\"[^\"]*\"|'[^']*'|\w+", o) for o in options)
 
 
 def _all_placeholders(value: Any) -> bool:
@@ -473,16 +488,18 @@ def shape_hash_input(shape: dict[str, Any]) -> str:
     return json.dumps(shape, sort_keys=True, separators=(",", ":"))
 
 
-def _identifier_run(sentence: str, offset: int) -> KeyList:
+def _identifier_run(sentence: str, offset: int, *, loose: bool = False) -> KeyList:
     """The longest run of lower-case identifiers joined by commas / "and" in one sentence.
 
     The first item may follow other words ("Extract *name*, age"), the last may be followed by prose
-    ("and *phone* as JSON"); the ones between are lone identifiers. Two items need an "and"/"or". A
-    run that goes on into a multi-word item ("name, role and start date") is in doubt.
+    ("and *phone* as JSON"); the ones between are lone identifiers. Two items need an "and"/"or"
+    unless ``loose`` (the sentence that asks for JSON). A run that goes on into a multi-word item
+    ("name, role and start date") is in doubt.
     """
     notes = [(m.start(), m.group(1)) for m in _PAREN.finditer(sentence)]
     notes += [(m.start(), m.group(0)) for m in _FORMAT_NOTE.finditer(sentence)]
-    masked = _PAREN.sub(lambda m: " " * len(m.group(0)), sentence)
+    masked = re.sub(r"\{[^{}]*\}?", lambda m: " " * len(m.group(0)), sentence)  # a template is not prose
+    masked = _PAREN.sub(lambda m: " " * len(m.group(0)), masked)
     masked = _FORMAT_NOTE.sub(lambda m: " " * len(m.group(0)), masked)
     separators = list(_SEPARATORS.finditer(masked))
     bounds = [0, *(x for m in separators for x in (m.start(), m.end())), len(masked)]
@@ -511,7 +528,7 @@ def _identifier_run(sentence: str, offset: int) -> KeyList:
             if len(words) > 1:
                 break  # "phone as JSON": the list ran into prose
         joined = set(seps[i : i + len(run) - 1])
-        if len(run) >= 2 and (joined & {"and", "or", "&"} or len(run) >= 3) and len(run) > len(best):
+        if len(run) >= 2 and (loose or joined & {"and", "or", "&"} or len(run) >= 3) and len(run) > len(best):
             best = run
     if not best:
         return KeyList()

@@ -113,7 +113,7 @@ _WORD_KINDS: tuple[tuple[str, frozenset[str]], ...] = (
     (CODE, frozenset({"currency", "locale", "language", "lang"})),
     (MONEY, frozenset({"price", "cost", "amount", "total", "subtotal", "fee", "salary", "balance", "budget",
                        "revenue", "tax", "payment", "tip"}) | _CURRENCY_WORDS),
-    (NUMBER, frozenset({"count", "qty", "age", "year", "population", "weight", "height", "length", "width",
+    (NUMBER, frozenset({"count", "qty", "quantity", "age", "year", "population", "weight", "height", "length", "width",
                         "distance", "duration", "score", "rating", "temperature"}) | _UNIT_WORDS),
     (ID, frozenset({"id", "sku", "isbn", "uuid", "code", "number", "ref", "reference", "no"})),
     (NAME, frozenset({"name", "firstname", "lastname", "author", "customer"})),
@@ -186,7 +186,16 @@ class KeyNames:
         """A cached value under ``old`` may move to ``new``: they mean the same, and an extension
         does not change what kind of thing the key holds (``name`` → ``full_name`` does,
         ``shipper`` → ``shipper_city`` and ``customer`` → ``customer_email`` do not)."""
-        return self.same(old, new) and self._name_kind(old) == self._name_kind(new)
+        if not self.same(old, new):
+            return False
+        kinds = self._name_kind(old), self._name_kind(new)
+        if kinds[0] == kinds[1]:
+            return True
+        if None not in kinds:
+            return False  # customer → customer_email: a name, then an email
+        # One kind unknown: fine for a respelling ("amt" → "amount"), not for an extension that
+        # adds the kind ("shipper" → "shipper_city").
+        return len(self.canonical(old)) == len(self.canonical(new))
 
     def within(self, label: str, key: str) -> bool:
         """``label`` names ``key`` or something broader it falls under: "Email" and "E-mail" are

@@ -327,11 +327,9 @@ class Grounder:
         spelled: list[str]
         if vkind in (P.KIND_NUMBER, P.KIND_MONEY):
             # Only a number of the same shape competes: a card's "4821" is not rivalled by a price 5.25.
-            whole = self.index.dates + self.index.times
             shape = number_shape(value)
-            spelled = [self.text[n.start : n.end] for n in self.index.numbers
-                       if inside(n.start) and not any(overlaps(n, d) for d in whole)
-                       and number_shape(self.text[n.start : n.end]) == shape]
+            spelled = [self.text[n.start : n.end] for n in self.index.plain_numbers
+                       if inside(n.start) and number_shape(self.text[n.start : n.end]) == shape]
         elif vkind in (P.KIND_EMAIL, P.KIND_URL, P.KIND_PHONE, P.KIND_DATE, P.KIND_DATETIME, P.KIND_TIME):
             found = {P.KIND_EMAIL: self.index.emails, P.KIND_URL: self.index.urls, P.KIND_PHONE: self.index.phones,
                      P.KIND_TIME: self.index.times}.get(vkind, self.index.dates)
@@ -371,10 +369,9 @@ class Grounder:
         answer's number is nowhere in the text: the answer is a miscopy, not a computation, since
         the text states the value."""
         used = used_values(answer, key)
-        whole = self.index.dates + self.index.times
-        for n in self.index.numbers:
+        for n in self.index.plain_numbers:
             spelled = self.text[n.start : n.end]
-            if any(overlaps(n, d) for d in whole) or norm(n.norm) in used or norm(spelled) in used:
+            if norm(n.norm) in used or norm(spelled) in used:
                 continue
             if self.names_key(self.index.occurrence(n.start, n.end), key):
                 return spelled

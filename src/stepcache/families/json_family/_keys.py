@@ -141,9 +141,18 @@ class KeyNames:
                 canon.setdefault(words, target)
         self._canon = sorted(canon.items(), key=lambda kv: -len(kv[0]))
         self._memo: dict[tuple[str, str], bool] = {}
+        self._canonical: dict[str, tuple[str, ...]] = {}
 
     def canonical(self, name: str) -> tuple[str, ...]:
         """``name``'s words with every alias replaced by its group's canonical spelling."""
+        found = self._canonical.get(name)
+        if found is None:
+            if len(self._canonical) > 8192:
+                self._canonical.clear()
+            found = self._canonical[name] = self._spell(name)
+        return found
+
+    def _spell(self, name: str) -> tuple[str, ...]:
         words = list(key_words(name))
         out: list[str] = []
         i = 0

@@ -7,6 +7,7 @@ evidence can point at the text.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,14 +127,15 @@ def _date_parts(m: re.Match[str]) -> list[DateNorm]:
 
 def dates_in(text: str) -> Iterator[Found]:
     """Every date spelled in ``text``; an ambiguous 03/04/2024 yields both readings."""
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = []  # sorted, disjoint: a later pattern never re-reads a date
     for pattern in _DATE_RES:
         for m in pattern.finditer(text):
-            if any(s < m.end() and m.start() < e for s, e in taken):
+            i = bisect.bisect_left(taken, (m.start(), m.start()))
+            if (i < len(taken) and taken[i][0] < m.end()) or (i and taken[i - 1][1] > m.start()):
                 continue
             parts = _date_parts(m)
             if parts:
-                taken.append((m.start(), m.end()))
+                taken.insert(i, (m.start(), m.end()))
             for norm in parts:
                 yield Found(m.start(), m.end(), norm)
 

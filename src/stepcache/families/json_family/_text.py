@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,11 +82,14 @@ class TextIndex:
         self.dates = list(P.dates_in(text))
         self.times = list(P.times_in(text))
         self.emails = list(P.emails_in(text))
-        self.urls = [u for u in P.urls_in(text) if not any(overlaps(u, e) for e in self.emails)]
+        self.urls = _disjoint(list(P.urls_in(text)), self.emails)
         self.phones = list(P.phones_in(text))
-        noise = self.times + self.phones + self.emails + self.urls
-        self.numbers = [n for n in P.numbers_in(text) if not any(overlaps(n, o) for o in noise)]
+        self.numbers = _disjoint(list(P.numbers_in(text)), self.times + self.phones + self.emails + self.urls)
+        #: Numbers standing on their own: not a part of a date or a time ("2024" in "April 20, 2024").
+        self.plain_numbers = _disjoint(self.numbers, self.dates + self.times)
         self.words: list[str] | None = None
+        self._field_starts = [f.start for f in self.fields]
+        self._occurrences: dict[tuple[int, int], Occurrence] = {}
 
     def find(self, value: Any, vkind: str) -> tuple[list[Occurrence], str]:
         spans: list[tuple[int, int]] = []
@@ -138,7 +142,15 @@ class TextIndex:
         return [], ""
 
     def occurrence(self, start: int, end: int) -> Occurrence:
-        holders = [f for f in self.fields if f.start <= start < f.end]
+        """The labels and words around ``text[start:end]`` (memoised: grounding asks often)."""
+        found = self._occurrences.get((start, end))
+        if found is None:
+            found = self._occurrences[(start, end)] = self._read_occurrence(start, end)
+        return found
+
+    def _read_occurrence(self, start: int, end: int) -> Occurrence:
+        last = bisect_right(self._field_starts, start)
+        holders = [f for f in self.fields[max(0, last - 4) : last] if f.start <= start < f.end]
         labels = [f.label for f in holders if not self.text[f.start : start].strip(" \t\"'`*([")]
         within = tuple(f.label for f in holders if f.label not in labels)
         clause_start = max((m.end() for m in _CLAUSE_END.finditer(self.text, max(0, start - 80), start)), default=max(0, start - 80))
@@ -157,6 +169,8 @@ class TextIndex:
                           tuple(_WORD.findall(before_text[near_start:])[-3:]), tuple(_WORD.findall(after_text)[:2]), within)
 
     def column_header(self, start: int) -> list[str]:
+        if "|" not in self.text:
+            return []
         line_start = self.text.rfind("\n", 0, start) + 1
         line_end = self.text.find("\n", start)
         line = self.text[line_start : line_end if line_end >= 0 else len(self.text)]
@@ -316,6 +330,21 @@ def _loose_spans(value: str, text: str) -> list[tuple[int, int]]:
 
 def json_literal(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _disjoint(found: list[P.Found], others: list[P.Found]) -> list[P.Found]:
+    """``found`` without the items that overlap any of ``others`` (a sorted sweep, not all pairs)."""
+    spans = sorted((o.start, o.end) for o in others)
+    starts = [a for a, _ in spans]
+    reach: list[int] = []  # the furthest end among the first i spans
+    for _, b in spans:
+        reach.append(max(b, reach[-1]) if reach else b)
+    out = []
+    for f in found:
+        i = bisect_left(starts, f.end)  # the spans that start before f ends
+        if not (i and reach[i - 1] > f.start):
+            out.append(f)
+    return out
 
 
 def overlaps(a: P.Found, b: P.Found) -> bool:

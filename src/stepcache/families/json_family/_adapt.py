@@ -206,9 +206,12 @@ class PromptDiff:
         self.record_words = {t.norm for t in ra + rb if t.kind == "word"}
         # Both prompts have a record: how alike they are is a question about the records' content
         # alone (instruction words and key names that fall inside a record sentence aside).
-        content_a = [t for t in ra if t.kind == "num" or t.kind == "word" and t.norm not in _WORDING and t.norm not in self.key_names]
-        content_b = [t for t in rb if t.kind == "num" or t.kind == "word" and t.norm not in _WORDING and t.norm not in self.key_names]
+        content_a, content_b = self._content_tokens(ra), self._content_tokens(rb)
         self.shared = _shared(content_a, content_b) if content_a and content_b else _shared(a, b)
+
+    def _content_tokens(self, tokens: list[_Tok]) -> list[_Tok]:
+        skipped = _WORDING | self.key_names
+        return [t for t in tokens if t.kind == "num" or t.kind == "word" and t.norm not in skipped]
 
     # -- pairing replaced spans ------------------------------------------------------------------
     def _pairs(self, olds: list[_Tok], news: list[_Tok]) -> Iterable[tuple[_Tok, _Tok]]:

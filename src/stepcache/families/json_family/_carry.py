@@ -56,7 +56,8 @@ _SELECTION = frozenset(
      "latter", "primary", "secondary"}
 )
 _TRANSFORM = frozenset(
-    {"capital", "capitalised", "capitalized", "capitalise", "capitalize", "abbreviated", "abbreviate", "abbreviation", "initials", "translate", "translated", "translation",
+    {"capital", "capitalised", "capitalized", "capitalise", "capitalize", "abbreviated", "abbreviate", "abbreviation",
+     "initials", "translate", "translated", "translation",
      "round", "rounded", "rounding", "truncate", "truncated", "cents", "pence", "thousands", "millions",
      "kilograms", "grams", "pounds", "ounces", "celsius", "fahrenheit", "miles", "kilometres", "kilometers",
      "metres", "meters", "seconds", "minutes", "hours", "days", "weeks", "months", "years", "unix",

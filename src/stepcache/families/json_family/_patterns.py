@@ -51,7 +51,12 @@ _TIME_RE = re.compile(
     re.IGNORECASE,
 )
 _EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_URL_RE = re.compile(r"(?<![\w@])(?:https?://|www\.)[^\s<>\"')\]]+|(?<![\w@./-])[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|dev|edu|gov|co|uk|de|fr|es|it|nl|eu|info|app)(?:/[^\s<>\"')\]]*)?(?![\w@-])", re.IGNORECASE)
+_URL_RE = re.compile(
+    r"(?<![\w@])(?:https?://|www\.)[^\s<>\"')\]]+"
+    r"|(?<![\w@./-])[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|dev|edu|gov|co|uk|de|fr|es|it|nl|eu|info|app)"
+    r"(?:/[^\s<>\"')\]]*)?(?![\w@-])",
+    re.IGNORECASE,
+)
 _PHONE_RE = re.compile(
     r"(?<![\w+])(?:\+\d[\d\s().-]{6,}\d|\(\d{2,4}\)\s?\d[\d\s.-]{4,}\d|\d{3}[-.]\d{3}[-.]\d{4}|\d{3}-\d{4}"
     r"|0\d{2,4}(?:[ -]\d{3,4}){1,3})(?![\w-])"  # a national number: "07700 900123", "020 7946 0321"

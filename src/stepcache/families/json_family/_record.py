@@ -56,7 +56,8 @@ def parts(text: str, key_spans: Sequence[tuple[int, int]] = (), keys: Sequence[s
     out: list[Part] = []
     pos = 0
     if keys:
-        names = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)) + r")(?![\w-])")
+        spelled = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
+        names = re.compile(rf"(?<![\w-])(?:{spelled})(?![\w-])")
         text = names.sub(lambda m: "k" * len(m.group(0)), text)  # same length: spans line up
     for m in [*_PIECE_END.finditer(text), None]:
         end = m.start() if m is not None else len(text)

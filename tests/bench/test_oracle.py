@@ -138,7 +138,7 @@ def test_unknown_or_ambiguous_requests_raise_instead_of_guessing() -> None:
         Oracle([LINEAR, other])(_ask(("user", "Solve 3x + 5 = 20")))
     with pytest.raises(ValueError, match="error_rate"):
         Oracle([LINEAR], error_rate=1.5)
-    with pytest.raises(ValueError, match="no truth"):
+    with pytest.raises(ValueError, match="no item has a truth"):
         Oracle([WorkloadItem.model_validate({"id": "t", "request": {"messages": [{"role": "user", "content": "hi"}]}})])
 
 
@@ -220,3 +220,27 @@ def test_is_deterministic(items: list[WorkloadItem]) -> None:
     assert run(8) != first
     wrong = sum(1 for item, answer in zip(items, first, strict=True) if not check(item, answer).ok)
     assert 0.3 * len(items) < wrong < 0.7 * len(items)
+
+
+def test_a_repair_call_is_told_apart_by_the_keys_it_asks_for() -> None:
+    """Two items with the same text and schemas that differ in one key: a repair asking for that key
+    can only be about the item that has it."""
+    def item(ident: str, key: str, value: str) -> WorkloadItem:
+        schema = {"type": "object", "properties": {"name": {"type": "string"}, key: {"type": "string"}}}
+        return WorkloadItem.model_validate({
+            "id": ident,
+            "request": {"messages": [{"role": "user", "content": "Ada, ada@example.org, London"}],
+                        "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}}},
+            "truth": {"kind": "json", "required_keys": ["name", key], "expected": {"name": "Ada", key: value}},
+        })
+
+    city, email = item("city", "city", "London"), item("email", "email", "ada@example.org")
+    oracle = Oracle([city, email])
+    repair = BackendRequest(
+        messages=({"role": "user", "content": "Ada, ada@example.org, London"},
+                  {"role": "user", "content": "Return a JSON object with exactly these keys: email."}),
+        model="m",
+    )
+    assert oracle.item_for(repair) is email
+    assert json.loads(oracle(repair)) == {"email": "ada@example.org"}
+    assert oracle.item_for(email.request.backend_request("m")) is email

@@ -9,7 +9,7 @@ changes only constants, may be served by an adaptation, never by the original's 
 its truth is known the answer is right.
 
 The model is an oracle answering every request from its item's ground truth
-(:class:`~stepcache.bench.metamorphic.WorkloadOracle` over :class:`~stepcache.bench.oracle.Oracle`),
+(:class:`~stepcache.bench.oracle.Oracle`),
 so every wrong answer here is StepCache's. Examples are drawn from the generated bench workload with a fixed seed
 (``derandomize``): the same command always checks the same requests.
 """
@@ -27,11 +27,11 @@ from stepcache.bench.metamorphic import (
     MUTATIONS,
     WRAPPERS,
     Mutation,
-    WorkloadOracle,
     Wrapper,
     applicable_mutations,
     kind_of,
 )
+from stepcache.bench.oracle import Oracle
 from stepcache.bench.workload import LinearTruth, WorkloadItem, generate_workload
 
 MODEL = "oracle"
@@ -109,7 +109,7 @@ def mutated_items(draw: st.DrawFn) -> tuple[WorkloadItem, Mutation, WorkloadItem
 def _cache(*items: WorkloadItem) -> StepCache:
     """StepCache in front of an always-right oracle that knows ``items`` (original and variant alike,
     so a model call that lost what the variant adds is answered as the original — and judged wrong)."""
-    return StepCache(ScriptedBackend(responder=WorkloadOracle(items, error_rate=0.0)), store=MemoryStore())
+    return StepCache(ScriptedBackend(responder=Oracle(items, error_rate=0.0)), store=MemoryStore())
 
 
 def _ask(cache: StepCache, item: WorkloadItem) -> Result:

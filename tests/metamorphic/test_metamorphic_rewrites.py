@@ -15,7 +15,6 @@ from stepcache.bench.metamorphic import (
     ANY_KIND,
     MUTATIONS,
     WRAPPERS,
-    WorkloadOracle,
     applicable_mutations,
     applicable_wrappers,
     kind_of,
@@ -23,6 +22,7 @@ from stepcache.bench.metamorphic import (
     wrapped_workload,
 )
 from stepcache.bench.oracle import UnknownRequest
+from stepcache.bench.oracle import Oracle
 from stepcache.bench.workload import JsonTruth, LinearTruth, QuadraticTruth, WorkloadItem, generate_workload
 
 ITEMS = generate_workload(42, bases_per_task=3, variants_per_perturbation=1)
@@ -241,7 +241,7 @@ def test_wrapped_workload_puts_originals_first_and_is_reproducible() -> None:
     assert len([v for v in few if v.perturbation.startswith("wrap:")]) == 2 * len(ITEMS)
 
 
-def _ask(oracle: WorkloadOracle, item: WorkloadItem) -> str:
+def _ask(oracle: Oracle, item: WorkloadItem) -> str:
     request = item.request.backend_request("m")
     return oracle(request)
 
@@ -250,13 +250,13 @@ def test_the_workload_oracle_tells_look_alikes_apart_by_the_callers_system_messa
     item = next(i for i in ITEMS if isinstance(i.truth, LinearTruth) and i.truth.format == "any")
     final = next(w for s in range(50) if (w := WRAPPERS["system_format"](item, random.Random(s))) is not None
                  and isinstance(w.truth, LinearTruth) and w.truth.answer == "final")
-    oracle = WorkloadOracle([item, final])
+    oracle = Oracle([item, final])
     assert oracle.items_for(item.request.backend_request("m")) == [item]
     assert oracle.items_for(final.request.backend_request("m")) == [final]
     assert check(item, _ask(oracle, item)).ok and check(final, _ask(oracle, final)).ok
     mutated = MUTATIONS["variable_once"](item, random.Random(0))
     assert mutated is not None
-    assert WorkloadOracle([item, mutated])(mutated.request.backend_request("m")) == WorkloadOracle.REFUSAL
+    assert Oracle([item, mutated])(mutated.request.backend_request("m")) == Oracle.REFUSAL
     with pytest.raises(UnknownRequest):
         oracle(BackendRequest(messages=({"role": "user", "content": "What is the capital of Peru?"},), model="m"))
 
@@ -264,7 +264,7 @@ def test_the_workload_oracle_tells_look_alikes_apart_by_the_callers_system_messa
 def test_the_oracle_answers_every_wrapped_and_mutated_item_right() -> None:
     """The truths of the rewritten items are consistent: answered from them, the checker agrees."""
     workload = wrapped_workload(ITEMS, random.Random(11))
-    oracle = WorkloadOracle(workload)
+    oracle = Oracle(workload)
     wrong = []
     for item in workload:
         if item.truth is None:

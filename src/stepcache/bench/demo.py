@@ -335,13 +335,13 @@ def make_backend(args: argparse.Namespace, items: Sequence[WorkloadItem] = ()) -
         return ScriptedBackend(responder=ImperfectModel(seed=args.seed))
     if args.oracle is not None:
         from ..backends.scripted import ScriptedBackend
-        from .metamorphic import WorkloadOracle
+        from .oracle import Oracle
 
         if not items:
             raise InvalidRequest("--oracle answers from the workload's ground truth: give it a workload "
                                  "(--workload FILE.jsonl, or the generated one)", param="oracle")
         # the oracle (stepcache.bench.oracle) behind an item picker that tells wrapped look-alikes apart
-        return ScriptedBackend(responder=WorkloadOracle(items, error_rate=args.oracle))
+        return ScriptedBackend(responder=Oracle(items, error_rate=args.oracle))
     from ..backends._open import open_backend
 
     if args.upstream:

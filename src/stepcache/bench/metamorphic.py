@@ -25,7 +25,7 @@ equation with a second unknown or a squared term — must never be served from t
 
 Every rewrite is deterministic given its :class:`random.Random`. :func:`wrapped_workload` builds a
 workload of originals first (they fill the cache), then every wrapped and mutated variant, shuffled.
-:class:`WorkloadOracle` answers such a workload from its truths (``stepcache bench --oracle``).
+:class:`~stepcache.bench.oracle.Oracle` answers such a workload from its truths (``stepcache bench --oracle``).
 
 Wrappers, in the order a chain applies them: ``answer_line``, ``system_format``, ``latex``,
 ``unicode_ops``, ``json_skeleton``, ``key_bullets``, ``response_format``, ``instruction_first``,
@@ -65,7 +65,6 @@ from ._rewrite import (
     wrapper,
 )
 from .._types import BackendRequest
-from .oracle import Oracle, UnknownRequest
 from .workload import EvaluationTruth, JsonTruth, LinearTruth, SystemTruth, WorkloadItem
 
 __all__ = [
@@ -80,7 +79,6 @@ __all__ = [
     "applicable_mutations",
     "wrap_chain",
     "wrapped_workload",
-    "WorkloadOracle",
     # wrappers
     "answer_line", "system_format", "latex", "unicode_ops", "json_skeleton", "key_bullets", "response_format",
     "instruction_first", "markdown", "code_fence", "politeness", "whitespace", "persona", "multi_turn",
@@ -412,75 +410,3 @@ def wrapped_workload(
     return [*items, *made]
 
 
-_SPACE = re.compile(r"\s+")
-
-#: (item, its user turns, its other turns), whitespace-normalised.
-_Known = tuple[WorkloadItem, tuple[str, ...], tuple[str, ...]]
-
-
-def _normal(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
-
-
-def _turns(item: WorkloadItem, user: bool) -> tuple[str, ...]:
-    texts = (_normal(m.get("content", "")) for m in item.request.messages if (m.get("role") == "user") == user)
-    return tuple(t for t in texts if t)
-
-
-class WorkloadOracle:
-    """A responder (``BackendRequest → str``) answering a wrapped workload from its truths.
-
-    :class:`~stepcache.bench.oracle.Oracle` answers; this picks the item first. A wrapper that changes
-    only the caller's system message (``system_format``) or response format leaves the user text as
-    it was, so an item and its wrapping differ in what they ask for but not in their user turns: the
-    item whose user turns *and* system turns all occur in the request wins (then the longest match,
-    then the one with the same ``response_format``). A model call from which StepCache dropped the
-    caller's system message is therefore answered as the unwrapped request — and judged against the
-    wrapped one's truth. Items still tied are told apart only if that changes the answer (truths that
-    differ in whether extra JSON keys are allowed give the same one). A request about an item without
-    a truth (a mutation whose answer cannot be computed) gets a refusal, which the checker does not
-    judge. Calls about no item, or about tied items with different answers, raise
-    :class:`~stepcache.bench.oracle.UnknownRequest`.
-    """
-
-    REFUSAL = "I cannot give a single answer: the question as stated does not determine one."
-
-    def __init__(self, items: Iterable[WorkloadItem], error_rate: float = 0.0, seed: int = 0) -> None:
-        if not 0.0 <= error_rate <= 1.0:
-            raise ValueError(f"error_rate must be between 0 and 1, got {error_rate}")
-        self.error_rate, self.seed = error_rate, seed
-        self._items: list[_Known] = [(item, _turns(item, True), _turns(item, False)) for item in items]
-        if not self._items:
-            raise ValueError("WorkloadOracle needs at least one workload item")
-        self._oracles: dict[str, Oracle] = {}
-
-    def items_for(self, request: BackendRequest) -> list[WorkloadItem]:
-        """The items ``request`` may be about, best first; more than one only when they tie."""
-        text = _normal("\n".join(m.get("content", "") for m in request.messages))
-        matching = [k for k in self._items if k[1] and all(u in text for u in k[1])]
-        if not matching:
-            last = next((m.get("content", "") for m in reversed(request.messages) if m.get("role") == "user"), "")
-            raise UnknownRequest(f"no workload item's user text occurs in this request (last user turn: {last[:80]!r})")
-        fitting = [k for k in matching if all(o in text for o in k[2])] or matching
-
-        def score(known: _Known) -> tuple[int, bool]:
-            item, users, others = known
-            return sum(map(len, users + others)), item.request.response_format == request.response_format
-
-        best = max(map(score, fitting))
-        return [k[0] for k in fitting if score(k) == best]
-
-    def __call__(self, request: BackendRequest) -> str:
-        answers = {self._answer(item, request) for item in self.items_for(request)}
-        if len(answers) > 1:
-            raise UnknownRequest(f"the request fits items with different answers equally well: "
-                                 f"{', '.join(i.id for i in self.items_for(request))}")
-        return answers.pop()
-
-    def _answer(self, item: WorkloadItem, request: BackendRequest) -> str:
-        if item.truth is None:
-            return self.REFUSAL
-        oracle = self._oracles.get(item.id)
-        if oracle is None:
-            oracle = self._oracles[item.id] = Oracle([item], error_rate=self.error_rate, seed=self.seed)
-        return oracle(request)

@@ -75,6 +75,9 @@ class Oracle:
     ``error_rate`` is the share of calls answered wrong (0 = always right, 1 = always wrong).
     """
 
+    #: What it says about an item without a truth (a mutation whose answer nothing determines).
+    REFUSAL = "I cannot give a single answer: the question as stated does not determine one."
+
     def __init__(self, items: Iterable[WorkloadItem], error_rate: float = 0.0, seed: int = 0) -> None:
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError(f"error_rate must be between 0 and 1, got {error_rate}")
@@ -82,37 +85,49 @@ class Oracle:
         self.seed = seed
         self._items: list[tuple[WorkloadItem, tuple[str, ...], tuple[str, ...]]] = []
         for item in items:
-            if item.truth is None:
-                raise ValueError(f"item {item.id!r} has no truth; the oracle answers only from ground truth")
             users = tuple(_normal(m.get("content", "")) for m in item.request.messages if m.get("role") == "user")
             others = tuple(_normal(m.get("content", "")) for m in item.request.messages if m.get("role") != "user")
             self._items.append((item, tuple(u for u in users if u), tuple(o for o in others if o)))
         if not self._items:
             raise ValueError("Oracle needs at least one workload item")
+        if all(item.truth is None for item, _, _ in self._items):
+            raise ValueError("no item has a truth; the oracle answers only from ground truth")
 
     # -- which item -------------------------------------------------------------------------------
-    def item_for(self, request: BackendRequest) -> WorkloadItem:
-        """The item ``request`` is about: all its user turns occur in the request; the longest match wins."""
+    def items_for(self, request: BackendRequest) -> list[WorkloadItem]:
+        """The items ``request`` may be about, best first; more than one only when they tie.
+
+        An item fits when all its user turns occur in the request. Of those, items whose system turns
+        occur too win (a wrapping that changed only the caller's system prompt keeps the user text),
+        then items that have every key the call asks for (a repair asks for the keys that failed;
+        only the item whose keys they are can be meant), then the longest match, then the same
+        ``response_format``.
+        """
         text = _normal("\n".join(m.get("content", "") for m in request.messages))
-        best: list[WorkloadItem] = []
-        best_score = (0, 0)
-        for item, users, others in self._items:
-            if not users or not all(u in text for u in users):
-                continue
-            score = (
-                sum(len(u) for u in users) + sum(len(o) for o in others if o in text),
-                int(item.request.response_format == request.response_format),
-            )
-            if score > best_score:
-                best, best_score = [item], score
-            elif score == best_score:
-                best.append(item)
-        if not best:
+        matching = [k for k in self._items if k[1] and all(u in text for u in k[1])]
+        if not matching:
             last = next((m.get("content", "") for m in reversed(request.messages) if m.get("role") == "user"), "")
             raise UnknownRequest(
                 f"no workload item's user text occurs in this request (last user turn: {last[:80]!r}); "
                 "the oracle answers only the items it was built with: pass them to Oracle(items)"
             )
+        fitting = [k for k in matching if all(o in text for o in k[2])] or matching
+        asked = _keys_asked(request, text)
+
+        def score(known: tuple[WorkloadItem, tuple[str, ...], tuple[str, ...]]) -> tuple[bool, int, bool]:
+            item, users, others = known
+            return (
+                asked <= _keys_of(item),
+                sum(map(len, users + others)),
+                item.request.response_format == request.response_format,
+            )
+
+        best = max(map(score, fitting))
+        return [k[0] for k in fitting if score(k) == best]
+
+    def item_for(self, request: BackendRequest) -> WorkloadItem:
+        """The one item ``request`` is about; :class:`UnknownRequest` when items with different truths tie."""
+        best = self.items_for(request)
         if any(other.truth != best[0].truth for other in best[1:]):
             raise UnknownRequest(
                 "the request matches items with different truths equally well: "
@@ -123,6 +138,8 @@ class Oracle:
     # -- answer -----------------------------------------------------------------------------------
     def __call__(self, request: BackendRequest) -> str:
         item = self.item_for(request)
+        if item.truth is None:
+            return self.REFUSAL
         whole = "\n".join(m.get("content", "") for m in request.messages)
         digest = hashlib.sha256(f"{self.seed}\0{whole}".encode()).digest()
         rng = random.Random(int.from_bytes(digest[:8], "big"))
@@ -214,6 +231,31 @@ def _coefficient(a: Fraction) -> str:
 
 
 # -- JSON -------------------------------------------------------------------------------------------
+
+
+def _keys_asked(request: BackendRequest, text: str) -> set[str]:
+    """The JSON keys a call asks for by name (a repair's "exactly these keys", a json_schema's properties)."""
+    if match := _EXACT_KEYS.search(text):
+        return {k.strip().strip("\"'`") for k in match.group(1).split(",") if k.strip().strip("\"'`")}
+    rf = request.response_format or {}
+    if rf.get("type") == "json_schema":
+        properties = (rf.get("json_schema") or {}).get("schema", {}).get("properties")
+        if isinstance(properties, dict):
+            return set(properties)
+    return set()
+
+
+def _keys_of(item: WorkloadItem) -> set[str]:
+    """Every key the item's answer may hold: its truth's keys and its own schema's properties."""
+    keys: set[str] = set()
+    if isinstance(item.truth, JsonTruth):
+        keys |= set(item.truth.required_keys) | set(item.truth.expected)
+    rf = item.request.response_format or {}
+    if rf.get("type") == "json_schema":
+        properties = (rf.get("json_schema") or {}).get("schema", {}).get("properties")
+        if isinstance(properties, dict):
+            keys |= set(properties)
+    return keys
 
 
 def _asked_keys(truth: JsonTruth, request: BackendRequest, whole: str) -> list[str]:

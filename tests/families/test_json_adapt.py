@@ -337,12 +337,15 @@ def test_added_key_in_a_prompt_style_request_asks_with_json_object() -> None:
         "Alice is 34 and lives in Paris. Return JSON with keys name, age, city, country.",
     ],
 )
-def test_paraphrase_of_the_instruction_keeps_everything(paraphrase: str) -> None:
+def test_paraphrase_of_the_instruction_keeps_what_the_record_says(paraphrase: str) -> None:
     answer = '{"name": "Alice", "age": 34, "city": "Paris", "country": "France"}'
     entry = cache(KEYS.format(keys="name, age, city, country", text="Alice is 34 and lives in Paris."), answer)
     task, steps = adapt(entry, paraphrase)
-    assert obj(task, steps) == json.loads(answer)
-    assert family.verify(task, steps or []).ok
+    # "France" is the model's, not the record's: under other words nothing shows it is still right
+    # (it could as well have been a typo), so it is asked for again; the rest is carried.
+    assert obj(task, steps) == {"name": "Alice", "age": 34, "city": "Paris"}
+    report = family.verify(task, steps or [])
+    assert report.problems == ("missing required key 'country'",)
 
 
 @pytest.mark.parametrize(

@@ -234,15 +234,26 @@ def _coefficient(a: Fraction) -> str:
 
 
 def _keys_asked(request: BackendRequest, text: str) -> set[str]:
-    """The JSON keys a call asks for by name (a repair's "exactly these keys", a json_schema's properties)."""
+    """The JSON keys a call names: the keys it asks for (a repair's "exactly these keys", a
+    json_schema's properties) and the keys of the answer so far that a repair shows as an
+    assistant turn."""
+    keys: set[str] = set()
+    for message in request.messages:
+        if message.get("role") == "assistant":
+            try:
+                so_far = json.loads(message.get("content", ""))
+            except ValueError:
+                continue
+            if isinstance(so_far, dict):
+                keys |= set(so_far)
     if match := _EXACT_KEYS.search(text):
-        return {k.strip().strip("\"'`") for k in match.group(1).split(",") if k.strip().strip("\"'`")}
+        return keys | {k.strip().strip("\"'`") for k in match.group(1).split(",") if k.strip().strip("\"'`")}
     rf = request.response_format or {}
     if rf.get("type") == "json_schema":
         properties = (rf.get("json_schema") or {}).get("schema", {}).get("properties")
         if isinstance(properties, dict):
-            return set(properties)
-    return set()
+            keys |= set(properties)
+    return keys
 
 
 def _keys_of(item: WorkloadItem) -> set[str]:

@@ -210,7 +210,11 @@ def adapt_object(
     used = {k for _, leaves in adapted.values() for leaf in leaves if leaf.status == MAPPED for k in leaf.used}
     if diff.unexplained(used):
         return None
-    keep = {MAPPED, COPIED} if diff.content_changed or reworded else {MAPPED, COPIED, INVENTED}
+    # A value the model wrote that the record does not contain (invented, computed, or mistyped:
+    # "Aaa" for "Ada", 1816 for 1815) is served from cache only for the same words: for any other
+    # wording nothing can show it is right for the new request, so it is asked for again.
+    same_words = not diff.content_changed and not diff.instruction_words
+    keep = {MAPPED, COPIED, INVENTED} if same_words else {MAPPED, COPIED}
     out = {
         key: value
         for key, (value, leaves) in adapted.items()
@@ -239,15 +243,15 @@ def _normalised_copy(status: str, key: str, value: Any, spec: JsonSpec, grounder
     """A value the word diff calls invented that is a reading of the unchanged record, not of the
     reworded instruction: found in it spelled otherwise ("2024-03-14" for "Thursday 14 March 2024"),
     a yes/no the record answers for a boolean key ("out of stock" → ``false``), or ``null`` for a key
-    the record gives nothing for."""
+    whose kind the record visibly lacks (no email anywhere for ``email``)."""
     if status != INVENTED or diff.content_changed or isinstance(value, (dict, list)):
         return False
     schema = spec.property_schema(key)
-    evidence = grounder.check(key, value, schema)
     if value is None:
-        return evidence.status != CONFLICT
+        return grounder.absent(key, schema)  # only where absence can be seen: no email in the text
+    evidence = grounder.check(key, value, schema)
     if isinstance(value, bool):
-        return grounder.names.kind(key, schema) == BOOLEAN and evidence.status != CONFLICT
+        return grounder.names.kind(key, schema) == BOOLEAN and evidence.status == GROUNDED
     return evidence.status == GROUNDED
 
 

@@ -249,18 +249,27 @@ class JsonFamily(Family):
         return _steps(spec, self._from_labels(spec, merged, keys or list(reply)))
 
     def _from_labels(self, spec: JsonSpec, obj: dict[str, Any], asked: Sequence[str]) -> dict[str, Any]:
-        """The last resort after the model's repair: a key it was asked for that is still missing,
-        ``null`` or contradicted, and that the text labels with one clear value ("pages: 641"),
-        takes that value. Not for requests that compute their values ("total including tax")."""
+        """The last resort after the model's repair: a key it was asked for whose value miscopies a
+        word of the text takes the text's spelling; one still missing, ``null`` or contradicted that
+        the text labels with one clear value ("pages: 641") takes that value. Not for requests that
+        compute their values ("total including tax")."""
         if derived(spec):
             return obj
         grounder = self._grounder(spec, obj)
         out = dict(obj)
         for key in asked:
-            given = grounder.labelled_value(key)
-            if given is None or spec.forbids(key):
+            if spec.forbids(key):
                 continue
             schema = spec.property_schema(key)
+            if isinstance(out.get(key), str):
+                # A miscopy of the text ("grenitecapital.com", "68241" of "HC-68241") is copied right.
+                spelled = grounder.correction(key, out[key], schema, out)
+                if spelled is not None:
+                    out[key] = spelled
+                    continue
+            given = grounder.labelled_value(key)
+            if given is None:
+                continue
             if out.get(key) is not None and grounder.check(key, out[key], schema, out).status != CONFLICT:
                 continue
             out[key] = _typed(given, schema, self.names.kind(key, schema), out.get(key), spec.text)

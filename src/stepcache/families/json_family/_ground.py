@@ -26,6 +26,7 @@ verified (text, JSON) pair, where each key's value sits, and it is kept in ``Ent
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,18 @@ from ._text import (
 __all__ = ["Evidence", "Occurrence", "Grounder", "GROUNDED", "CONFLICT", "UNKNOWN"]
 
 GROUNDED, CONFLICT, UNKNOWN = "grounded", "conflict", "unknown"
+
+#: Words of a key's name that do not tell one number from another ("order_number", "amount_usd").
+_GENERIC_KEY_WORDS = frozenset(
+    "number num no nr id value amount count total_ the of in per pct percent percentage usd eur gbp chf jpy "
+    "kg g lb oz cm mm km m ml l h hr min sec s unit units qty".split()
+)
+#: Words of a boolean key's name that say nothing of its meaning (``is_paid``, ``has_parking``).
+_BOOL_PREFIXES = frozenset({"is", "has", "have", "was", "are", "can", "does", "did", "should", "will"})
+#: A negation just before the words of a boolean key: the text says it is false.
+_NEGATION_BEFORE = re.compile(
+    r"(?:\bnot|\bno|\bnothing|\bnever|n't|\bout\s+of|\bwithout|\bnor|\bisn't|\baren't|\bwasn't)\s+(?:\w+\s+){0,1}$"
+)
 
 # A value of one of these kinds can never fill a key of that kind, wherever it came from.
 _IMPOSSIBLE: dict[str, frozenset[str]] = {
@@ -96,6 +109,8 @@ class Evidence:
     #: Weaker: an occurrence sits further inside a field labelled with this key's name.
     held: bool = False
     items: tuple[Evidence, ...] = field(default=())  # members of a list or object value
+    #: For a miscopy of the text (a near miss, a cut-off ID): the text's own spelling.
+    spelled: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -160,8 +175,9 @@ class Grounder:
         labelled = any(self.names_key(o, key) for o in occurrences)
         held = labelled or any(self.names_key(o, key, held=True) for o in occurrences)
 
-        def verdict(status: str, reason: str = "") -> Evidence:
-            return Evidence(key, status, vkind, kind, norm, tuple(occurrences), labelled, reason, held=held)
+        def verdict(status: str, reason: str = "", spelled: str | None = None) -> Evidence:
+            return Evidence(key, status, vkind, kind, norm, tuple(occurrences), labelled, reason, held=held,
+                            spelled=spelled)
 
         shown = _show(value)
         own = [f for f in self.fields if self.names.within(f.label, key)] if full else []
@@ -187,7 +203,8 @@ class Grounder:
         if kind in (K.ID, K.CODE, None) or vkind == P.KIND_ID:
             cut = None if any(self.index.whole(o, value) for o in occurrences) else self.index.truncated(value)
             if cut is not None:
-                return verdict(CONFLICT, f"{key!r} is {shown}, a cut-off part of {_show(cut)} in the text: copy it whole")
+                return verdict(CONFLICT, f"{key!r} is {shown}, a cut-off part of {_show(cut)} in the text: copy it whole",
+                               spelled=cut)
         if kind is not None and vkind in _UNLIKELY.get(kind, ()) and (vkind != P.KIND_NAME or occurrences):
             alternative = self._unused(kind, answer)
             if alternative is not None:
@@ -202,8 +219,53 @@ class Grounder:
             near = self.index.near_miss(value) or self.index.near_token(value, vkind)
             if near is not None:
                 return verdict(CONFLICT, f"{key!r} is {shown}, which the request does not contain; it gives "
-                               f"{_show(near)}: copy values exactly")
+                               f"{_show(near)}: copy values exactly", spelled=near)
+        if full and vkind in (P.KIND_NUMBER, P.KIND_MONEY) and not held and not self.derived:
+            anchored = self._anchored_numbers(key)
+            if anchored and not any(abs(n - float(_number_of(value))) < 1e-9 for n in anchored):
+                given = ", ".join(_show(int(n) if n == int(n) else n) for n in sorted(set(anchored)))
+                return verdict(CONFLICT, f"{key!r} is {shown}, but the text writes {' '.join(self._anchor_words(key))!r} "
+                               f"next to {given}")
+        if not occurrences and isinstance(value, bool) and kind == K.BOOLEAN and self.phrased(key) is value:
+            return Evidence(key, GROUNDED, vkind, kind, "phrase", held=True)
         return verdict(GROUNDED if occurrences else UNKNOWN)
+
+    def _anchor_words(self, key: str) -> tuple[str, ...]:
+        return tuple(w for w in key_words(key) if w not in _GENERIC_KEY_WORDS and len(w) > 1)
+
+    def _anchored_numbers(self, key: str) -> list[float]:
+        """The numbers the text writes next to every distinctive word of ``key`` ("error rate reached
+        7.5%" for ``error_rate_percent``, "the 2% threshold" for ``threshold``): in prose, where a value
+        has no label, that is how the text says which number is which. Empty when the key's words are
+        next to no number."""
+        words = self._anchor_words(key)
+        if not words:
+            return []
+        out: list[float] = []
+        for found in self.index.plain_numbers:
+            seen = self.index.occurrence(found.start, found.end)
+            around = set(key_words(" ".join(seen.before))) | set(key_words(" ".join(seen.after)))
+            if all(w in around for w in words):
+                out.append(float(found.norm))
+        return out
+
+    def phrased(self, key: str) -> bool | None:
+        """The yes/no the text says for a boolean key in words — the family's rule for booleans from
+        phrases: the key's words ("in stock" for ``in_stock``, "paid" for ``is_paid``) occur, and a
+        negation right before them ("not", "no", "never", "n't", "out of", "without", "un-") makes it
+        ``False``, else ``True``. ``None`` when the words are absent or said both ways."""
+        words = [w for w in key_words(key) if w not in _BOOL_PREFIXES]
+        if not words:
+            return None
+        core = r"\s+".join(re.escape(w) + r"\w{0,3}" for w in words if w not in ("in", "on"))
+        if not core:
+            return None
+        said: set[bool] = set()
+        for m in re.finditer(rf"(?<![\w-])(un|non-?)?{core}(?!\w)", self.text, re.IGNORECASE):
+            before = self.text[max(0, m.start() - 24) : m.start()].casefold()
+            negated = bool(m.group(1)) or _NEGATION_BEFORE.search(before) is not None
+            said.add(not negated)
+        return said.pop() if len(said) == 1 else None
 
     def _null(self, key: str, value: Any, kind: str | None, answer: Mapping[str, Any]) -> Evidence:
         vkind = P.KIND_NULL if value is None else P.value_kind(value)
@@ -227,6 +289,25 @@ class Grounder:
                 return Evidence(key, CONFLICT, vkind, kind, reason=f"{key!r} is {_show(value)}, but the text has "
                                 f"{_show(self.text[candidates[0].start : candidates[0].end])}")
         return Evidence(key, UNKNOWN, vkind, kind)
+
+    def correction(self, key: str, value: str, schema: Any = None, answer: Mapping[str, Any] | None = None) -> str | None:
+        """The text's own spelling of a value that miscopies it: a near-miss copy ("Lisboa" where the
+        text says "Lisbon") or a cut-off ID ("68241" of "HC-68241"); ``None`` for anything else."""
+        evidence = self.check(key, value, schema, answer)
+        return evidence.spelled if evidence.status == CONFLICT else None
+
+    def absent(self, key: str, schema: Any = None, answer: Mapping[str, Any] | None = None) -> bool:
+        """The text certainly gives no value for ``key``, so ``null`` is a reading of it, not a guess:
+        nothing is labelled with the key, and the key holds a kind that can be spotted (an email, a
+        URL, a phone number, a date or a time) of which the text has none that ``answer`` leaves unused.
+        For names and free text absence cannot be shown: never true."""
+        kind = self.names.kind(key, schema)
+        if kind not in _SPOTTABLE:
+            return False
+        used = used_values(answer or {}, key)
+        if any(self.names.within(f.label, key) or self.names.same(f.label, key) for f in self.fields):
+            return False
+        return not any(norm(self.text[c.start : c.end]) not in used for c in self.index.of_kind(kind))
 
     # -- finding the value --------------------------------------------------------------------------
     # -- evidence helpers -----------------------------------------------------------------------------
@@ -379,6 +460,16 @@ class Grounder:
 
 
 # -- wording of reasons ------------------------------------------------------------------------------
+
+
+def _number_of(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    digits = P.digits(str(value).split(".")[0]) + ("." + P.digits(str(value).split(".")[1]) if "." in str(value) else "")
+    try:
+        return float(digits)
+    except ValueError:
+        return float("nan")
 
 
 def _show(value: Any) -> str:

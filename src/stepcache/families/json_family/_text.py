@@ -20,9 +20,10 @@ from . import _patterns as P
 __all__ = ["TextIndex", "Occurrence", "Field", "field_labels", "phrase_spans", "norm", "used_values", "equivalent"]
 
 _DETERMINERS = frozenset({"the", "a", "an", "her", "his", "my", "our", "their", "its", "your", "this", "that"})
-_CLAUSE_END = re.compile(r"[.;:\n|()\[\]{}!?]")
+# A decimal point or a thousands comma inside a number ends no clause: "SALES TAX 8.25%  9.82".
+_CLAUSE_END = re.compile(r"[;:\n|()\[\]{}!?]|\.(?!\d)")
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
-_NEAR_END = re.compile(r"[.;:\n|()\[\]{}!?,<>]")
+_NEAR_END = re.compile(r"[;:\n|()\[\]{}!?<>]|\.(?!\d)|,(?!\d{3}(?!\d))")
 _IS_LABEL = re.compile(r"(?P<label>(?:[A-Za-z][\w'’-]*\s+){0,2}[A-Za-z][\w'’-]*)\s+(?:is|are|was|were)\s+[\"'(]?\s*$")
 _FIELD = re.compile(
     r"(?:^|(?<=[\n;,|{(\[•:])|(?<=\.\s))[ \t]*(?:[-*•+]\s+|\d{1,2}[.)]\s+)?[*_]{0,2}[\"'`]?"

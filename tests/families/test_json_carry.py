@@ -84,6 +84,13 @@ def test_in_prose_the_number_next_to_the_keys_words_is_the_keys() -> None:
     assert swapped.status == CONFLICT and "7.5" in swapped.reason
     assert grounder.check("error_rate_percent", 7.5).status == GROUNDED
     assert grounder.check("threshold_percent", 2).status == GROUNDED
+    # "from account ending 4821 to account ending 9930": the words around 4821 name "to account" too,
+    # but the number that follows "to account" is 9930
+    bank = "You sent EUR 500.00 from account ending 4821 to account ending 9930 on 03/02/2025."
+    accounts = Grounder(bank, ["from_account", "to_account"], KeyNames())
+    assert accounts.check("to_account", "4821").status == CONFLICT
+    assert accounts.check("to_account", "9930").status == GROUNDED
+    assert accounts.check("from_account", "4821").status == GROUNDED
     # a receipt line with a rate and an amount: both are next to "tax", so neither is contradicted
     receipt = Grounder("SUBTOTAL 118.99\nSALES TAX 8.25%   9.82\nTOTAL 128.81", ["tax", "total"], KeyNames())
     assert receipt.check("tax", 9.82).status != CONFLICT

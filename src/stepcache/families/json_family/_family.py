@@ -253,20 +253,22 @@ class JsonFamily(Family):
         word of the text takes the text's spelling; one still missing, ``null`` or contradicted that
         the text labels with one clear value ("pages: 641") takes that value. Not for requests that
         compute their values ("total including tax")."""
-        if derived(spec):
-            return obj
         grounder = self._grounder(spec, obj)
+        computed = derived(spec)
         out = dict(obj)
         for key in asked:
             if spec.forbids(key):
                 continue
             schema = spec.property_schema(key)
             if isinstance(out.get(key), str):
-                # A miscopy of the text ("grenitecapital.com", "68241" of "HC-68241") is copied right.
+                # A miscopy of the text ("grenitecapital.com", "68241" of "HC-68241") is copied right,
+                # whatever else the request computes: a miscopy is never a computation.
                 spelled = grounder.correction(key, out[key], schema, out)
                 if spelled is not None:
                     out[key] = spelled
                     continue
+            if computed:
+                continue
             given = grounder.labelled_value(key)
             if given is None:
                 continue

@@ -43,6 +43,7 @@ __all__ = ["Evidence", "Occurrence", "Grounder", "GROUNDED", "CONFLICT", "UNKNOW
 
 GROUNDED, CONFLICT, UNKNOWN = "grounded", "conflict", "unknown"
 
+_CLAUSE_OR_COMMA = re.compile(r"[;:\n|()\[\]{}!?<>]|\.(?!\d)|,(?!\d{3}(?!\d))")
 #: Words of a key's name that do not tell one number from another ("order_number", "amount_usd").
 _GENERIC_KEY_WORDS = frozenset(
     "number num no nr id value amount count total_ the of in per pct percent percentage usd eur gbp chf jpy "
@@ -220,7 +221,11 @@ class Grounder:
             if near is not None:
                 return verdict(CONFLICT, f"{key!r} is {shown}, which the request does not contain; it gives "
                                f"{_show(near)}: copy values exactly", spelled=near)
-        if full and vkind in (P.KIND_NUMBER, P.KIND_MONEY) and not held and not self.derived:
+        numeric = vkind in (P.KIND_NUMBER, P.KIND_MONEY) or (
+            isinstance(value, str) and re.fullmatch(r"\d[\d,]*(?:\.\d+)?", value.strip()) is not None)
+        # Words around a number ("4821 to account") are weaker than the number that follows the
+        # key's words ("to account ending 9930"); a field label ("To account: 4821") is stronger.
+        if full and numeric and not any(o.labels for o in occurrences) and not self.derived:
             anchored = self._anchored_numbers(key)
             if anchored and not any(abs(n - float(_number_of(value))) < 1e-9 for n in anchored):
                 given = ", ".join(_show(int(n) if n == int(n) else n) for n in sorted(set(anchored)))
@@ -234,19 +239,30 @@ class Grounder:
         return tuple(w for w in key_words(key) if w not in _GENERIC_KEY_WORDS and len(w) > 1)
 
     def _anchored_numbers(self, key: str) -> list[float]:
-        """The numbers the text writes next to every distinctive word of ``key`` ("error rate reached
-        7.5%" for ``error_rate_percent``, "the 2% threshold" for ``threshold``): in prose, where a value
-        has no label, that is how the text says which number is which. Empty when the key's words are
-        next to no number."""
+        """The numbers the text writes after the key's words, up to the next comma or clause end
+        ("error rate reached 7.5%" for ``error_rate_percent``, "to account ending 9930" for
+        ``to_account``, "SALES TAX 8.25%  9.82" for ``tax``), or, when nothing follows, the number
+        right before them ("the 2% threshold"): in prose, where a value has no label, that is how the
+        text says which number is which. Empty when the key's words are next to no number."""
         words = self._anchor_words(key)
         if not words:
             return []
+        phrase = re.compile(r"(?<![\w-])" + r"(?:\W+\w+){0,1}?\W+".join(re.escape(w) + r"\w{0,3}" for w in words)
+                            + r"(?![\w-])", re.IGNORECASE)
+        numbers = self.index.plain_numbers
         out: list[float] = []
-        for found in self.index.plain_numbers:
-            seen = self.index.occurrence(found.start, found.end)
-            around = set(key_words(" ".join(seen.before))) | set(key_words(" ".join(seen.after)))
-            if all(w in around for w in words):
-                out.append(float(found.norm))
+        for m in phrase.finditer(self.text):
+            stop = _CLAUSE_OR_COMMA.search(self.text, m.end(), m.end() + 80)
+            end = stop.start() if stop else m.end() + 80
+            after = [float(n.norm) for n in numbers if m.end() <= n.start < end]
+            if after:
+                out += after
+                continue
+            begin = max((x.end() for x in _CLAUSE_OR_COMMA.finditer(self.text, max(0, m.start() - 40), m.start())),
+                        default=max(0, m.start() - 40))
+            before = [n for n in numbers if begin <= n.start and n.end <= m.start()]
+            if before:  # the last number before them, in each of its readings (2% is 2 and 0.02)
+                out += [float(n.norm) for n in before if (n.start, n.end) == (before[-1].start, before[-1].end)]
         return out
 
     def phrased(self, key: str) -> bool | None:

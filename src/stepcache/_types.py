@@ -38,7 +38,7 @@ __all__ = [
 
 #: Bumped whenever segmentation, task encoding or adaptation data change shape. It is part of every
 #: cache key, so entries written by an older format are never served (they simply stop matching).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: An L2-normalised float32 embedding.
 Vector = npt.NDArray[np.float32]

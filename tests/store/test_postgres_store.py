@@ -152,7 +152,7 @@ def test_filtered_search_uses_the_index_and_still_returns_k(pg_url: str, schema:
                 r[0]
                 for r in conn.execute(
                     "EXPLAIN SELECT id FROM entries WHERE dim = 32 AND namespace = 'tenant-a' AND model = 'm1'"
-                    " AND format_version = 1 AND family = 'linear'"
+                    f" AND format_version = {FORMAT_VERSION} AND family = 'linear'"
                     " ORDER BY (embedding::vector(32)) <=> (%b::vector(32)) LIMIT 3",
                     (base,),
                 ).fetchall()

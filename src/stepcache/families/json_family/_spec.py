@@ -15,6 +15,7 @@ key set. A prompt that asks for prose, or says "not JSON", is left to the next f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -246,6 +247,22 @@ def spec_from_request(request: ChatRequest) -> JsonSpec | None:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _schema_problem(canonical: str) -> str | None:
+    """Where and why a schema (as canonical JSON) is not valid Draft 2020-12, or ``None``.
+
+    Checking a schema against the meta-schema costs milliseconds, and an application sends the same
+    schema with every request: the verdict is remembered by the schema's text.
+    """
+    from jsonschema import Draft202012Validator, SchemaError
+
+    try:
+        Draft202012Validator.check_schema(json.loads(canonical))
+    except SchemaError as exc:
+        return f"{'/'.join(str(p) for p in exc.path) or '(root)'}: {exc.message}"
+    return None
+
+
 def _checked_schema(fmt: Mapping[str, Any]) -> tuple[str, dict[str, Any], bool]:
     wrapper = fmt.get("json_schema")
     if not isinstance(wrapper, Mapping) or not isinstance(wrapper.get("schema"), Mapping):
@@ -255,17 +272,13 @@ def _checked_schema(fmt: Mapping[str, Any]) -> tuple[str, dict[str, Any], bool]:
             param="response_format",
         )
     schema = dict(wrapper["schema"])
-    from jsonschema import Draft202012Validator, SchemaError
-
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path) or "(root)"
+    problem = _schema_problem(json.dumps(schema, sort_keys=True, separators=(",", ":"), default=str))
+    if problem is not None:
         raise InvalidRequest(
-            f"response_format.json_schema.schema is not valid JSON Schema at {where}: {exc.message}. "
+            f"response_format.json_schema.schema is not valid JSON Schema at {problem}. "
             "Fix the schema (Draft 2020-12) or send response_format {\"type\": \"json_object\"}",
             param="response_format",
-        ) from exc
+        )
     declared = schema.get("type")
     types = {declared} if isinstance(declared, str) else set(declared or ())
     if "object" not in types and not (declared is None and "properties" in schema):

@@ -33,7 +33,7 @@ from ._types import (
     Verification,
 )
 from .backends import Backend
-from .families import Family, Task
+from .families import Adaptation, Family, SemanticChange, Task
 from .retrieve import Embedder
 from .store import AuditStore, Store
 
@@ -98,6 +98,7 @@ class _Lookup:
     candidates: list[_Candidate] = field(default_factory=list)
     vector: Vector | None = None
     semantic_neighbour: _Candidate | None = None
+    semantic_reason: str = ""  # why the family judged the change from that entry semantic
     served: Sequence[str] | None = None  # the steps of a reused or patched answer, for the audit
 
     def add(self, candidate: _Candidate) -> _Candidate:
@@ -302,7 +303,7 @@ class StepCache:
         patch: bool = True,
     ) -> Result | None:
         """A reuse, or (with ``patch``) the best candidate repaired; ``None``: answer fresh."""
-        best: tuple[_Candidate, list[str], Verification] | None = None
+        best: tuple[_Candidate, tuple[str, ...], tuple[_Candidate, list[str], Verification]] | None = None
         for cand in self._candidates(req, family, task, scope, key, lookup):
             if cand.how == "exact":
                 # Stored only after it verified for this very request under this FORMAT_VERSION.
@@ -319,10 +320,15 @@ class StepCache:
                     detail="exact match, verified when stored",
                 )
             cached = self._load_task(family, cand.entry)
-            steps = family.adapt(cand.entry, cached, task)
-            if steps is None:
-                lookup.semantic_neighbour = lookup.semantic_neighbour or cand
+            adapted = family.adapt(cand.entry, cached, task)
+            if adapted is None or isinstance(adapted, SemanticChange):
+                if lookup.semantic_neighbour is None:
+                    lookup.semantic_neighbour = cand
+                    lookup.semantic_reason = "" if adapted is None else adapted.reason
                 continue
+            if not isinstance(adapted, Adaptation):
+                adapted = Adaptation(list(adapted))
+            steps = adapted.steps
             report = family.verify(task, steps)
             if report.ok:
                 lookup.served = steps
@@ -336,11 +342,11 @@ class StepCache:
                     verification=report,
                     detail=f"{cand.how} match, all {len(steps)} steps verified",
                 )
-            if best is None or _passing(report) > _passing(best[2]):
-                best = (cand, steps, report)
+            if best is None or _passing(report) > _passing(best[2][2]):
+                best = (cand, adapted.notes, (cand, steps, report))
         if best is None or not patch:
             return None  # every candidate was a semantic change (answer fresh, as skip), or lookup only
-        cand, steps, report = best
+        notes, (cand, steps, report) = best[1], best[2]
         kept = _passing(report)
         repaired = self._repair(req, family, task, steps, report)
         total = len(repaired.steps)
@@ -355,11 +361,11 @@ class StepCache:
             upstream_tokens=repaired.usage,
             verification=repaired.report,
             fallback=repaired.fallback,
-            detail=f"{cand.how} match; {report.summary()}; regenerated with {repaired.calls} model call(s)"
-            + ("; deterministic fallback" if repaired.fallback else ""),
+            detail=f"{cand.how} match; {'; '.join((*notes, report.summary()))}; "
+            f"regenerated with {repaired.calls} model call(s)" + ("; deterministic fallback" if repaired.fallback else ""),
         )
         lookup.served = repaired.steps
-        return self._store(req, family, task, scope, key, lookup, repaired, result)
+        return self._store(req, family, task, scope, key, lookup, repaired, result, source=cand.entry)
 
     def _repair(
         self, req: ChatRequest, family: Family, task: Task, steps: list[str], report: Verification
@@ -406,7 +412,8 @@ class StepCache:
         if skip is not None:
             path, detail = Path.SKIP, (
                 f"semantic change from entry {skip.entry.id} ({skip.entry.scope.family}"
-                f"{'' if skip.similarity is None else f', similarity {skip.similarity:.2f}'}): generated fresh"
+                f"{'' if skip.similarity is None else f', similarity {skip.similarity:.2f}'})"
+                f"{': ' + lookup.semantic_reason if lookup.semantic_reason else ''}: generated fresh"
             )
         else:
             path, detail = Path.MISS, "no similar entry cached: generated fresh"
@@ -439,6 +446,7 @@ class StepCache:
         lookup: _Lookup,
         repaired: _Repaired,
         result: Result,
+        source: Entry | None = None,
     ) -> Result:
         if repaired.doubtful:
             return replace(result, detail=f"{result.detail}; served unverified, not stored: {repaired.report.summary()}")
@@ -454,7 +462,7 @@ class StepCache:
             steps=tuple(repaired.steps),
             text=result.text,
             embedding=np.asarray(vector, dtype=np.float32),
-            prepared=family.prepare(task, repaired.steps),
+            prepared=family.prepare(task, repaired.steps, source),
             cost=repaired.usage,
         )
         return replace(result, stored=self.store.put(entry).id)

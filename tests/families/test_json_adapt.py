@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from stepcache._types import ChatRequest, Entry, Scope
-from stepcache.families import Task
+from stepcache.families import steps_of, Task
 from stepcache.families.json_family import JsonFamily
 
 family = JsonFamily()
@@ -62,7 +62,7 @@ def cache(prompt: str, answer: str, schema: dict[str, Any] | None = None) -> Ent
 
 def adapt(entry: Entry, prompt: str, schema: dict[str, Any] | None = None) -> tuple[Task, list[str] | None]:
     task = task_of(prompt, schema)
-    return task, family.adapt(entry, family.load_task(entry.task), task)
+    return task, steps_of(family.adapt(entry, family.load_task(entry.task), task))
 
 
 def obj(task: Task, steps: list[str] | None) -> dict[str, Any]:

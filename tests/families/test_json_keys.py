@@ -16,6 +16,7 @@ import pytest
 from stepcache import MemoryStore, Path, ScriptedBackend, StepCache
 from stepcache._types import ChatRequest, Entry, Scope
 from stepcache.families.generic import GenericFamily
+from stepcache.families import steps_of
 from stepcache.families.json_family import JsonFamily
 from stepcache.families.json_family._keys import KeyNames
 
@@ -144,7 +145,7 @@ RECORD = ("Maria Lopez, 34, lives in Seville (ES). Reach her at maria.lopez@exam
 def test_a_replaced_key_is_left_to_the_model(old: str, old_value: str, new: str, new_value: str) -> None:
     entry = _entry(TEMPLATE.format(key=old, record=RECORD), {"name": "Maria Lopez", "age": 34, old: old_value})
     task = _task(TEMPLATE.format(key=new, record=RECORD))
-    steps = family.adapt(entry, family.load_task(entry.task), task)
+    steps = steps_of(family.adapt(entry, family.load_task(entry.task), task))
     adapted = json.loads(family.render(task, steps or []))
     assert adapted.get(new) != old_value  # never served under the new name
     assert new not in adapted
@@ -155,7 +156,7 @@ def test_a_rename_carries_its_value() -> None:
     entry = _entry(TEMPLATE.format(key="email", record=RECORD), {"name": "Maria Lopez", "age": 34,
                                                                    "email": "maria.lopez@example.org"})
     task = _task(TEMPLATE.format(key="email_address", record=RECORD))
-    steps = family.adapt(entry, family.load_task(entry.task), task)
+    steps = steps_of(family.adapt(entry, family.load_task(entry.task), task))
     assert json.loads(family.render(task, steps or []))["email_address"] == "maria.lopez@example.org"
     assert family.verify(task, steps or []).ok
 
@@ -165,7 +166,7 @@ def test_a_value_moves_to_a_key_the_new_text_labels_it_with() -> None:
     cached = "Return JSON. Required keys: name, brand. name: Desk Lamp; brand: Acme."
     entry = _entry(cached, {"name": "Desk Lamp", "brand": "Acme"})
     task = _task("Return JSON. Required keys: name, maker. name: Desk Lamp; maker: Acme.")
-    steps = family.adapt(entry, family.load_task(entry.task), task)
+    steps = steps_of(family.adapt(entry, family.load_task(entry.task), task))
     assert json.loads(family.render(task, steps or [])) == {"name": "Desk Lamp", "maker": "Acme"}
 
 
@@ -175,7 +176,7 @@ def test_a_label_that_names_both_keys_is_not_evidence() -> None:
     entry = _entry(f"Extract sender_email and subject as JSON.\n\n{record}",
                    {"sender_email": "olivia.grant@contoso.com", "subject": "Invoice 4471 overdue"})
     task = _task(f"Extract sender_name and subject as JSON.\n\n{record}")
-    steps = family.adapt(entry, family.load_task(entry.task), task)
+    steps = steps_of(family.adapt(entry, family.load_task(entry.task), task))
     assert "sender_name" not in json.loads(family.render(task, steps or []))
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from stepcache import MemoryStore, Path, ScriptedBackend, StepCache
 from stepcache._types import ChatRequest, Entry, Scope
-from stepcache.families import Task
+from stepcache.families import steps_of, Task
 from stepcache.families.generic import GenericFamily
 from stepcache.families.json_family import JsonFamily
 from stepcache.families.json_family._keys import KeyNames
@@ -45,7 +45,7 @@ def cached(prompt: str, answer: dict[str, Any], system: str = "") -> Entry:
 
 def adapted(entry: Entry, prompt: str, system: str = "") -> dict[str, Any] | None:
     task = task_of(prompt, system)
-    steps = family.adapt(entry, family.load_task(entry.task), task)
+    steps = steps_of(family.adapt(entry, family.load_task(entry.task), task))
     if steps is None:
         return None
     assert family.verify(task, steps).ok or not family.verify(task, steps).failing

@@ -1,5 +1,5 @@
 """Task families: how StepCache understands, verifies and repairs each kind of request."""
 
-from ._base import Family, Task
+from ._base import Adaptation, Family, SemanticChange, Task, steps_of
 
-__all__ = ["Family", "Task"]
+__all__ = ["Adaptation", "Family", "SemanticChange", "Task", "steps_of"]

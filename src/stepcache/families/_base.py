@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from .._types import BackendRequest, ChatRequest, Entry, Verification
 
-__all__ = ["Family", "Task"]
+__all__ = ["Family", "Task", "Adaptation", "SemanticChange", "steps_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,31 @@ class Task:
     signature: str
     parsed: Any = field(default=None, compare=False)
     reusable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Adaptation:
+    """What :meth:`Family.adapt` made of a cached entry: the re-rendered ``steps`` (what could not be
+    adapted is left out or left failing) and ``notes`` saying why parts were left out, which the
+    engine puts in ``Result.detail`` when it regenerates them."""
+
+    steps: list[str]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticChange:
+    """:meth:`Family.adapt`'s verdict that the change from the cached request is semantic, and why:
+    the entry is not reused at all and the request is answered fresh (path ``skip``)."""
+
+    reason: str
+
+
+def steps_of(adapted: list[str] | Adaptation | SemanticChange | None) -> list[str] | None:
+    """The steps of what :meth:`Family.adapt` returned; ``None`` for a semantic change."""
+    if adapted is None or isinstance(adapted, SemanticChange):
+        return None
+    return adapted.steps if isinstance(adapted, Adaptation) else list(adapted)
 
 
 class Family(ABC):
@@ -79,17 +104,22 @@ class Family(ABC):
         """Stitch steps back into the answer text served to the caller."""
 
     # -- reuse ---------------------------------------------------------------------------------
-    def prepare(self, task: Task, steps: Sequence[str]) -> dict[str, Any]:
-        """Data computed once at store time to make :meth:`adapt` cheap (kept in ``Entry.prepared``)."""
+    def prepare(self, task: Task, steps: Sequence[str], source: Entry | None = None) -> dict[str, Any]:
+        """Data computed once at store time to make :meth:`adapt` cheap (kept in ``Entry.prepared``).
+
+        ``source`` is the cached entry this answer was patched from (``None`` for a fresh answer): what
+        it learned can be checked against this answer's independently generated parts.
+        """
         return {}
 
     @abstractmethod
-    def adapt(self, entry: Entry, cached: Task, task: Task) -> list[str] | None:
+    def adapt(self, entry: Entry, cached: Task, task: Task) -> list[str] | Adaptation | SemanticChange | None:
         """Re-render the cached steps for ``task``.
 
-        Returns ``None`` when the change from ``cached`` to ``task`` is semantic and the entry must not
-        be reused at all (the engine then takes the skip path). Whatever cannot be adapted may be left
-        as it was: :meth:`verify` will reject it.
+        Returns the steps (or an :class:`Adaptation` with notes on what was left out), or a
+        :class:`SemanticChange` (``None`` says the same without a reason) when the change from ``cached``
+        to ``task`` is semantic and the entry must not be reused at all (the engine then takes the skip
+        path). Whatever cannot be adapted may be left out or as it was: :meth:`verify` will reject it.
         """
 
     @abstractmethod

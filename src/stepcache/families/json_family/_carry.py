@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -33,7 +34,7 @@ from ._record import record_ranges
 from ._spec import JsonSpec
 from ._text import field_labels
 
-__all__ = ["adapt_object", "derived", "MIN_SHARED"]
+__all__ = ["Declined", "adapt_object", "derived", "MIN_SHARED"]
 
 #: Below this share of common (value-masked) record words the prompts are about different things.
 MIN_SHARED = 0.3
@@ -177,10 +178,20 @@ def _meaning_change(words: set[str], record_words: set[str], cached: Mapping[str
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Declined:
+    """Why nothing is carried. ``final``: the instruction asks for something else (a negation, a
+    selection, a computed value), so nothing of the entry may be reused; otherwise only the word diff
+    cannot follow the change, and extraction programs may still read the new record."""
+
+    reason: str
+    final: bool = False
+
+
 def adapt_object(
     cached: Mapping[str, Any], old: JsonSpec, new: JsonSpec, names: KeyNames, grounders: tuple[Grounder, Grounder]
-) -> dict[str, Any] | None:
-    """The cached object re-written for ``new``; ``None`` when reusing it would be meaningless.
+) -> dict[str, Any] | Declined:
+    """The cached object re-written for ``new``, or why reusing it would be meaningless.
 
     Keys that cannot be carried over are left out (verification then reports them missing).
     ``grounders`` read ``old``'s and ``new``'s record texts.
@@ -194,14 +205,15 @@ def adapt_object(
         old_record=record_ranges(old.text, old.key_spans, old.known_keys), new_record=new_record,
     )
     if diff.shared < MIN_SHARED:
-        return None
-    if _meaning_change(diff.instruction_words, diff.record_words, cached) is not None:
-        return None
+        return Declined("the requests share little once their values are masked")
+    changed = _meaning_change(diff.instruction_words, diff.record_words, cached)
+    if changed is not None:
+        return Declined(f"the instruction's word {changed!r} changes what is asked", final=True)
     reworded = bool(diff.instruction_words - WORDING - _TYPE_WORDS)
     if diff.content_changed or reworded:
         stated = [k for k, v in cached.items() if before.check(k, v, old.property_schema(k), cached).held]
         if derived(old, stated) or derived(new, stated):
-            return None
+            return Declined("the request selects or computes its values from the record, which changed", final=True)
     proposals = _renames(old, new, diff, cached)
     restrict = bool(new.known_keys)
     # Every cached key is adapted, even one the new task no longer names: its values still account
@@ -209,7 +221,7 @@ def adapt_object(
     adapted = {proposals.get(key, key): diff.adapt_value(value) for key, value in cached.items()}
     used = {k for _, leaves in adapted.values() for leaf in leaves if leaf.status == MAPPED for k in leaf.used}
     if diff.unexplained(used):
-        return None
+        return Declined("the record changed where no carried value accounts for it")
     # A value the model wrote that the record does not contain (invented, computed, or mistyped:
     # "Aaa" for "Ada", 1816 for 1815) is served from cache only for the same words: for any other
     # wording nothing can show it is right for the new request, so it is asked for again.
@@ -235,8 +247,8 @@ def adapt_object(
             ):
                 del out[new_key]
     if reworded and any(_rivalled(grounder, key, value, new, out, new_record) for key, value in out.items()):
-        return None
-    return out or None
+        return Declined("a carried value has a rival in the record that nothing ties to its key")
+    return out if out else Declined("no value could be carried")
 
 
 def _normalised_copy(status: str, key: str, value: Any, spec: JsonSpec, grounder: Grounder, diff: PromptDiff) -> bool:

@@ -32,21 +32,25 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..._types import BackendRequest, ChatRequest, Entry, StepCheck, Verification
-from .._base import Family, Task
+from .._base import Adaptation, Family, SemanticChange, Task
 from ._adapt import NOT_LITERAL, bare_literal, literal_of
-from ._carry import adapt_object, derived
+from ._carry import Declined, adapt_object, derived
 from ._extract import coerce_value, decode_step, dumps, encode_step, extract_object
-from ._ground import CONFLICT, Grounder
+from ._ground import CONFLICT, GROUNDED, Grounder
 from ._keys import BOOLEAN, CODE, ID, MONEY, NUMBER, PHONE, KeyNames
 from ._patterns import bool_word, parse_number
+from ._program import MISSING, anchored, describe, learn, programs_from_data, run
 from ._spec import JsonSpec, spec_from_request
 
 __all__ = ["JsonFamily"]
 
 _MAX_REASON = 240
+#: Spec memo key: the keys the model answered in this request (a patch asks for some keys only).
+_MODEL_KEYS = "model_keys"
 _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
 
@@ -112,27 +116,96 @@ class JsonFamily(Family):
         return json.dumps(_ordered(spec, merged), ensure_ascii=False)
 
     # -- reuse -----------------------------------------------------------------------------------
-    def prepare(self, task: Task, steps: Sequence[str]) -> dict[str, Any]:
-        """Each key's grounding evidence (spans, labels, kinds, normalisation) in the stored answer."""
+    def prepare(self, task: Task, steps: Sequence[str], source: Entry | None = None) -> dict[str, Any]:
+        """Each key's grounding evidence and extraction program (``_program.py``).
+
+        A program is *confirmed* when two independent model answers agree with it: ``source``'s program
+        for the key (learned from an earlier document of this layout) reads, from this document, the
+        value the model answered for it in this request. A program that served this answer's value is
+        kept as it was. Only confirmed programs serve values without the model (:meth:`adapt`).
+        """
         spec = _spec(task)
         obj = _object(steps)
         grounder = self._grounder(spec, obj)
-        return {"grounding": {k: grounder.check(k, v, spec.property_schema(k), obj).to_data() for k, v in obj.items()}}
+        grounding = {k: grounder.check(k, v, spec.property_schema(k), obj) for k, v in obj.items()}
+        answered = spec.memo(_MODEL_KEYS)
+        from_model = set(obj) if answered is None else set(answered)
+        earlier = programs_from_data((source.prepared if source is not None else {}).get("programs"))
+        programs: dict[str, dict[str, Any]] = {}
+        for key, value in obj.items():
+            schema = spec.property_schema(key)
+            context = self._readings(grounder, key, schema, obj, value)
+            known = earlier.get(key)
+            reads = known is not None and run(grounder.index, known, **context) == value
+            if known is not None and reads and (known.confirmed or key in from_model):
+                programs[key] = replace(known, confirmed=True).to_data()
+                continue
+            if value is not None and grounding[key].status != GROUNDED and not isinstance(value, bool):
+                continue  # a value the text does not hold where its key points is not learned
+            learned = learn(grounder.index, key, value, **context)
+            if learned is not None:
+                programs[key] = learned.to_data()
+        return {"grounding": {k: e.to_data() for k, e in grounding.items()}, "programs": programs}
 
-    def adapt(self, entry: Entry, cached: Task, task: Task) -> list[str] | None:
+    def _readings(
+        self, grounder: Grounder, key: str, schema: Any, obj: Mapping[str, Any], value: Any
+    ) -> dict[str, Any]:
+        """What a program for ``key`` may need from grounding: a visible absence, a yes/no in words."""
+        return {
+            "absent": value is None and grounder.absent(key, schema, obj),
+            "phrased": grounder.phrased(key) if isinstance(value, bool) or value is None else None,
+        }
+
+    def adapt(self, entry: Entry, cached: Task, task: Task) -> Adaptation | SemanticChange:
         old, new = _spec(cached), _spec(task)
         if not old.prompt and entry.prompt:  # entries written without the prompt in task data
             old = JsonSpec.from_data({**old.to_data(), "prompt": entry.prompt})
-        cached_obj: dict[str, Any] = {}
-        for step in entry.steps:
-            pair = decode_step(step)
-            if pair is not None:
-                cached_obj.setdefault(pair[0], pair[1])
+        cached_obj = _object(entry.steps)
         if not cached_obj:
-            return None
+            return SemanticChange("the cached answer holds no JSON object")
         grounders = (self._grounder(old, cached_obj), self._grounder(new, cached_obj))
-        adapted = adapt_object(cached_obj, old, new, self.names, grounders)
-        return None if adapted is None else _steps(new, adapted)
+        carried = adapt_object(cached_obj, old, new, self.names, grounders)
+        if isinstance(carried, Declined) and carried.final:
+            return SemanticChange(carried.reason)
+        values: dict[str, Any] = {} if isinstance(carried, Declined) else dict(carried)
+        notes = [] if not isinstance(carried, Declined) else [carried.reason]
+        read, located, tried = self._read_programs(entry, new, grounders[1], values, notes)
+        if isinstance(carried, Declined) and (not new.layout or not tried or located * 2 < tried):
+            # The word diff cannot follow the change, and this is not a document whose layout the
+            # entry's programs find their anchors in: another layout, or another request.
+            return SemanticChange(carried.reason)
+        values.update(read)
+        return Adaptation(_steps(new, values), tuple(notes))
+
+    def _read_programs(
+        self, entry: Entry, new: JsonSpec, grounder: Grounder, carried: dict[str, Any], notes: list[str]
+    ) -> tuple[dict[str, Any], int, int]:
+        """The values ``entry``'s confirmed programs read from ``new``'s record, how many anchored
+        programs found their anchor, and how many there were. A value the word diff carried and a
+        program reads otherwise is dropped: neither is certain then."""
+        programs = programs_from_data(entry.prepared.get("programs"))
+        read: dict[str, Any] = {}
+        located = tried = 0
+        for key in new.known_keys:
+            program = programs.get(key)
+            if program is None:
+                continue
+            if program.how in ("field", "after"):
+                tried += 1
+                located += anchored(grounder.index, program)
+            context = self._readings(grounder, key, new.property_schema(key), carried, None)
+            value = run(grounder.index, program, **context)
+            if value is MISSING:
+                if key not in carried:
+                    notes.append(f"{key!r}: {describe(program)} finds no value here")
+            elif key in carried and not _same_value(carried[key], value):
+                del carried[key]
+                notes.append(f"{key!r}: the cached answer's value and {describe(program)} disagree")
+            elif program.confirmed:
+                read[key] = value
+            elif key not in carried:
+                notes.append(f"{key!r}: {describe(program)} is confirmed by one answer only; asked again")
+        return read, located, tried
 
     def verify(self, task: Task, steps: Sequence[str]) -> Verification:
         spec = _spec(task)
@@ -207,7 +280,8 @@ class JsonFamily(Family):
         if not isinstance(grounder, Grounder):
             # Computed values are what the text asks for apart from the key names: "items_count" is a
             # count the record states ("ordered 5 items"), "total including tax" is computed.
-            grounder = Grounder(spec.record_text, keys, self.names, derived=derived(spec, stated=spec.known_keys))
+            grounder = Grounder(spec.record_text, keys, self.names, derived=derived(spec, stated=spec.known_keys),
+                                index=spec.index)
             spec.remember(memo_key, grounder)
         return grounder
 
@@ -246,6 +320,9 @@ class JsonFamily(Family):
         for key in keys or reply:  # no keys singled out: the reply is the whole object
             if key in reply:
                 merged[key] = reply[key]
+        # The keys the model answered in this request, for prepare(): only they can confirm a program.
+        answered = spec.memo(_MODEL_KEYS)
+        spec.remember(_MODEL_KEYS, (set(answered) if answered is not None else set()) | set(keys or reply))
         return _steps(spec, self._from_labels(spec, merged, keys or list(reply)))
 
     def _from_labels(self, spec: JsonSpec, obj: dict[str, Any], asked: Sequence[str]) -> dict[str, Any]:
@@ -328,6 +405,10 @@ def _typed(text: str, schema: Any, kind: str | None, like: Any, prompt: str) -> 
         return text
     literal = bare_literal(text, prompt)
     return text if literal is NOT_LITERAL else literal
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    return bool(_normal(a) == _normal(b))
 
 
 def _object(steps: Sequence[str]) -> dict[str, Any]:

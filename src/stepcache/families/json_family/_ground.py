@@ -129,8 +129,10 @@ class Evidence:
 class Grounder:
     """Grounding against one request text; build once per request, :meth:`check` per key."""
 
-    def __init__(self, text: str, keys: Sequence[str], names: KeyNames, *, derived: bool = False) -> None:
-        self.index = TextIndex(text)
+    def __init__(
+        self, text: str, keys: Sequence[str], names: KeyNames, *, derived: bool = False, index: TextIndex | None = None
+    ) -> None:
+        self.index = index if index is not None and index.text == text else TextIndex(text)
         self.text = text
         self.fields = self.index.fields
         self.keys = tuple(keys)

@@ -26,6 +26,26 @@ from typing import Any
 from ..._exceptions import InvalidRequest
 from ..._types import ChatRequest
 from ._keylist import find_keys, shape_hash_input, shape_schema
+from ._record import record_ranges
+from ._text import TextIndex
+
+_PROPER_NAME = re.compile(r"(?<=\s)[A-Z][a-z][\w'’-]*")
+
+
+def _line_pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    out, pos = [], start
+    while pos < end:
+        stop = text.find("\n", pos, end)
+        stop = end if stop < 0 else stop
+        if stop > pos:
+            out.append((pos, stop))
+        pos = stop + 1
+    return out
+
+
+def _norm_words(text: str) -> str:
+    return " ".join(text.casefold().split())
+
 
 __all__ = ["JsonSpec", "spec_from_request", "keys_in_text"]
 
@@ -95,6 +115,59 @@ class JsonSpec:
             self._memo["record_text"] = record
         return str(record)
 
+    @property
+    def index(self) -> TextIndex:
+        """The record text read once (fields, dates, numbers, ...), shared by grounding and layout."""
+        found = self._memo.get("index")
+        if not isinstance(found, TextIndex):
+            found = self._memo["index"] = TextIndex(self.record_text)
+        return found
+
+    @property
+    def layout(self) -> str:
+        """The record's skeleton with its values masked: each line that has a field keeps its labels
+        ("order #:|total:"), each line with a value keeps its words around a masked value ("your order
+        of <> items ships today"); lines with neither (a greeting, a free-text note) are left out.
+        Documents of one template share it whatever their values; ``""`` for a record of one line or
+        fewer than two values, which is a sentence, not a document.
+        """
+        found = self._memo.get("layout")
+        if isinstance(found, str):
+            return found
+        index, text = self.index, self.record_text
+        ranges = record_ranges(self.text, self.key_spans, self.known_keys)
+        masked = [(f.start, f.end) for f in index.fields]
+        masked += [(f.start, f.end) for f in (*index.dates, *index.times, *index.emails, *index.urls, *index.phones,
+                                              *index.numbers)]
+        def in_record(at: int) -> bool:
+            return any(a <= at < b for a, b in ranges)
+
+        # A label counts only where it is the record's ("Total:"), not an instruction's ("... for: <record>").
+        labels = {f.start: f.label for f in index.fields if in_record(max(0, text.rfind(f.label, 0, f.start)))}
+        lines: list[str] = []
+        values = 0
+        pieces = [(a, b) for start, end in ranges for a, b in _line_pieces(text, start, end)]
+        for start, end in pieces:  # the record only, line by line: the instruction is not the template
+            inside = sorted({(a, b) for a, b in masked if start <= a < end})
+            if not inside:
+                continue
+            values += len(inside)
+            named = [labels[a] for a, _ in inside if a in labels]
+            if named:
+                lines.append("|".join(_norm_words(n) + ":" for n in named))
+                continue
+            cut, kept = start, []
+            for a, b in inside:
+                if a >= cut:
+                    kept.append(text[cut:a])
+                    kept.append("<>")
+                    cut = max(cut, min(b, end))
+            kept.append(text[cut:end])
+            lines.append(_norm_words(_PROPER_NAME.sub("<>", "".join(kept))))
+        layout = "\n".join(lines) if values >= 2 and len(lines) >= 2 else ""
+        self._memo["layout"] = layout
+        return layout
+
     def memo(self, key: Any) -> Any:
         """A value cached on this spec by the family (``None`` when absent)."""
         return self._memo.get(key)
@@ -143,6 +216,8 @@ class JsonSpec:
         signature = "json|" + ",".join(sorted(self.required)) + "|" + schema_hash
         if self.shape:  # the nesting asked for is part of the template; a flat skeleton adds nothing
             signature += "|" + hashlib.sha256(shape_hash_input(self.shape).encode()).hexdigest()[:12]
+        if self.layout:  # a document: its template, found whatever its values
+            signature += "|doc:" + hashlib.sha256(self.layout.encode()).hexdigest()[:12]
         return signature
 
     # -- storage ---------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ class LinearFamily(Family):
         return render_answer(reading.presentation, problem.var, problem.solution, exact, steps)
 
     # -- reuse ---------------------------------------------------------------------------------
-    def prepare(self, task: Task, steps: Sequence[str]) -> dict[str, Any]:
+    def prepare(self, task: Task, steps: Sequence[str], source: Entry | None = None) -> dict[str, Any]:
         return _adapt.prepare(_problem(task), steps)
 
     def adapt(self, entry: Entry, cached: Task, task: Task) -> list[str] | None:

@@ -132,7 +132,8 @@ def test_the_callers_system_prompt_is_kept_in_fresh_and_patch_requests(cache: St
     backend.enqueue('{"name": "Maria Lopez", "age": 34}')
     backend.enqueue('{"email": "maria@example.org"}')
     ask_text(cache, CONTACT, system=system)
-    for call in backend.calls:  # the fresh call and the patch call
-        systems = [m for m in call.messages if m["role"] == "system"]
-        assert len(systems) == 1 and call.messages[0] is systems[0]
-        assert systems[0]["content"].startswith(system) and "Reply with only a JSON object" in systems[0]["content"]
+    fresh, patch = backend.calls
+    assert fresh.messages[0] == {"role": "system", "content": system}  # the caller's, untouched
+    systems = [m for m in patch.messages if m["role"] == "system"]
+    assert len(systems) == 1 and patch.messages[0] is systems[0]
+    assert systems[0]["content"].startswith(system) and "Reply with only a JSON object" in systems[0]["content"]

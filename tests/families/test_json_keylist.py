@@ -103,8 +103,9 @@ def test_a_nested_skeleton_gives_the_shape_and_it_is_checked() -> None:
     flat = ['"team": "Falcon"', '"members": ["Ben", "Chloe"]']
     report = family.verify(task, flat)
     assert report.failing == (1,) and not report.steps[1].doubt  # the shape is a hard rule
-    assert "Nested shape" in family.fresh_request(ChatRequest.model_validate(
-        {"messages": [{"role": "user", "content": prompt}]}), task).messages[0]["content"]
+    repair = family.patch_request(ChatRequest.model_validate({"messages": [{"role": "user", "content": prompt}]}),
+                                  task, flat, report)
+    assert "Nested shape" in repair.messages[0]["content"]  # the repair says how the failing key nests
 
 
 def test_a_list_of_objects_in_a_key_list_is_the_nesting_of_the_key_before_it() -> None:

@@ -84,17 +84,11 @@ class JsonFamily(Family):
 
     # -- generate --------------------------------------------------------------------------------
     def fresh_request(self, request: ChatRequest, task: Task) -> BackendRequest:
-        spec = _spec(task)
-        keys = spec.known_keys
-        instruction = "Reply with only a JSON object"
-        if keys:
-            instruction += " with keys " + ", ".join(keys)
-        instruction += "."
-        if spec.shape:
-            instruction += " Nested shape: " + json.dumps(_skeleton(spec.shape), ensure_ascii=False) + "."
-        instruction += " No prose and no code fences."
+        """The caller's own request, unchanged: it already asks for JSON with these keys (that is how
+        the family recognised it), or its ``response_format`` does. A miss costs what the bare request
+        costs; answers in prose or code fences are read all the same, and a failing key is repaired."""
         return BackendRequest(
-            messages=_with_instruction(request, instruction),
+            messages=tuple({"role": m.role, "content": m.content} for m in request.messages),
             model=request.model,
             max_tokens=request.max_tokens,
             response_format=request.response_format,
@@ -293,6 +287,9 @@ class JsonFamily(Family):
         keys, kept = _patch_plan(spec, steps, report)
         listed = ", ".join(json.dumps(k, ensure_ascii=False) for k in keys)
         instruction = "Reply with only a JSON object" + (f" with the keys {listed}." if keys else ".")
+        nested = {k: v for k, v in spec.shape.items() if k in keys} if isinstance(spec.shape, dict) else {}
+        if nested:
+            instruction += " Nested shape: " + json.dumps(_skeleton(nested), ensure_ascii=False) + "."
         # The verified part goes in as the answer so far (so the new keys stay consistent with it);
         # the last message asks for the missing keys alone.
         so_far = ({"role": "assistant", "content": dumps(kept)},) if kept else ()

@@ -5,7 +5,8 @@ answers from the ground truth alone (no code shared with the engine's verifiers)
 the compared caches (no cache, exact match, GPTCache, StepCache), ``runner`` runs and measures them,
 ``report`` / ``plots`` write the results, ``demo`` and ``bench`` are the two commands, ``scale``
 times the engine's fast path on a large store, ``imperfect`` is a fake model that errs on purpose, and
-``oracle`` a fake model that answers a workload from its ground truth (always right, or wrong at a set rate).
+``oracle`` a fake model that answers a workload from its ground truth (always right, or wrong at a set rate),
+and ``templated`` makes templated documents: one sender's layout with other values, and their mutations.
 """
 
 from .checker import CheckResult, check, check_answer

@@ -21,6 +21,12 @@ mutation of them (:mod:`~stepcache.bench.metamorphic`, a fixed rng per seed): ab
 its ground truth and is wrong on a RATE share of them, so any workload with truths measures
 StepCache against a model of known accuracy, e.g.
 ``stepcache bench --workload tests/data/phrasings.jsonl --oracle 0.3 --systems nocache,stepcache``.
+
+``--templated`` replaces each seed's paper-shaped workload with templated documents
+(:mod:`~stepcache.bench.templated`: 10 layouts × 10 documents, ``--quick`` 3, each layout's first
+document first) followed by their mutations (a label renamed, a field moved, a look-alike added, values
+swapped, a field removed): about 140 requests per seed. The report adds, per layout, how StepCache answered
+the later documents of a layout (reuse or patch, tokens, correctness, wrong answers).
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from .runner import (
 )
 from .scale import ScaleMeasure, measure_fast_path
 from .systems import DEFAULT_SYSTEMS, GPTCACHE_STRICT_THRESHOLD, GPTCACHE_THRESHOLD, SYSTEMS, System
+from .templated import templated_mutations, templated_workload
 from .workload import DEFAULT_SEEDS, WorkloadItem, generate_workload, load_workload
 
 __all__ = ["run_bench", "rebuild", "write_outputs", "build_parser", "main"]
@@ -216,6 +223,10 @@ def build_parser(prog: str = "stepcache bench") -> argparse.ArgumentParser:
     parser.add_argument("--wrapped", action="store_true",
                         help="add every meaning-preserving wrapping (personas, markdown, LaTeX, JSON skeletons, "
                              "...) and meaning-changing mutation of the workload's items after them")
+    parser.add_argument("--templated", action="store_true",
+                        help="templated documents instead of the paper workload: 10 layouts (order e-mails, "
+                             "invoices, receipts, tickets, ...) x 10 documents per seed (--quick: 3), then their "
+                             "mutations")
     parser.add_argument("--journal", metavar="FILE", default=None,
                         help="record every model call in FILE (JSONL) and replay identical calls at their measured "
                              "time: identical requests from different systems are generated once, and re-running an "
@@ -244,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_headline(report)
         print(f"report: {Path(args.rebuild) / 'report.md'}")
         return 0
+    if args.templated and args.workload:
+        parser.error("--templated generates its own workload: drop --workload FILE, or drop --templated")
     if args.resume and not args.out:
         parser.error("--resume needs --out DIR: re-run the same command with the same DIR to continue")
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -252,8 +265,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     k = args.variants if args.variants is not None else k
     seeds: list[int] = args.seeds[:1] if args.quick else args.seeds
     workloads: dict[int | None, Sequence[WorkloadItem]]
+    per_layout = 3 if args.quick else 10
     if args.workload:
         workloads = {None: load_workload(args.workload)}
+    elif args.templated:  # the mutations draw from a fixed rng per seed, as --wrapped does
+        workloads = {}
+        for seed in seeds:
+            documents = templated_workload(seed, per_layout=per_layout)
+            workloads[seed] = documents + templated_mutations(documents, random.Random(seed))
     else:
         workloads = {seed: generate_workload(seed, bases_per_task=bases, variants_per_perturbation=k) for seed in seeds}
     if args.wrapped:  # a fixed rng per seed: the same command always measures the same requests
@@ -269,10 +288,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend = CallJournal(backend, journal)
     model = requested_model(args)
     settings = {
-        "size": ("workload file" if args.workload else f"{bases} bases per task, k = {k}")
+        "size": ("workload file" if args.workload else
+                 f"templated: {per_layout} documents per layout, and mutations" if args.templated else
+                 f"{bases} bases per task, k = {k}")
         + (", wrapped and mutated" if args.wrapped else ""),
         "workload": args.workload,
         "wrapped": args.wrapped,
+        "templated": args.templated,
         "upstream": args.upstream,
         "oracle_error_rate": args.oracle,
         "command": "stepcache bench " + " ".join(argv if argv is not None else sys.argv[2:]),

@@ -5,7 +5,9 @@ explanation is computed from the same records (which requests called the model, 
 For StepCache it also reports *detection coverage* (per expected family, the share of items whose
 detected family is that family, with examples of misses) and *wrong answers by path* (how many
 answers the checker rejects after reuse, patch, skip and miss). Records of runs made before the
-detected family was recorded simply have no coverage.
+detected family was recorded simply have no coverage. On a ``--templated`` run it also reports the
+*later instances* of each layout: the documents after a layout's first, how many StepCache answered
+from the cache, what they cost in tokens and how often each system answered them right.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ __all__ = [
     "Target",
     "FamilyCoverage",
     "PathErrors",
+    "TemplateRow",
     "BenchReport",
     "build_report",
     "detection_coverage",
     "wrong_by_path",
+    "by_template",
     "render_markdown",
     "print_headline",
 ]
@@ -115,6 +119,20 @@ class RewriteRow(BaseModel):
     paths: dict[str, int] = {}  # StepCache's paths
 
 
+class TemplateRow(BaseModel):
+    """The later documents of one layout of a ``--templated`` run (``layout="all"``: every layout), all seeds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layout: str
+    documents: int  # per system: the layout's documents after its first
+    from_cache: int  # StepCache: answered by reuse or patch
+    paths: dict[str, int] = {}  # StepCache's paths
+    tokens: dict[str, int] = {}  # system -> upstream tokens spent on these documents
+    correct: dict[str, float | None] = {}  # system -> share of checked answers correct and intact
+    wrong_from_cache: int = 0  # StepCache answers served by reuse or patch that the checker rejects
+
+
 class BenchReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -126,6 +144,7 @@ class BenchReport(BaseModel):
     coverage: list[FamilyCoverage] = []
     wrong_by_path: list[PathErrors] = []
     rewrites: list[RewriteRow] = []
+    templates: list[TemplateRow] = []
     plots: dict[str, str] = {}
     markdown: str = ""
 
@@ -183,7 +202,7 @@ def build_report(
     headline = [headline_of(name, [s for ss in per_seed.values() for s in ss if s.system == name]) for name in systems]
     report = BenchReport(settings=settings, headline=headline, per_seed=per_seed, targets=[], scale=list(scale),
                          coverage=detection_coverage(records), wrong_by_path=wrong_by_path(records),
-                         rewrites=by_rewrite(records, systems))
+                         rewrites=by_rewrite(records, systems), templates=by_template(records, systems))
     report.targets = judge_targets(report, records)
     return report
 
@@ -231,6 +250,27 @@ def by_rewrite(records: Sequence[RequestRecord], systems: Sequence[str]) -> list
     return rows
 
 
+def by_template(records: Sequence[RequestRecord], systems: Sequence[str]) -> list[TemplateRow]:
+    """For the documents of a ``--templated`` run that are not their layout's first
+    (``perturbation="template:<layout>"``): one row per layout, then one for all of them."""
+    later = [r for r in records if r.perturbation.startswith("template:")]
+    layouts = sorted({r.perturbation.removeprefix("template:") for r in later})
+
+    def row(layout: str, group: Sequence[RequestRecord]) -> TemplateRow:
+        mine = [r for r in group if r.system == STEPCACHE]
+        cached = [r for r in mine if r.path in _FROM_CACHE]
+        return TemplateRow(
+            layout=layout, documents=max(Counter(r.system for r in group).values()), from_cache=len(cached),
+            paths=dict(Counter(r.path or "error" for r in mine).most_common()),
+            tokens={s: sum(r.tokens for r in group if r.system == s) for s in systems},
+            correct={s: _correct_share([r for r in group if r.system == s]) for s in systems},
+            wrong_from_cache=sum(r.ok is False for r in cached),
+        )
+
+    rows = [row(layout, [r for r in later if r.perturbation == f"template:{layout}"]) for layout in layouts]
+    return rows + [row("all", later)] if rows else []
+
+
 def _correct_share(records: Sequence[RequestRecord]) -> float | None:
     checked = [r for r in records if r.ok is not None]
     return sum(bool(r.ok) for r in checked) / len(checked) if checked else None
@@ -260,6 +300,7 @@ def wrong_by_path(records: Sequence[RequestRecord], examples: int = 3) -> list[P
 
 NO_CACHE, STEPCACHE = "no cache", "StepCache"
 _MODEL_PATHS = ("miss", "skip", "patch")
+_FROM_CACHE = ("reuse", "patch")
 
 
 def _ms(seconds: float | None) -> str:
@@ -497,7 +538,8 @@ def render_markdown(report: BenchReport) -> str:
     lines += ["## Targets", "", *_table(
         [(t.name, t.goal, t.measured, {True: "met", False: "**missed**", None: "n/a"}[t.met], t.why or "")
          for t in report.targets], ("target", "goal", "measured", "", "why (when missed)")), ""]
-    lines += _coverage_section(report) + _wrong_by_path_section(report) + _rewrites_section(report)
+    lines += (_coverage_section(report) + _wrong_by_path_section(report) + _templates_section(report)
+              + _rewrites_section(report))
     lines += ["## Per seed", ""]
     for seed, summaries in report.per_seed.items():
         lines += [f"### seed {seed}", "", *_table([_row(x) for x in summaries]), ""]
@@ -542,6 +584,31 @@ def _wrong_by_path_section(report: BenchReport) -> list[str]:
             *_table(rows, ("system", "path", "answers", "checked", "wrong", "share wrong", "e.g.")), ""]
 
 
+def _templates_section(report: BenchReport) -> list[str]:
+    if not report.templates:
+        return []
+    systems = list(report.templates[-1].tokens)
+    baseline = NO_CACHE if NO_CACHE in systems else None
+
+    def versus(t: TemplateRow) -> str:
+        base = t.tokens.get(baseline, 0) if baseline else 0
+        return _pct(t.tokens.get(STEPCACHE, 0) / base) if base and STEPCACHE in t.tokens else "n/a"
+
+    rows = [(f"**{t.layout}**" if t.layout == "all" else t.layout, str(t.documents),
+             f"{t.from_cache} ({_pct(t.from_cache / t.documents if t.documents else None)})",
+             ", ".join(f"{p} {n}" for p, n in t.paths.items()) or "–",
+             *(f"{t.tokens[s]:,}" for s in systems), versus(t), *(_pct(t.correct.get(s)) for s in systems),
+             str(t.wrong_from_cache)) for t in report.templates]
+    return ["## Later instances of a template", "",
+            "Per layout of a `--templated` run, its documents after the first (all seeds): how many StepCache "
+            "answered from the cache (reuse or patch) and by which path, the upstream tokens they cost per system "
+            "(and StepCache's share of no cache's), the share answered right per system, and StepCache's wrong "
+            "answers served from the cache.", "",
+            *_table(rows, ("layout", "later documents", "StepCache reuse or patch", "StepCache paths",
+                           *(f"tokens: {s}" for s in systems), "StepCache tokens vs no cache",
+                           *(f"correct: {s}" for s in systems), "wrong from cache")), ""]
+
+
 def _rewrites_section(report: BenchReport) -> list[str]:
     if not report.rewrites:
         return []
@@ -569,6 +636,13 @@ def print_headline(report: BenchReport, file: Any = None) -> None:
         mine = [c for c in report.coverage if c.system == system]
         print(f"{system} detection coverage: "
               + ", ".join(f"{c.family} {_pct(c.share)} ({c.detected}/{c.items})" for c in mine), file=out)
+    if report.templates and STEPCACHE in report.templates[-1].tokens:
+        t = report.templates[-1]
+        tokens = (f", tokens {_pct(t.tokens[STEPCACHE] / t.tokens[NO_CACHE])} of no cache"
+                  if t.tokens.get(NO_CACHE) and STEPCACHE in t.tokens else "")
+        print(f"StepCache on later instances of a template: {t.from_cache}/{t.documents} from the cache "
+              f"({_pct(t.from_cache / t.documents if t.documents else None)}){tokens}, "
+              f"correct {_pct(t.correct.get(STEPCACHE))}, {t.wrong_from_cache} wrong from the cache", file=out)
     for system in dict.fromkeys(e.system for e in report.wrong_by_path):
         by_path = [e for e in report.wrong_by_path if e.system == system]
         print(f"{system} wrong answers by path: " + ", ".join(f"{e.path} {e.wrong}/{e.checked}" for e in by_path),

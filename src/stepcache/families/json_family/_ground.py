@@ -183,7 +183,7 @@ class Grounder:
                             spelled=spelled)
 
         shown = _show(value)
-        own = [f for f in self.fields if self.names.within(f.label, key)] if full else []
+        own = self._own(key, kind) if full else []
         if own and any(f.start <= o.start < f.end for f in own for o in occurrences):
             return verdict(GROUNDED)  # the text labels it with this very key
         if own and full:
@@ -290,9 +290,9 @@ class Grounder:
         used = used_values(answer, key)
         # The text's label for this key: one within it ("Email" for contact_email), or else the only
         # label that names it at all ("Total charged" for total).
-        own = [f for f in self.fields if self.names.within(f.label, key)]
+        own = self._own(key, kind)
         if not own:
-            named = [f for f in self.fields if self.names.same(f.label, key)]
+            named = [f for f in self.fields if self.names.same(f.label, key) and self._could_fill(f, kind)]
             own = named if len(named) == 1 else []
         for f in own:
             given = self.text[f.start : f.end].strip(" \t\"'`*,")
@@ -323,7 +323,8 @@ class Grounder:
         if kind not in _SPOTTABLE:
             return False
         used = used_values(answer or {}, key)
-        if any(self.names.within(f.label, key) or self.names.same(f.label, key) for f in self.fields):
+        if any((self.names.within(f.label, key) or self.names.same(f.label, key)) and self._could_fill(f, kind)
+               for f in self.fields):
             return False
         return not any(norm(self.text[c.start : c.end]) not in used for c in self.index.of_kind(kind))
 
@@ -339,13 +340,24 @@ class Grounder:
         around = {w for text in (*occurrence.before, *occurrence.after) for w in self.names.canonical(text)}
         return bool(wanted & around)
 
+    def _own(self, key: str, kind: str | None) -> list[Field]:
+        """The fields whose label names ``key`` ("Email" for contact_email) and whose value could be one:
+        "Order #: LO-59489" names an order, and an ID cannot be the order_date."""
+        return [f for f in self.fields if self.names.within(f.label, key) and self._could_fill(f, kind)]
+
+    def _could_fill(self, field: Field, kind: str | None) -> bool:
+        given = self.text[field.start : field.end].strip(" \t\"'`*,.")
+        if kind is None or not given or P.is_placeholder(given):
+            return True
+        return P.value_kind(given) not in _IMPOSSIBLE.get(kind, ())
+
     def _own_values(self, own: Sequence[Field]) -> list[str]:
         values = [self.text[f.start : f.end].strip(" \t\"'`*,.") for f in own]
         return [v for v in values if v and not P.is_placeholder(v)]
 
     def labelled_value(self, key: str) -> str | None:
         """The one value the text labels with ``key`` ("pages: 641"), or ``None`` (none, or several)."""
-        values = {v.casefold(): v for v in self._own_values([f for f in self.fields if self.names.within(f.label, key)])}
+        values = {v.casefold(): v for v in self._own_values(self._own(key, self.names.kind(key)))}
         return next(iter(values.values())) if len(values) == 1 else None
 
     def _own_rival(self, own: Sequence[Field], value: Any, vkind: str) -> str | None:

@@ -95,6 +95,7 @@ class _Repaired:
 class _Lookup:
     """What retrieval found for one request; the embedding is computed at most once."""
 
+    text: str = ""  # what is embedded to find neighbours (Family.retrieval_text)
     candidates: list[_Candidate] = field(default_factory=list)
     vector: Vector | None = None
     semantic_neighbour: _Candidate | None = None
@@ -179,7 +180,7 @@ class StepCache:
         scope = Scope(req.namespace, req.model, family.name)
         key = exact_key(scope, req)
 
-        lookup = _Lookup()
+        lookup = _Lookup(text=family.retrieval_text(req, task))
         result = self._reuse_or_patch(req, family, task, scope, key, lookup)
         if result is None:
             if not lookup.candidates:
@@ -203,7 +204,7 @@ class StepCache:
         req = coerce_request(request)
         family, task = self._detect(req)
         scope = Scope(req.namespace, req.model, family.name)
-        lookup = _Lookup()
+        lookup = _Lookup(text=family.retrieval_text(req, task))
         result = self._reuse_or_patch(req, family, task, scope, exact_key(scope, req), lookup, patch=False)
         if result is not None:
             self._record(req, family, result, lookup)
@@ -260,7 +261,7 @@ class StepCache:
             yield found.add(_Candidate(entry, None, "signature"))
         if family.min_similarity > 1.0:
             return
-        for entry, sim in self._neighbours(req, found, family.name):
+        for entry, sim in _newest_among_equals(self._neighbours(req, found, family.name)):
             if len(found.candidates) >= self.config.max_candidates:
                 return
             if sim >= family.min_similarity and entry.id not in seen:
@@ -280,7 +281,7 @@ class StepCache:
 
     def _neighbours(self, req: ChatRequest, found: _Lookup, family: str | None) -> list[tuple[Entry, float]]:
         if found.vector is None:
-            found.vector = self.embedder.embed(req.prompt)
+            found.vector = self.embedder.embed(found.text or req.prompt)
         return self.store.nearest(req.namespace, req.model, found.vector, self.config.neighbours, family)
 
     def _semantic_neighbour(self, req: ChatRequest, family: Family, found: _Lookup) -> _Candidate | None:
@@ -433,7 +434,9 @@ class StepCache:
             fallback=repaired.fallback,
             detail=detail,
         )
-        return self._store(req, family, task, scope, key, lookup, repaired, result)
+        # A fresh answer after a semantic change can still confirm what that entry learned.
+        return self._store(req, family, task, scope, key, lookup, repaired, result,
+                           source=None if skip is None else skip.entry)
 
     # -- store ---------------------------------------------------------------------------------
     def _store(
@@ -452,7 +455,7 @@ class StepCache:
             return replace(result, detail=f"{result.detail}; served unverified, not stored: {repaired.report.summary()}")
         if not self.config.store_answers:
             return result
-        vector = lookup.vector if lookup.vector is not None else self.embedder.embed(req.prompt)
+        vector = lookup.vector if lookup.vector is not None else self.embedder.embed(lookup.text or req.prompt)
         entry = Entry(
             key=key,
             scope=scope,
@@ -466,6 +469,23 @@ class StepCache:
             cost=repaired.usage,
         )
         return replace(result, stored=self.store.put(entry).id)
+
+
+#: Neighbours this close to the best one are equally good matches (documents of one template); among
+#: them the newest comes first, since an entry stored later learned from more answers.
+_EQUAL_SIMILARITY = 0.05
+
+
+def _newest_among_equals(found: list[tuple[Entry, float]]) -> list[tuple[Entry, float]]:
+    if not found:
+        return found
+    best = max(sim for _, sim in found)
+    close = sorted((p for p in found if _sim_close(p[1], best)), key=lambda p: p[0].created_at, reverse=True)
+    return close + [p for p in found if not _sim_close(p[1], best)]
+
+
+def _sim_close(sim: float, best: float) -> bool:
+    return best - sim <= _EQUAL_SIMILARITY
 
 
 def _passing(report: Verification) -> int:

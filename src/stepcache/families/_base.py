@@ -95,6 +95,11 @@ class Family(ABC):
     def fresh_request(self, request: ChatRequest, task: Task) -> BackendRequest:
         """The model call for a miss or skip (the family may add format instructions)."""
 
+    def retrieval_text(self, request: ChatRequest, task: Task) -> str:
+        """The text whose embedding finds look-alike entries (the prompt; a family may mask what
+        varies between look-alikes, such as a document's values, so its template is what is found)."""
+        return request.prompt
+
     @abstractmethod
     def segment(self, task: Task, text: str) -> list[str]:
         """Split an answer into ordered steps. Returns ``[]`` when nothing usable is in ``text``."""

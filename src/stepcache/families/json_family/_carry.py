@@ -30,7 +30,6 @@ from ._adapt import COPIED, INVENTED, MAPPED, WORDING, PromptDiff
 from ._ground import CONFLICT, GROUNDED, Grounder
 from ._keys import BOOLEAN, KeyNames
 from ._patterns import KIND_DATE, KIND_DATETIME, KIND_TIME, value_kind
-from ._record import record_ranges
 from ._spec import JsonSpec
 from ._text import field_labels
 
@@ -114,9 +113,16 @@ def derived(spec: JsonSpec, stated: Iterable[str] = ()) -> bool:
     if isinstance(memo, bool):
         return memo
     text = spec.text
+    if spec.document:
+        # A document's own words ("TOTAL", "latest update") describe the document, not the request:
+        # only what asks (the system prompt, the sentences naming the output or its keys) can compute.
+        asking = [(0, 0), *spec.record, (len(text), len(text))]
+        text = " ".join(text[a_end:b_start] for (_, a_end), (b_start, _) in zip(asking, asking[1:]))
     labels = field_labels(spec.record_text)
     for key in spec.known_keys:
-        said = key in stated or re.search(rf"(?<![\w-]){re.escape(key)}\s*[:=]", text, re.IGNORECASE) or any(
+        # In a document request every key is read from the document by its own program, or asked of
+        # the model: a key's name ("items_count", "total") asks for nothing computed across it.
+        said = spec.document or key in stated or re.search(rf"(?<![\w-]){re.escape(key)}\s*[:=]", text, re.IGNORECASE) or any(
             _NAMES.same(label, key) for label in labels
         )
         if said:
@@ -199,11 +205,8 @@ def adapt_object(
     before, grounder = grounders
     keys = _key_words(old.known_keys) | _key_words(new.known_keys) | _key_words(cached)
     added = {k.lower() for k in new.known_keys} - {k.lower() for k in (*old.known_keys, *cached)}
-    new_record = record_ranges(new.text, new.key_spans, new.known_keys)
-    diff = PromptDiff(
-        old.text, new.text, key_names=keys, added_keys=added,
-        old_record=record_ranges(old.text, old.key_spans, old.known_keys), new_record=new_record,
-    )
+    new_record = new.record
+    diff = PromptDiff(old.text, new.text, key_names=keys, added_keys=added, old_record=old.record, new_record=new_record)
     if diff.shared < MIN_SHARED:
         return Declined("the requests share little once their values are masked")
     changed = _meaning_change(diff.instruction_words, diff.record_words, cached)
@@ -220,7 +223,8 @@ def adapt_object(
     # for the prompt changes they were copied from.
     adapted = {proposals.get(key, key): diff.adapt_value(value) for key, value in cached.items()}
     used = {k for _, leaves in adapted.values() for leaf in leaves if leaf.status == MAPPED for k in leaf.used}
-    if diff.unexplained(used):
+    unexplained = diff.unexplained(used)
+    if unexplained and not new.document:
         return Declined("the record changed where no carried value accounts for it")
     # A value the model wrote that the record does not contain (invented, computed, or mistyped:
     # "Aaa" for "Ada", 1816 for 1815) is served from cache only for the same words: for any other
@@ -233,6 +237,14 @@ def adapt_object(
         if (not restrict or key in new.known_keys)
         and all(leaf.status in keep or _normalised_copy(leaf.status, key, value, new, grounder, diff) for leaf in leaves)
     }
+    if new.document and (unexplained or diff.content_changed):
+        # In a document the word diff cannot see structure: a value still in the text may have moved to
+        # another field, column or line (billing and shipping swapped). Only a value its own label gives
+        # ("City: Seville") is carried; the rest is read by the entry's programs or asked.
+        out = {key: value for key, value in out.items()
+               if grounder.check(key, value, new.property_schema(key), out).labelled}
+        if not out:
+            return Declined("the record changed where no carried value accounts for it")
     # A value moves to a new key only when the names mean the same or the new text says so where the
     # value stands: it spells the new key ("page_count: 412"), or names it and not the old one ("maker:
     # Acme" for brand → maker; "From:" names sender_email and sender_name alike, so it says nothing).

@@ -41,7 +41,7 @@ from ._adapt import NOT_LITERAL, bare_literal, literal_of
 from ._carry import Declined, adapt_object, derived
 from ._extract import coerce_value, decode_step, dumps, encode_step, extract_object
 from ._ground import CONFLICT, GROUNDED, Grounder
-from ._keys import BOOLEAN, CODE, ID, MONEY, NUMBER, PHONE, KeyNames
+from ._keys import BOOLEAN, CODE, ID, MONEY, NUMBER, PHONE, KeyNames, key_words
 from ._patterns import bool_word, parse_number
 from ._program import MISSING, anchored, describe, learn, programs_from_data, run
 from ._spec import JsonSpec, spec_from_request
@@ -94,6 +94,28 @@ class JsonFamily(Family):
             response_format=request.response_format,
         )
 
+    def retrieval_text(self, request: ChatRequest, task: Task) -> str:
+        """A document is found by its template: its text with every value masked (dates, numbers,
+        emails, IDs, field values), so a new document of a known layout is near its entry whatever
+        its values. Anything else is found by its prompt."""
+        spec = _spec(task)
+        if not spec.document:
+            return request.prompt
+        text, index = spec.record_text, spec.index
+        spans = sorted({(f.start, f.end) for f in index.fields} | {
+            (f.start, f.end) for f in (*index.dates, *index.times, *index.emails, *index.urls, *index.phones, *index.numbers)
+        })
+        out, cut = [], 0
+        for start, end in spans:
+            if start >= cut:
+                out.append(text[cut:start])
+                out.append("#")
+                cut = end
+            else:
+                cut = max(cut, end)
+        out.append(text[cut:])
+        return "".join(out)
+
     def segment(self, task: Task, text: str) -> list[str]:
         obj = extract_object(text)
         if obj is None:
@@ -136,7 +158,9 @@ class JsonFamily(Family):
                 continue
             if value is not None and grounding[key].status != GROUNDED and not isinstance(value, bool):
                 continue  # a value the text does not hold where its key points is not learned
-            learned = learn(grounder.index, key, value, **context)
+            wanted = set(key_words(key))
+            learned = learn(grounder.index, key, value, **context,
+                            names_key=lambda anchor: bool(wanted & set(key_words(anchor))))
             if learned is not None:
                 programs[key] = learned.to_data()
         return {"grounding": {k: e.to_data() for k, e in grounding.items()}, "programs": programs}
@@ -164,11 +188,15 @@ class JsonFamily(Family):
         values: dict[str, Any] = {} if isinstance(carried, Declined) else dict(carried)
         notes = [] if not isinstance(carried, Declined) else [carried.reason]
         read, located, tried = self._read_programs(entry, new, grounders[1], values, notes)
-        if isinstance(carried, Declined) and (not new.layout or not tried or located * 2 < tried):
-            # The word diff cannot follow the change, and this is not a document whose layout the
-            # entry's programs find their anchors in: another layout, or another request.
+        if isinstance(carried, Declined) and (not tried or located * 2 < tried):
+            # The word diff cannot follow the change, and the entry's programs do not find their
+            # anchors here: another layout, or another request.
             return SemanticChange(carried.reason)
         values.update(read)
+        if not values:
+            # Nothing to carry or read (programs not confirmed yet): answered fresh, and the fresh
+            # answer confirms the programs that read the same values (prepare with this entry).
+            return SemanticChange("; ".join(notes) or "nothing of the cached answer holds here")
         return Adaptation(_steps(new, values), tuple(notes))
 
     def _read_programs(
@@ -192,8 +220,8 @@ class JsonFamily(Family):
             if value is MISSING:
                 if key not in carried:
                     notes.append(f"{key!r}: {describe(program)} finds no value here")
-            elif key in carried and not _same_value(carried[key], value):
-                del carried[key]
+            elif key in carried and program.confirmed and not _same_value(carried[key], value):
+                del carried[key]  # two ways of reading the document disagree: neither is certain
                 notes.append(f"{key!r}: the cached answer's value and {describe(program)} disagree")
             elif program.confirmed:
                 read[key] = value
@@ -344,8 +372,8 @@ class JsonFamily(Family):
             if computed:
                 continue
             given = grounder.labelled_value(key)
-            if given is None:
-                continue
+            if given is None or (self.names.kind(key, schema) in (MONEY, NUMBER) and parse_number(given) is None):
+                continue  # nothing labelled, or words ("Competitive") where the key holds a number
             if out.get(key) is not None and grounder.check(key, out[key], schema, out).status != CONFLICT:
                 continue
             out[key] = _typed(given, schema, self.names.kind(key, schema), out.get(key), spec.text)

@@ -51,6 +51,11 @@ _GENERIC_KEY_WORDS = frozenset(
 )
 #: Words of a boolean key's name that say nothing of its meaning (``is_paid``, ``has_parking``).
 _BOOL_PREFIXES = frozenset({"is", "has", "have", "was", "are", "can", "does", "did", "should", "will"})
+#: Words of a boolean key's name that say whether the thing is so, not what it is.
+_STATE_WORDS = frozenset({"required", "needed", "necessary", "included", "enabled", "available", "allowed",
+                          "provided", "requested", "accepted", "active", "applicable"})
+#: A negation right after them: "Breakfast: not included", "signature is not required".
+_NEGATION_AFTER = re.compile(r"\W*(?:\w+\s+)?(?:not|no|n't|never|excluded|unavailable)\b")
 #: A negation just before the words of a boolean key: the text says it is false.
 _NEGATION_BEFORE = re.compile(
     r"(?:\bnot|\bno|\bnothing|\bnever|n't|\bout\s+of|\bwithout|\bnor|\bisn't|\baren't|\bwasn't)\s+(?:\w+\s+){0,1}$"
@@ -273,15 +278,16 @@ class Grounder:
         negation right before them ("not", "no", "never", "n't", "out of", "without", "un-") makes it
         ``False``, else ``True``. ``None`` when the words are absent or said both ways."""
         words = [w for w in key_words(key) if w not in _BOOL_PREFIXES]
-        if not words:
+        # "signature_required" is said as "No signature is needed": the thing, and whether it is so.
+        things = [w for w in words if w not in _STATE_WORDS and w not in ("in", "on")]
+        if not things:
             return None
-        core = r"\s+".join(re.escape(w) + r"\w{0,3}" for w in words if w not in ("in", "on"))
-        if not core:
-            return None
+        core = r"[\s-]+".join(re.escape(w) + r"\w{0,3}" for w in things)
         said: set[bool] = set()
         for m in re.finditer(rf"(?<![\w-])(un|non-?)?{core}(?!\w)", self.text, re.IGNORECASE):
             before = self.text[max(0, m.start() - 24) : m.start()].casefold()
-            negated = bool(m.group(1)) or _NEGATION_BEFORE.search(before) is not None
+            after = self.text[m.end() : m.end() + 20].casefold()
+            negated = bool(m.group(1)) or _NEGATION_BEFORE.search(before) is not None or _NEGATION_AFTER.match(after) is not None
             said.add(not negated)
         return said.pop() if len(said) == 1 else None
 

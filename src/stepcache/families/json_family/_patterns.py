@@ -36,6 +36,7 @@ _WEEKDAYS = frozenset(
     "mon monday tue tues tuesday wed wednesday thu thur thurs thursday fri friday sat saturday sun sunday".split()
 )
 _MONTH = r"(?P<mon>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_MONTH_BARE = r"(?P<mon>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")"
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>\d{4})"
 _DATE_RES = (
@@ -44,6 +45,8 @@ _DATE_RES = (
     re.compile(rf"(?<!\w){_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
     re.compile(rf"(?<!\w){_DAY}(?:\s+of)?\s+{_MONTH}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
     re.compile(rf"(?<!\w){_MONTH}\s+{_YEAR}(?!\w)", re.IGNORECASE),
+    # airline and banking style, written as one token: 18JAN2024, 18-Jan-2024
+    re.compile(rf"(?<![\w-]){_DAY}-?{_MONTH_BARE}-?{_YEAR}(?![\w-])", re.IGNORECASE),
 )
 _TIME_RE = re.compile(
     r"(?<![\w:.])(?P<h>[0-2]?\d)(?::(?P<m>[0-5]\d))?(?::[0-5]\d)?\s*(?P<ampm>[ap]\.?\s?m\.?)?(?![\w:])"

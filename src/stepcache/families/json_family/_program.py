@@ -2,28 +2,38 @@
 
 Templated documents — one shop's order confirmations, one carrier's shipping notices — share a layout
 and differ in values. From one verified (document, answer) pair :func:`learn` writes, for each key, a
-small program: the **anchor** that points at the value (the label of its field, "Total:", or the words
-right before it in a sentence, "to account ending"), which **part** of what the anchor points at is
-the value (the whole field, the n-th date in it, the n-th comma-separated segment) and the **form**
-that turns the document's spelling into the JSON value (a copy, a number, a date re-written as
-``YYYY-MM-DD``, a 12-hour time as ``HH:MM``, "Yes" as ``true``). A program is kept only if running it
-on its own document gives back the answer's value exactly; a key whose value the document does not
-hold (computed, invented, or ambiguous) gets no program and is always asked of the model.
+small program:
 
-:func:`run` applies a program to a new document. It answers only when the anchor points at exactly one
-place and the value there has the learned kind; anything else is ``MISSING`` and the key is patched.
+* the **anchor** that points at a place in the document, one of
+  - ``field``: the label of the value's field ("Total:", "Order #:");
+  - ``shape``: the value's line with every value in it masked ("SUBTOTAL <>", "<> <> REG <> TRN <>"),
+    for lines that label their values without a colon;
+  - ``heading``: a heading line ("Shipping address:", "Guests") and how many lines below it the value
+    stands;
+  - ``after``: the closest words before the value in its sentence that occur once in the document
+    ("card payment of", "invited you to");
+* the **part** of the place that is the value: all of it, the n-th value of a kind in it (the second
+  number on "VAT 19 % 1.295,80 €"), the n-th segment of it (split at commas, brackets, " · "), or, for a
+  list, every value of a kind in it (the guests' emails);
+* the **form** that turns the document's spelling into the JSON value: a copy, a number, a date
+  re-written as ``YYYY-MM-DD`` (in the order the layout writes day and month), a time as ``HH:MM``, a
+  yes/no as ``true``/``false``.
 
-A program is **confirmed** when two independent model answers agree with it: the answer it was
-learned from, and the answer to a later document of the same layout, for which the earlier program
-read the same value (see ``JsonFamily.prepare``). Only confirmed programs serve values without the
-model, so a value the model got wrong once (the subtotal for the total) is never read from every
-later document.
+A program is kept only if running it on its own document gives back the answer's value exactly, and
+the anchors closest to the key's meaning are tried first; a key whose value the document does not
+hold (computed, invented) gets no program and is always asked of the model. :func:`run` answers only
+when the anchor points at exactly one place and the value there has the learned kind; anything else is
+``MISSING`` and the key is patched.
+
+A program is **confirmed** when two independent model answers agree with it (``JsonFamily.prepare``):
+only confirmed programs serve values without the model, so a value the model got wrong once (the
+subtotal for the total) is never read from every later document.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,15 +45,28 @@ __all__ = ["Program", "MISSING", "learn", "run", "anchored", "describe", "progra
 #: What :func:`run` returns when a program cannot read its value from a document.
 MISSING: Any = object()
 
-#: Kinds a value can be picked out of a longer field by (the n-th date in "Mon 3 Mar, 9:00–10:00").
+#: Kinds a value can be picked out of a longer place by (the n-th date in "Mon 3 Mar, 9:00–10:00").
 _SPOTTED = (P.KIND_DATE, P.KIND_TIME, P.KIND_EMAIL, P.KIND_URL, P.KIND_PHONE, P.KIND_NUMBER)
-_SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|<>()\[\]]|\s[-–—]\s)\s*")
-_STRIP = " \t\"'`*.:"
-_BOUNDARY = re.compile(r"[;:\n|()\[\]{}!?<>]|\.(?!\d)|,(?!\d{3}(?!\d))")
+_SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|<>()\[\]]|\s[-–—·•⋅]\s|\s{2,})\s*")
+#: Coarser: commas stay inside a piece ("Manchester, United Kingdom" of "Acme · Manchester, United Kingdom").
+_PIECE_SPLIT = re.compile(r"\s*(?:[;|<>()\[\]]|\s[-–—·•⋅]\s|\s{2,})\s*")
+_STRIP = " \t\"'`*.:•-"
+# A period ends a sentence after a word of four letters or more ("... on its way."), not after an
+# abbreviation ("Ref. JR-24415", "No. 7", "Dr. Mensah").
+_SENTENCE_END = re.compile(r"\n|[;!?]|(?:(?<=[a-z]{4})|(?<=[A-Z]{3})|(?<=[0-9)]))\.(?=\s+[A-Z]|\s*$)")
+_TOKEN = re.compile(r"[A-Za-z][\w'’-]*|[#№]|\S")
 _WORD = re.compile(r"[A-Za-z][\w'’-]*|[#№]")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _HHMM = re.compile(r"[0-2]\d:[0-5]\d")
-_REACH = 80  # characters after an anchor's words in which its value must stand
+_HEADING = re.compile(r"^[ \t]*[*#_]*[ \t]*(?P<label>[A-Za-z][\w'’ /&.-]{0,40}?)[ \t]*:?[*_]*[ \t]*$")
+_MAX_BELOW = 6  # lines below a heading a value may stand
+_BOOL_WORDS = {
+    "yes": True, "y": True, "true": True, "included": True, "include": True, "required": True, "available": True,
+    "provided": True, "on": True, "enabled": True,
+    "no": False, "n": False, "false": False, "none": False, "not included": False, "excluded": False,
+    "not required": False, "not available": False, "unavailable": False, "off": False, "disabled": False,
+    "not provided": False, "n/a": False,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,23 +74,30 @@ class Program:
     """How to read one key's value from a document of a known layout."""
 
     key: str
-    anchor: str  # "field": the field's label; "after": the words right before the value
-    how: str  # "field" | "after" | "phrase" (a boolean said in words) | "absent" (null: no such value)
-    part: str = "whole"  # "whole" | "kind" (the index-th value of kind) | "segment" (the index-th segment)
+    anchor: str  # the label, the masked line, the heading, or the words before the value
+    how: str  # "field" | "heading" | "after" | "column" | "line" | "shape" | "phrase" (a yes/no in words) | "absent" (null)
+    part: str = "whole"  # "whole" | "kind" | "segment" | "piece" | "between" | "all" (every value of the kind: a list)
     kind: str = ""  # the document's kind of value (a P.KIND_*)
     index: int = 0
     form: str = "copy"  # copy | lower | upper | number | integer | date-iso | date-dmy | date-mdy | time-24 | bool | e164
     confirmed: bool = False
+    below: int = 0  # "heading", "line": how many lines below the anchor the value stands
+    column: str = ""  # "column": the header of the value's column
+    left: str = ""  # "between": the words right before the value ...
+    right: str = ""  # ... and right after it
 
     def to_data(self) -> dict[str, Any]:
-        return {"key": self.key, "anchor": self.anchor, "how": self.how, "part": self.part, "kind": self.kind,
-                "index": self.index, "form": self.form, "confirmed": self.confirmed}
+        data = {"key": self.key, "anchor": self.anchor, "how": self.how, "part": self.part, "kind": self.kind,
+                "index": self.index, "form": self.form, "confirmed": self.confirmed, "below": self.below}
+        data.update({k: v for k, v in (("column", self.column), ("left", self.left), ("right", self.right)) if v})
+        return data
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Program:
         return cls(str(data["key"]), str(data.get("anchor", "")), str(data["how"]), str(data.get("part", "whole")),
                    str(data.get("kind", "")), int(data.get("index", 0)), str(data.get("form", "copy")),
-                   bool(data.get("confirmed", False)))
+                   bool(data.get("confirmed", False)), int(data.get("below", 0)), str(data.get("column", "")),
+                   str(data.get("left", "")), str(data.get("right", "")))
 
 
 def programs_from_data(data: Any) -> dict[str, Program]:
@@ -85,61 +115,101 @@ def programs_from_data(data: Any) -> dict[str, Program]:
 # -- learning ----------------------------------------------------------------------------------------
 
 
-def learn(index: TextIndex, key: str, value: Any, *, absent: bool = False, phrased: bool | None = None) -> Program | None:
+def learn(
+    index: TextIndex, key: str, value: Any, *, absent: bool = False, phrased: bool | None = None,
+    names_key: Callable[[str], bool] | None = None,
+) -> Program | None:
     """The program that reads ``value`` for ``key`` from ``index``'s document, or ``None``.
 
     ``absent``: the document visibly lacks a value for the key (so ``null`` is a reading of it);
-    ``phrased``: the yes/no the document says for the key in words (grounding's rule for booleans).
+    ``phrased``: the yes/no the document says for the key in words; ``names_key(text)``: whether an
+    anchor's words name the key (those anchors are tried first).
     """
     if value is None:
+        empty = [label for label in _empty_labels(index.text) if names_key is not None and names_key(label)]
+        if len(empty) == 1:  # "Phone:" left empty on a form: the field, null while it stays empty
+            return Program(key, empty[0], "field", form="copy-or-null")
         return Program(key, "", "absent") if absent else None
-    if isinstance(value, (list, dict)):
-        return None  # lists and nested objects are asked of the model
-    if isinstance(value, bool):
-        program = _learn_field_bool(index, key, value)
-        if program is None and phrased is value:
-            program = Program(key, "", "phrase")
-        return program
-    for candidate in _candidates(index, key, value):
+    if isinstance(value, dict) or (isinstance(value, list) and not value):
+        return None  # nested objects are asked of the model
+    candidates = _candidates(index, key, value)
+    if names_key is not None:
+        candidates.sort(key=lambda p: not names_key(p.anchor))  # stable: the anchor naming the key first
+    for candidate in candidates:
         if _read(index, candidate) == value and not _other_reading(index, candidate, value):
             return candidate
-    return None
-
-
-def _learn_field_bool(index: TextIndex, key: str, value: bool) -> Program | None:
-    for f in index.fields:
-        said = P.bool_word(index.text[f.start : f.end].strip(_STRIP))
-        if said is value and _unique_label(index, f.label):
-            return Program(key, _norm_label(f.label), "field", form="bool")
+    if isinstance(value, bool) and phrased is value:
+        return Program(key, "", "phrase")
     return None
 
 
 def _candidates(index: TextIndex, key: str, value: Any) -> list[Program]:
-    """Programs that could read ``value``, most specific first: a field's whole value, a value of one
-    kind in a field, a segment of a field; then the same after the words that precede it."""
+    """Programs that could read ``value``: for each place the document spells it, each anchor that
+    points there and each part that picks it out."""
     out: list[Program] = []
+    if isinstance(value, list):
+        return _list_candidates(index, key, value)
     for start, end, dkind in _spellings(index, value):
         form = _form(index.text[start:end], value, dkind)
         if form is None:
             continue
+        base = Program(key, "", "field", kind=dkind, form=form)
         field = _field_at(index, start, end)
         if field is not None and _unique_label(index, field.label):
-            out += _parts(index, Program(key, _norm_label(field.label), "field", kind=dkind, form=form), start, end)
-        words = _words_before(index.text, start)
-        if words:
-            out += _parts(index, Program(key, words, "after", kind=dkind, form=form), start, end)
+            out += _parts(index, replace(base, anchor=_norm(field.label)), start, end)
+        heading = _heading_above(index.text, start)
+        if heading is not None:
+            out += _parts(index, replace(base, how="heading", anchor=heading[0], below=heading[1]), start, end)
+        column = _column_of(index.text, start)
+        if column is not None:
+            out += _parts(index, replace(base, how="column", anchor=column[0], column=column[1]), start, end)
+        for words in _phrases_before(index.text, start):
+            out += _parts(index, replace(base, how="after", anchor=words), start, end)
+            left, right = _words_around(index.text, start, end)
+            if left and right:
+                out.append(replace(base, how="after", anchor=words, part="between", left=left, right=right))
+        above = _line_above(index, start)
+        if above is not None:
+            out += _parts(index, replace(base, how="line", anchor=above[0], below=above[1]), start, end)
+        shape = _shape_of(index, start)  # last: a line's shape holds for fewer documents than its words
+        if shape:
+            out += _parts(index, replace(base, how="shape", anchor=shape), start, end)
+    return out
+
+
+def _list_candidates(index: TextIndex, key: str, value: list[Any]) -> list[Program]:
+    """A list of values of one spotted kind (every email under "Guests"): the place that holds them all."""
+    if not all(isinstance(v, str) for v in value):
+        return []
+    spelled = [_spellings(index, v) for v in value]
+    if not all(spelled) or len({kind for found in spelled for _, _, kind in found}) != 1:
+        return []
+    dkind = spelled[0][0][2]
+    if dkind not in _SPOTTED:
+        return []
+    out: list[Program] = []
+    base = Program(key, "", "heading", part="all", kind=dkind, form="copy")
+    for start, end, _ in spelled[0]:  # wherever the first item stands, a heading over all of them
+        heading = _heading_above(index.text, start)
+        if heading is not None:
+            out.append(replace(base, anchor=heading[0]))
+        field = _field_at(index, start, end)
+        if field is not None and _unique_label(index, field.label):
+            out.append(replace(base, how="field", anchor=_norm(field.label)))
     return out
 
 
 def _spellings(index: TextIndex, value: Any) -> list[tuple[int, int, str]]:
     """Where the document spells ``value`` (any spelling it normalises to), with the document's kind."""
-    vkind = P.value_kind(value)
-    found, _how = index.find(value, vkind)
-    out = []
-    for o in found:
-        spelled = index.text[o.start : o.end].strip()
-        out.append((o.start, o.end, _doc_kind(index, o.start, o.end, spelled)))
-    return out
+    if isinstance(value, bool):
+        out = []
+        for f in index.fields:
+            start, end = _trimmed(index.text, (f.start, f.end))
+            if _yes_no(index.text[start:end]) is value:
+                out.append((start, end, ""))
+        return out
+    found, _how = index.find(value, P.value_kind(value))
+    return [(o.start, o.end, _doc_kind(index, o.start, o.end, index.text[o.start : o.end].strip())) for o in found]
 
 
 def _doc_kind(index: TextIndex, start: int, end: int, spelled: str) -> str:
@@ -151,7 +221,7 @@ def _doc_kind(index: TextIndex, start: int, end: int, spelled: str) -> str:
 
 
 def _parts(index: TextIndex, base: Program, start: int, end: int) -> list[Program]:
-    """``base`` with each part that picks ``[start, end)`` out of the region its anchor points at."""
+    """``base`` with each part that picks ``[start, end)`` out of the place its anchor points at."""
     region = _region(index, base)
     if region is None or not (region[0] <= start and end <= region[1]):
         return []
@@ -167,6 +237,10 @@ def _parts(index: TextIndex, base: Program, start: int, end: int) -> list[Progra
     at = next((i for i, (s, e) in enumerate(segments) if s == start and e == end), None)
     if at is not None:
         out.append(replace(base, part="segment", index=at))
+    pieces = _segments(index.text, region, _PIECE_SPLIT)
+    at = next((i for i, (s, e) in enumerate(pieces) if s == start and e == end), None)
+    if at is not None:
+        out.append(replace(base, part="piece", index=at))
     return out
 
 
@@ -182,8 +256,16 @@ def describe(program: Program) -> str:
     """The program in words, for ``Result.detail``."""
     if program.how == "field":
         return f"the field labelled {program.anchor!r}"
+    if program.how == "shape":
+        return f"the line {program.anchor!r}"
+    if program.how == "heading":
+        return f"the lines under {program.anchor!r}"
     if program.how == "after":
         return f"the value after {program.anchor!r}"
+    if program.how == "column":
+        return f"the column {program.column!r}"
+    if program.how == "line":
+        return f"the line {program.below + 1} below {program.anchor!r}"
     if program.how == "phrase":
         return "the yes/no its words say"
     return "its absence"
@@ -201,7 +283,12 @@ def run(index: TextIndex, program: Program, *, absent: bool = False, phrased: bo
 def _read(index: TextIndex, program: Program) -> Any:
     region = _region(index, program)
     if region is None:
+        if program.form == "copy-or-null" and _empty_labels(index.text).count(program.anchor) == 1:
+            return None  # the field is there and empty
         return MISSING
+    if program.part == "all":
+        spots = _spots(index, program.kind, region)
+        return [index.text[s:e].strip() for s, e in spots] if spots else MISSING
     if program.part == "whole":
         start, end = _trimmed(index.text, region)
     elif program.part == "kind":
@@ -209,28 +296,55 @@ def _read(index: TextIndex, program: Program) -> Any:
         if program.index >= len(spots):
             return MISSING
         start, end = spots[program.index]
+    elif program.part == "between":
+        found = _between(index.text, region, program.left, program.right)
+        if found is None:
+            return MISSING
+        start, end = found
     else:
-        segments = _segments(index.text, region)
+        segments = _segments(index.text, region, _PIECE_SPLIT if program.part == "piece" else _SEGMENT_SPLIT)
         if program.index >= len(segments):
             return MISSING
         start, end = segments[program.index]
     spelled = index.text[start:end].strip()
-    if not spelled or (program.kind and not _same_kind(_doc_kind(index, start, end, spelled), program.kind)):
+    if not spelled:
+        return MISSING
+    if program.form != "bool" and program.kind and not _same_kind(_doc_kind(index, start, end, spelled), program.kind):
         return MISSING  # the anchor points somewhere else now: not the same kind of value
-    return _apply(program.form, spelled, index, start, end)
+    return _apply(program.form, spelled)
 
 
 def _region(index: TextIndex, program: Program) -> tuple[int, int] | None:
+    """The one place in the document ``program``'s anchor points at, or ``None`` (gone, or twice)."""
+    text = index.text
     if program.how == "field":
-        fields = [f for f in index.fields if _norm_label(f.label) == program.anchor]
+        fields = [f for f in index.fields if _norm(f.label) == program.anchor]
         return (fields[0].start, fields[0].end) if len(fields) == 1 else None
-    matches = list(_anchor_pattern(program.anchor).finditer(index.text))
+    if program.how == "shape":
+        lines = [span for span in _lines(text) if _masked_line(index, span) == program.anchor]
+        return lines[0] if len(lines) == 1 else None
+    if program.how == "heading":
+        headings = _headings(text, program.anchor)
+        if len(headings) != 1:
+            return None
+        below = _block_below(text, _lines(text)[headings[0]][1])
+        if program.part == "all":
+            return (below[0][0], below[-1][1]) if below else None
+        return below[program.below] if program.below < len(below) else None
+    if program.how == "column":
+        return _cell_under(text, program.anchor, program.column)
+    if program.how == "line":
+        lines = [span for span in _lines(text) if _masked_line(index, span) == program.anchor]
+        if len(lines) != 1:
+            return None
+        below = [span for span in _lines(text) if span[0] > lines[0][1] and text[span[0] : span[1]].strip()]
+        return below[program.below] if program.below < len(below) else None
+    matches = list(_anchor_pattern(program.anchor).finditer(text))
     if len(matches) != 1:
-        return None  # gone, or said twice: which one is meant is not certain
+        return None
     start = matches[0].end()
-    while start < len(index.text) and index.text[start] in " \t":
-        start += 1
-    return start, _region_after(index.text, start)
+    stop = _SENTENCE_END.search(text, start)
+    return start, stop.start() if stop else len(text)
 
 
 # -- forms: the document's spelling → the JSON value -------------------------------------------------
@@ -240,7 +354,7 @@ def _form(spelled: str, value: Any, dkind: str) -> str | None:
     """The form that turns ``spelled`` into ``value`` (``None`` when none of them does)."""
     spelled = spelled.strip()
     if isinstance(value, bool):
-        return "bool" if P.bool_word(spelled.strip(_STRIP)) is value else None
+        return "bool" if _yes_no(spelled) is value else None
     if isinstance(value, (int, float)):
         number = P.parse_number(spelled)
         if number is None or abs(number - float(value)) > 1e-9:
@@ -272,7 +386,9 @@ def _form(spelled: str, value: Any, dkind: str) -> str | None:
     return None
 
 
-def _apply(form: str, spelled: str, index: TextIndex, start: int, end: int) -> Any:
+def _apply(form: str, spelled: str) -> Any:
+    if form == "copy-or-null":
+        return None if P.is_placeholder(spelled) else spelled
     if form == "copy":
         return spelled
     if form == "lower":
@@ -287,7 +403,7 @@ def _apply(form: str, spelled: str, index: TextIndex, start: int, end: int) -> A
             return int(number) if number == int(number) else MISSING
         return number
     if form == "bool":
-        said = P.bool_word(spelled.strip(_STRIP))
+        said = _yes_no(spelled)
         return MISSING if said is None else said
     if form.startswith("date-"):
         readings = P.parse_date(spelled)
@@ -311,10 +427,18 @@ def _apply(form: str, spelled: str, index: TextIndex, start: int, end: int) -> A
     return MISSING
 
 
+def _yes_no(spelled: str) -> bool | None:
+    """``True``/``False`` for a field that answers yes or no in words ("Yes", "Not included (...)")."""
+    words = " ".join(_WORD.findall(spelled.casefold())[:2])
+    for said in (words, words.split(" ")[0] if words else ""):
+        if said in _BOOL_WORDS:
+            return _BOOL_WORDS[said]
+    return None
+
+
 # -- places in a document ------------------------------------------------------------------------------
 
-
-#: Kinds one layout may spell a value of a field in from one document to the next: a city is a name
+#: Kinds one layout may spell a value of a place in from one document to the next: a city is a name
 #: in one and a phrase in another, an order number an ID or a code.
 _KIND_GROUPS = ({P.KIND_NAME, P.KIND_TEXT}, {P.KIND_ID, P.KIND_CODE}, {P.KIND_NUMBER, P.KIND_MONEY})
 
@@ -323,13 +447,21 @@ def _same_kind(found: str, learned: str) -> bool:
     return found == learned or any(found in g and learned in g for g in _KIND_GROUPS)
 
 
-def _norm_label(label: str) -> str:
+_EMPTY_FIELD = re.compile(r"(?m)^[ \t]*(?P<label>[A-Za-z][\w'’ ./&#-]{0,38}?)[ \t]*:[ \t]*$")
+
+
+def _empty_labels(text: str) -> list[str]:
+    """Labels of fields written with nothing after them ("Phone:" on a form left empty)."""
+    return [_norm(m.group("label")) for m in _EMPTY_FIELD.finditer(text)]
+
+
+def _norm(label: str) -> str:
     return " ".join(label.casefold().split())
 
 
 def _unique_label(index: TextIndex, label: str) -> bool:
-    norm = _norm_label(label)
-    return sum(1 for f in index.fields if _norm_label(f.label) == norm) == 1
+    norm = _norm(label)
+    return sum(1 for f in index.fields if _norm(f.label) == norm) == 1
 
 
 def _field_at(index: TextIndex, start: int, end: int) -> Field | None:
@@ -337,24 +469,232 @@ def _field_at(index: TextIndex, start: int, end: int) -> Field | None:
     return min(holders, key=lambda f: f.end - f.start) if holders else None
 
 
-def _words_before(text: str, start: int) -> str:
-    """Up to three words right before ``start`` in the same clause ("to account ending")."""
-    begin = max((m.end() for m in _BOUNDARY.finditer(text, max(0, start - 60), start)), default=max(0, start - 60))
-    between = text[begin:start]
-    if between.strip() and not _WORD.fullmatch(between.split()[-1].strip(_STRIP) or "-"):
-        return ""  # something other than words (or "#") stands right before the value
-    words = _WORD.findall(between)[-3:]
-    return " ".join(w.casefold() for w in words)
+def _lines(text: str) -> list[tuple[int, int]]:
+    out, pos = [], 0
+    for line in text.split("\n"):
+        out.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return out
+
+
+def _line_at(text: str, at: int) -> tuple[int, int]:
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    return start, len(text) if end < 0 else end
+
+
+_NAME_WORD = re.compile(r"(?<![\w'’-])[A-Z][a-z][\w'’.-]*|(?<![\w'’-])[\w'’-]*\d[\w'’-]*")
+
+
+def _masked_line(index: TextIndex, span: tuple[int, int]) -> str:
+    """A line with its values masked: numbers, dates, times, emails, phones, words with digits and
+    capitalised words (names: "Nimbus Outdoor", "Siobhán") become ``<>``; upper-case words stay
+    ("SUBTOTAL", "REG", "TRN"): on a line they are how the layout labels it."""
+    start, end = span
+    values = sorted({(f.start, f.end) for f in (*index.dates, *index.times, *index.emails, *index.urls,
+                                                *index.phones, *index.numbers) if start <= f.start < end})
+    out, cut = [], start
+    for a, b in values:
+        if a >= cut:
+            out.append(index.text[cut:a])
+            out.append("\0")
+            cut = min(b, end)
+    out.append(index.text[cut:end])
+    words = _NAME_WORD.sub("\0", "".join(out))
+    masked = " ".join(words.split()).replace("\0", "<>")
+    return re.sub(r"(?:<>\W*){2,}", "<> ", masked).strip().casefold()
+
+
+def _shape_of(index: TextIndex, at: int) -> str:
+    """The masked line of the value at ``at`` when it says what the line holds (some word of its own
+    besides the masked values) and occurs once in the document; ``""`` otherwise."""
+    span = _line_at(index.text, at)
+    shape = _masked_line(index, span)
+    if not re.search(r"[a-z]{2,}", shape.replace("<>", "")):
+        return ""  # nothing but values: the line does not say what it holds
+    same = sum(1 for other in _lines(index.text) if _masked_line(index, other) == shape)
+    return shape if same == 1 else ""
+
+
+def _heading_label(line: str) -> str:
+    """The label of a heading line ("Shipping address:", "Guests", "Joining info"), else ``""``. A
+    line without a colon whose words are capitalised is a name ("Mateo García"), not a heading."""
+    m = _HEADING.fullmatch(line)
+    if m is None:
+        return ""
+    label = m.group("label")
+    words = label.split()
+    if len(words) > 4 or (":" not in line and sum(w[:1].isupper() for w in words) > 1):
+        return ""
+    return _norm(label)
+
+
+def _headings(text: str, label: str) -> list[int]:
+    """The indexes (in :func:`_lines`) of the heading lines labelled ``label``."""
+    return [i for i, (s, e) in enumerate(_lines(text)) if _heading_label(text[s:e]) == label]
+
+
+def _block_below(text: str, end: int) -> list[tuple[int, int]]:
+    """The non-empty lines right below the heading line that ends at ``end``, up to a blank line."""
+    lines = _lines(text)
+    at = next((i for i, (_, e) in enumerate(lines) if e == end), None)
+    out: list[tuple[int, int]] = []
+    for s, e in lines[at + 1 :] if at is not None else []:
+        if not text[s:e].strip():
+            break
+        out.append((s, e))
+        if len(out) >= _MAX_BELOW:
+            break
+    return out
+
+
+def _heading_above(text: str, at: int) -> tuple[str, int] | None:
+    """The heading line above the value's line in the same block, and how many lines below it the value
+    stands (0: the first line under it)."""
+    lines = _lines(text)
+    here = next(i for i, (s, e) in enumerate(lines) if s <= at <= e)
+    found: list[tuple[str, int, bool]] = []  # (label, lines below it, written with a colon)
+    for j in range(here - 1, max(-1, here - 1 - _MAX_BELOW), -1):
+        s, e = lines[j]
+        if not text[s:e].strip():
+            break
+        label = _heading_label(text[s:e])
+        if label:
+            found.append((label, here - j - 1, text[s:e].rstrip(" \t*_").endswith(":")))
+    # "Delivering to:" over an address block, not "Exeter" inside it; without a colon heading in the
+    # block, the nearest one ("When", "Guests").
+    for label, below, _colon in sorted(found, key=lambda f: not f[2]):
+        return (label, below) if len(_headings(text, label)) == 1 else None
+    return None
+
+
+def _phrases_before(text: str, at: int) -> list[str]:
+    """Word sequences (one to four words) before ``at`` in its sentence that occur once in the text,
+    the closest first: "card payment of" for the amount in "a card payment of $1,625.73 to ...",
+    "invited you to" for the title after it."""
+    begin = max((m.end() for m in _SENTENCE_END.finditer(text, max(0, at - 120), at)), default=max(0, at - 120))
+    tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text, begin, at)]
+    out: list[str] = []
+    for last in range(len(tokens) - 1, -1, -1):
+        for size in (1, 2, 3, 4):
+            first = last - size + 1
+            if first < 0:
+                break
+            span = tokens[first : last + 1]
+            spelled = [text[s:e] for s, e in span]
+            words = [w.casefold() for w in spelled]
+            if not all(_WORD.fullmatch(w) for w in words) or not any(len(w) > 2 for w in words):
+                continue
+            if any(w[:1].isupper() and i for i, w in enumerate(spelled)):
+                continue  # a name or a weekday inside ("on Monday") changes from one document to the next
+            phrase = " ".join(words)
+            if phrase not in out and len(list(_anchor_pattern(phrase).finditer(text))) == 1:
+                out.append(phrase)
+        if len(out) >= 3:
+            break
+    return out
+
+
+def _words_around(text: str, start: int, end: int) -> tuple[str, str]:
+    """Up to two words right before and right after a value in its sentence ("to", "was made") — how
+    prose delimits a value that is text ("a payment of $12.40 to DELTA AIR 0062301 was made")."""
+    before: list[str] = []
+    after: list[str] = []
+    for token in reversed(text[max(0, start - 40) : start].split()[-2:]):  # contiguous words only
+        if not re.fullmatch(r"[A-Za-z][\w'’-]*", token):
+            break
+        before.insert(0, token)
+    for token in text[end : end + 40].split()[:2]:
+        if not re.fullmatch(r"[A-Za-z][\w'’-]*", token.rstrip(",")):
+            break
+        after.append(token.rstrip(","))
+    if not before or not after or not text[start - 1 : start].isspace() or not (text[end : end + 1] or "x") in " \t,":
+        return "", ""  # glued to what is around it: not a value standing between words
+    left = " ".join(w.casefold() for w in before[-2:])
+    right = " ".join(w.casefold() for w in after[:2])
+    if any(w[:1].isupper() for w in (*before[-2:], *after[:2])):
+        return "", ""  # names around it change from one document to the next
+    return left, right
+
+
+def _between(text: str, region: tuple[int, int], left: str, right: str) -> tuple[int, int] | None:
+    pattern = re.compile(rf"(?<![\w'’-]){_words(left)}\s+(.+?)[\s,]+{_words(right)}(?![\w'’-])", re.IGNORECASE)
+    found = list(pattern.finditer(text, region[0], region[1]))
+    return (found[0].start(1), found[0].end(1)) if len(found) == 1 else None
+
+
+def _words(words: str) -> str:
+    return r"\W+".join(re.escape(w) for w in words.split())
+
+
+def _line_above(index: TextIndex, at: int) -> tuple[str, int] | None:
+    """The nearest line above the value's line (blank lines aside) whose shape says something and is
+    unique, and how many non-empty lines below it the value's line is: the first lines of a posting
+    under a fixed instruction, or a line under a fixed banner."""
+    text = index.text
+    lines = [span for span in _lines(text) if text[span[0] : span[1]].strip()]
+    here = next((i for i, (s, e) in enumerate(lines) if s <= at <= e), None)
+    if here is None:
+        return None
+    for j in range(here - 1, max(-1, here - 4), -1):
+        shape = _masked_line(index, lines[j])
+        if re.search(r"[a-z]{3,}", shape.replace("<>", "")) and sum(
+            1 for other in _lines(text) if _masked_line(index, other) == shape
+        ) == 1:
+            return shape, here - j - 1
+    return None
+
+
+
+
+def _cells(line: str) -> list[tuple[int, int]]:
+    """Cells of an aligned table line: runs of text separated by two or more spaces."""
+    return [(m.start(), m.end()) for m in re.finditer(r"\S+(?: \S+)*", line)]
+
+
+def _column_of(text: str, at: int) -> tuple[str, str] | None:
+    """The header line right above the value's line (an aligned row of three or more words) and the
+    header of the value's column, found by where the cells start."""
+    lines = _lines(text)
+    here = next((i for i, (s, e) in enumerate(lines) if s <= at <= e), None)
+    if here is None or here == 0:
+        return None
+    hs, he = lines[here - 1]
+    header = text[hs:he]
+    cells = _cells(header)
+    if len(cells) < 3 or re.search(r"\d", header) or sum(1 for ln in lines if _norm(text[ln[0] : ln[1]]) == _norm(header)) != 1:
+        return None
+    row_start = lines[here][0]
+    data = _cells(text[row_start : lines[here][1]])
+    cell = next(((s, e) for s, e in data if s <= at - row_start < e), None)
+    if cell is None:
+        return None
+    nearest = min(cells, key=lambda c: abs(c[0] - cell[0]))
+    return _norm(header), _norm(header[nearest[0] : nearest[1]])
+
+
+def _cell_under(text: str, header: str, column: str) -> tuple[int, int] | None:
+    lines = _lines(text)
+    found = [i for i, (s, e) in enumerate(lines) if _norm(text[s:e]) == header]
+    if len(found) != 1 or found[0] + 1 >= len(lines):
+        return None
+    hs, he = lines[found[0]]
+    cells = _cells(text[hs:he])
+    target = next(((s, e) for s, e in cells if _norm(text[hs + s : hs + e]) == column), None)
+    if target is None:
+        return None
+    rs, re_ = lines[found[0] + 1]
+    data = _cells(text[rs:re_])
+    mine = [c for c in data if min(cells, key=lambda h: abs(h[0] - c[0])) == target]
+    if len(mine) != 1:
+        return None
+    return rs + mine[0][0], rs + mine[0][1]
 
 
 def _anchor_pattern(words: str) -> re.Pattern[str]:
     body = r"\W*".join(re.escape(w) for w in words.split())
-    return re.compile(rf"(?<![\w'’-]){body}(?![\w'’-])[ \t:]*", re.IGNORECASE)
-
-
-def _region_after(text: str, start: int) -> int:
-    stop = _BOUNDARY.search(text, start, start + _REACH)
-    return stop.start() if stop else min(len(text), start + _REACH)
+    tail = r"(?![\w'’-])" if re.search(r"\w$", words) else ""
+    return re.compile(rf"(?<![\w'’-]){body}{tail}[ \t:]*", re.IGNORECASE)
 
 
 def _trimmed(text: str, region: tuple[int, int]) -> tuple[int, int]:
@@ -369,13 +709,20 @@ def _trimmed(text: str, region: tuple[int, int]) -> tuple[int, int]:
 def _spots(index: TextIndex, kind: str, region: tuple[int, int]) -> list[tuple[int, int]]:
     found = {P.KIND_DATE: index.dates, P.KIND_TIME: index.times, P.KIND_EMAIL: index.emails, P.KIND_URL: index.urls,
              P.KIND_PHONE: index.phones, P.KIND_NUMBER: index.plain_numbers}.get(kind, [])
-    return list(dict.fromkeys((f.start, f.end) for f in found if region[0] <= f.start and f.end <= region[1]))
+    spans = []
+    for f in found:
+        start, end = f.start, f.end
+        while end > start and index.text[end - 1].isspace():  # "21:28 " is found with its space
+            end -= 1
+        if region[0] <= start and end <= region[1]:
+            spans.append((start, end))
+    return list(dict.fromkeys(spans))
 
 
-def _segments(text: str, region: tuple[int, int]) -> list[tuple[int, int]]:
+def _segments(text: str, region: tuple[int, int], split: re.Pattern[str] = _SEGMENT_SPLIT) -> list[tuple[int, int]]:
     out = []
     pos = region[0]
-    for m in [*_SEGMENT_SPLIT.finditer(text, region[0], region[1]), None]:
+    for m in [*split.finditer(text, region[0], region[1]), None]:
         end = m.start() if m is not None else region[1]
         start, stop = _trimmed(text, (pos, end))
         if stop > start:
@@ -386,12 +733,12 @@ def _segments(text: str, region: tuple[int, int]) -> list[tuple[int, int]]:
 
 
 def _other_reading(index: TextIndex, program: Program, value: Any) -> bool:
-    """A "kind" program whose region also holds another value that reads as ``value``: which one is
-    meant is not certain (never true for "whole" and "segment")."""
+    """A "kind" program whose place also holds another value that reads as ``value``: which one is
+    meant is not certain (never true for the other parts)."""
     if program.part != "kind":
         return False
     region = _region(index, program)
     if region is None:
         return True
     return sum(1 for s, e in _spots(index, program.kind, region)
-               if _apply(program.form, index.text[s:e].strip(), index, s, e) == value) > 1
+               if _apply(program.form, index.text[s:e].strip()) == value) > 1

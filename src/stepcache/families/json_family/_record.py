@@ -68,13 +68,30 @@ def parts(text: str, key_spans: Sequence[tuple[int, int]] = (), keys: Sequence[s
     return [p for p in out if p.end > p.start]
 
 
+#: What a piece of a *document* request must say to be instruction rather than document: it names the
+#: output (JSON, a schema, the keys, by name or by list) or a value format. (A document's greeting or
+#: note holds no value and is still document: it changes from one document to the next without
+#: changing what is asked; "Reply for ...", "Return to sender" are a document's words, not a request.)
+_ASKS = re.compile(r"\b(?:json|keys|schema|yyyy|hh:mm)\b", re.IGNORECASE)
+
+
 def record_ranges(
-    text: str, key_spans: Sequence[tuple[int, int]] = (), keys: Sequence[str] = ()
+    text: str, key_spans: Sequence[tuple[int, int]] = (), keys: Sequence[str] = (), *, instruction_end: int = -1
 ) -> tuple[tuple[int, int], ...]:
-    """The record parts of ``text``, with the key lists inside them cut out."""
+    """The record parts of ``text``, with the key lists inside them cut out.
+
+    ``instruction_end`` ≥ 0 reads ``text`` as a *document* request: what comes before it (the system
+    prompt) is instruction, and after it every piece is document unless it names the output, its keys
+    or its format.
+    """
     out: list[tuple[int, int]] = []
+    named = [k.casefold() for k in keys]
     for p in parts(text, key_spans, keys):
-        if not p.record:
+        if instruction_end >= 0 and not p.record and p.start >= instruction_end:
+            piece = text[p.start : p.end]
+            if piece.strip() and not _ASKS.search(piece) and not any(k in piece.casefold() for k in named):
+                p = Part(p.start, p.end, True)
+        if not p.record or (instruction_end >= 0 and p.end <= instruction_end):
             continue
         pieces = [(p.start, p.end)]
         for ks, ke in key_spans:

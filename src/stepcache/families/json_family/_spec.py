@@ -29,20 +29,6 @@ from ._keylist import find_keys, shape_hash_input, shape_schema
 from ._record import record_ranges
 from ._text import TextIndex
 
-_PROPER_NAME = re.compile(r"(?<=\s)[A-Z][a-z][\w'’-]*")
-
-
-def _line_pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    out, pos = [], start
-    while pos < end:
-        stop = text.find("\n", pos, end)
-        stop = end if stop < 0 else stop
-        if stop > pos:
-            out.append((pos, stop))
-        pos = stop + 1
-    return out
-
-
 def _norm_words(text: str) -> str:
     return " ".join(text.casefold().split())
 
@@ -124,47 +110,39 @@ class JsonSpec:
         return found
 
     @property
+    def document(self) -> bool:
+        """The request carries a document (three or more lines of user text): its free text is
+        document, not instruction, and changes from one document of a template to the next."""
+        return sum(1 for line in self.prompt.splitlines() if line.strip()) >= 3
+
+    @property
+    def record(self) -> tuple[tuple[int, int], ...]:
+        """Where :attr:`text` holds the record the values come from (``_record.py``)."""
+        found = self._memo.get("record")
+        if found is None:
+            end = (len(self.system) + 2 if self.system else 0) if self.document else -1
+            found = self._memo["record"] = record_ranges(self.text, self.key_spans, self.known_keys, instruction_end=end)
+        return tuple(found)
+
+    @property
     def layout(self) -> str:
-        """The record's skeleton with its values masked: each line that has a field keeps its labels
-        ("order #:|total:"), each line with a value keeps its words around a masked value ("your order
-        of <> items ships today"); lines with neither (a greeting, a free-text note) are left out.
-        Documents of one template share it whatever their values; ``""`` for a record of one line or
-        fewer than two values, which is a sentence, not a document.
+        """The record's skeleton with its values masked: the labels of its fields in order ("order #",
+        "order date", "total"). Documents of one template share it whatever their values and free
+        text; ``""`` for a record with fewer than two labels (a sentence, or prose).
         """
         found = self._memo.get("layout")
         if isinstance(found, str):
             return found
-        index, text = self.index, self.record_text
-        ranges = record_ranges(self.text, self.key_spans, self.known_keys)
-        masked = [(f.start, f.end) for f in index.fields]
-        masked += [(f.start, f.end) for f in (*index.dates, *index.times, *index.emails, *index.urls, *index.phones,
-                                              *index.numbers)]
+        index, text, ranges = self.index, self.record_text, self.record
+
         def in_record(at: int) -> bool:
             return any(a <= at < b for a, b in ranges)
 
-        # A label counts only where it is the record's ("Total:"), not an instruction's ("... for: <record>").
-        labels = {f.start: f.label for f in index.fields if in_record(max(0, text.rfind(f.label, 0, f.start)))}
-        lines: list[str] = []
-        values = 0
-        pieces = [(a, b) for start, end in ranges for a, b in _line_pieces(text, start, end)]
-        for start, end in pieces:  # the record only, line by line: the instruction is not the template
-            inside = sorted({(a, b) for a, b in masked if start <= a < end})
-            if not inside:
-                continue
-            values += len(inside)
-            named = [labels[a] for a, _ in inside if a in labels]
-            if named:
-                lines.append("|".join(_norm_words(n) + ":" for n in named))
-                continue
-            cut, kept = start, []
-            for a, b in inside:
-                if a >= cut:
-                    kept.append(text[cut:a])
-                    kept.append("<>")
-                    cut = max(cut, min(b, end))
-            kept.append(text[cut:end])
-            lines.append(_norm_words(_PROPER_NAME.sub("<>", "".join(kept))))
-        layout = "\n".join(lines) if values >= 2 and len(lines) >= 2 else ""
+        # Only labels the record writes ("Total:"), not an instruction's ("... for: <record>"); the
+        # free text between them changes from document to document and is not the template.
+        labels = [_norm_words(f.label) for f in index.fields if in_record(f.start)
+                  and in_record(max(0, text.rfind(f.label, 0, f.start)))]
+        layout = "\n".join(labels) if len(labels) >= 2 else ""
         self._memo["layout"] = layout
         return layout
 

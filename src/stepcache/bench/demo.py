@@ -340,8 +340,8 @@ def make_backend(args: argparse.Namespace, items: Sequence[WorkloadItem] = ()) -
         if not items:
             raise InvalidRequest("--oracle answers from the workload's ground truth: give it a workload "
                                  "(--workload FILE.jsonl, or the generated one)", param="oracle")
-        # the oracle (stepcache.bench.oracle) behind an item picker that tells wrapped look-alikes apart
-        return ScriptedBackend(responder=Oracle(items, error_rate=args.oracle))
+        # which calls it gets wrong follows the seed, as for the scripted imperfect model
+        return ScriptedBackend(responder=Oracle(items, error_rate=args.oracle, seed=args.seed))
     from ..backends._open import open_backend
 
     if args.upstream:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -41,8 +41,8 @@ from ._adapt import NOT_LITERAL, bare_literal, literal_of
 from ._carry import Declined, adapt_object, derived
 from ._extract import coerce_value, decode_step, dumps, encode_step, extract_object
 from ._ground import CONFLICT, GROUNDED, Grounder
-from ._keys import BOOLEAN, CODE, ID, MONEY, NUMBER, PHONE, KeyNames, key_words
-from ._patterns import bool_word, parse_number
+from ._keys import BOOLEAN, CODE, DATE, ID, MONEY, NUMBER, PHONE, TIME, KeyNames, key_words
+from ._patterns import bool_word, parse_date, parse_number, parse_time
 from ._program import MISSING, anchored, describe, learn, programs_from_data, run
 from ._spec import JsonSpec, spec_from_request
 
@@ -158,9 +158,7 @@ class JsonFamily(Family):
                 continue
             if value is not None and grounding[key].status != GROUNDED and not isinstance(value, bool):
                 continue  # a value the text does not hold where its key points is not learned
-            wanted = set(key_words(key))
-            learned = learn(grounder.index, key, value, **context,
-                            names_key=lambda anchor: bool(wanted & set(key_words(anchor))))
+            learned = learn(grounder.index, key, value, **context, names_key=_namer(key))
             if learned is not None:
                 programs[key] = learned.to_data()
         return {"grounding": {k: e.to_data() for k, e in grounding.items()}, "programs": programs}
@@ -376,7 +374,13 @@ class JsonFamily(Family):
                 continue  # nothing labelled, or words ("Competitive") where the key holds a number
             if out.get(key) is not None and grounder.check(key, out[key], schema, out).status != CONFLICT:
                 continue
-            out[key] = _typed(given, schema, self.names.kind(key, schema), out.get(key), spec.text)
+            kind = self.names.kind(key, schema)
+            if kind in (DATE, TIME):
+                written = _as_asked(given, kind, spec.text)
+                if written is None:
+                    continue  # "March 3" where the request asks YYYY-MM-DD and the text is not one date
+                given = written
+            out[key] = _typed(given, schema, kind, out.get(key), spec.text)
         return out
 
     # fallback: inherited ``None``; JSON content cannot be written without the model.
@@ -430,6 +434,37 @@ def _typed(text: str, schema: Any, kind: str | None, like: Any, prompt: str) -> 
         return text
     literal = bare_literal(text, prompt)
     return text if literal is NOT_LITERAL else literal
+
+
+_ISO_ASKED = re.compile(r"YYYY-MM-DD|\bISO\b", re.IGNORECASE)
+_HHMM_ASKED = re.compile(r"\bHH:MM\b|24-hour", re.IGNORECASE)
+
+
+def _as_asked(given: str, kind: str, prompt: str) -> str | None:
+    """A date or time the text writes, in the form the request asks for (ISO dates, 24-hour times);
+    as written when the request asks no form; ``None`` when it cannot be read for certain."""
+    if kind == DATE and _ISO_ASKED.search(prompt):
+        readings = parse_date(given.strip(" \t.,"))
+        if len(readings) != 1 or readings[0][0] is None or readings[0][2] is None:
+            return None
+        year, month, day = readings[0]
+        return f"{year:04d}-{month:02d}-{day:02d}"
+    if kind == TIME and _HHMM_ASKED.search(prompt):
+        minutes = parse_time(given.strip(" \t.,"))
+        return None if minutes is None else f"{minutes // 60:02d}:{minutes % 60:02d}"
+    return given
+
+
+def _namer(key: str) -> Callable[[str], bool]:
+    """Whether an anchor's words name ``key``: a word in common, or one the stem of the other
+    ("Shipping address" names ship_to_city, "Order date" names order_date)."""
+    wanted = [w for w in key_words(key) if len(w) > 2]
+
+    def names(anchor: str) -> bool:
+        said = [w for w in key_words(anchor) if len(w) > 2]
+        return any(a == w or (min(len(a), len(w)) >= 4 and (a.startswith(w) or w.startswith(a))) for a in said for w in wanted)
+
+    return names
 
 
 def _same_value(a: Any, b: Any) -> bool:

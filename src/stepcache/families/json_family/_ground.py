@@ -199,6 +199,8 @@ class Grounder:
                 # The answer's value is what the text labels as something else ("isbn: 978-..."), and
                 # the text labels this key with a value of its own ("publisher: Harbor House").
                 rival = next((g for g in self._own_values(own) if P.value_kind(g) != P.KIND_TEXT), None)
+            if rival is None and not isinstance(value, bool):
+                rival = self._named_field_rival(key, kind, value, occurrences)
             if rival is not None:
                 return verdict(CONFLICT, f"{key!r} is {shown}, but the text gives {key!r} as {_show(rival)}")
         if kind is not None and vkind in _IMPOSSIBLE.get(kind, ()) and not labelled:
@@ -381,6 +383,22 @@ class Grounder:
             if given and P.value_kind(given) == vkind and not equivalent(given, value):
                 return given
         return None
+
+    def _named_field_rival(self, key: str, kind: str | None, value: Any, occurrences: Sequence[Occurrence]) -> str | None:
+        """The value of the one field whose label is exactly the key ("Tracking number: PW 1357 ..." for
+        ``tracking_number``), when the answer's value stands nowhere in it: the text says otherwise."""
+        exact = [f for f in self._own(key, kind) if self.names.canonical(f.label) == self.names.canonical(key)]
+        if len(exact) != 1:
+            return None
+        field = exact[0]
+        given = self.text[field.start : field.end].strip(" \t\"'`*,.")
+        if not given or P.is_placeholder(given) or any(field.start <= o.start < field.end for o in occurrences):
+            return None
+        if sum(c.isdigit() for c in given) < 3 or re.search(r"[<>{}]", given):
+            return None  # words ("same as billing") or a format ("+<E.164>"), not a value that rivals
+        if equivalent(given, value) or (isinstance(value, str) and value.strip().casefold() in given.casefold()):
+            return None
+        return given
 
     def _could_hold(self, key: str, value_kind: str) -> bool:
         kind = self.names.kind(key)

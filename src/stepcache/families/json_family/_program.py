@@ -132,13 +132,17 @@ def learn(
         return Program(key, "", "absent") if absent else None
     if isinstance(value, dict) or (isinstance(value, list) and not value):
         return None  # nested objects are asked of the model
-    candidates = _candidates(index, key, value)
+    working = [c for c in _candidates(index, key, value)
+               if _read(index, c) == value and not _other_reading(index, c, value)]
     if names_key is not None:
-        candidates.sort(key=lambda p: not names_key(p.anchor))  # stable: the anchor naming the key first
-    for candidate in candidates:
-        if _read(index, candidate) == value and not _other_reading(index, candidate, value):
-            return candidate
-    if isinstance(value, bool) and phrased is value:
+        named = [c for c in working if names_key(c.anchor or c.column)]
+        working = named or working  # an anchor naming the key ("Shipping address" for ship_to_city) first
+    # The value stands in two places (billing and shipping city alike in this document) and nothing
+    # names the key at either: which one the key means is not certain, so no program is learned.
+    places = {_place(index, c) for c in working}
+    if len(places) == 1:
+        return working[0]
+    if isinstance(value, bool) and phrased is value and not working:
         return Program(key, "", "phrase")
     return None
 
@@ -280,6 +284,11 @@ def run(index: TextIndex, program: Program, *, absent: bool = False, phrased: bo
     return _read(index, program)
 
 
+def _place(index: TextIndex, program: Program) -> tuple[int, int]:
+    """Where in the document ``program`` reads its value."""
+    return _locate(index, program) or (-1, -1)
+
+
 def _read(index: TextIndex, program: Program) -> Any:
     region = _region(index, program)
     if region is None:
@@ -289,29 +298,32 @@ def _read(index: TextIndex, program: Program) -> Any:
     if program.part == "all":
         spots = _spots(index, program.kind, region)
         return [index.text[s:e].strip() for s, e in spots] if spots else MISSING
-    if program.part == "whole":
-        start, end = _trimmed(index.text, region)
-    elif program.part == "kind":
-        spots = _spots(index, program.kind, region)
-        if program.index >= len(spots):
-            return MISSING
-        start, end = spots[program.index]
-    elif program.part == "between":
-        found = _between(index.text, region, program.left, program.right)
-        if found is None:
-            return MISSING
-        start, end = found
-    else:
-        segments = _segments(index.text, region, _PIECE_SPLIT if program.part == "piece" else _SEGMENT_SPLIT)
-        if program.index >= len(segments):
-            return MISSING
-        start, end = segments[program.index]
+    found = _locate(index, program, region)
+    if found is None:
+        return MISSING
+    start, end = found
     spelled = index.text[start:end].strip()
     if not spelled:
         return MISSING
     if program.form != "bool" and program.kind and not _same_kind(_doc_kind(index, start, end, spelled), program.kind):
         return MISSING  # the anchor points somewhere else now: not the same kind of value
     return _apply(program.form, spelled)
+
+
+def _locate(index: TextIndex, program: Program, region: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """The span of the document ``program`` picks its value from (for a list, the whole place)."""
+    region = region or _region(index, program)
+    if region is None:
+        return None
+    if program.part in ("whole", "all"):
+        return _trimmed(index.text, region)
+    if program.part == "kind":
+        spots = _spots(index, program.kind, region)
+        return spots[program.index] if program.index < len(spots) else None
+    if program.part == "between":
+        return _between(index.text, region, program.left, program.right)
+    segments = _segments(index.text, region, _PIECE_SPLIT if program.part == "piece" else _SEGMENT_SPLIT)
+    return segments[program.index] if program.index < len(segments) else None
 
 
 def _region(index: TextIndex, program: Program) -> tuple[int, int] | None:

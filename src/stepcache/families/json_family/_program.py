@@ -137,11 +137,17 @@ def learn(
     if names_key is not None:
         named = [c for c in working if names_key(c.anchor or c.column)]
         working = named or working  # an anchor naming the key ("Shipping address" for ship_to_city) first
-    # The value stands in two places (billing and shipping city alike in this document) and nothing
-    # names the key at either: which one the key means is not certain, so no program is learned.
-    places = {_place(index, c) for c in working}
-    if len(places) == 1:
-        return working[0]
+    # The strongest anchors first: a field's label, a heading or a column say what a value is; the
+    # words before it less so; the shape of its line least ("• <> - organizer" in a guest list).
+    for strength in (("field", "heading", "column"), ("after", "line"), ("shape",)):
+        group = [c for c in working if c.how in strength]
+        if not group:
+            continue
+        # The value stands in two places (billing and shipping city alike) and nothing tells which
+        # one the key means: no program is learned.
+        if len({_place(index, c) for c in group}) == 1:
+            return group[0]
+        break
     if isinstance(value, bool) and phrased is value and not working:
         return Program(key, "", "phrase")
     return None
@@ -371,7 +377,7 @@ def _form(spelled: str, value: Any, dkind: str) -> str | None:
         number = P.parse_number(spelled)
         if number is None or abs(number - float(value)) > 1e-9:
             return None
-        return "integer" if isinstance(value, int) else "number"
+        return "number"  # 64 in one invoice, 3571.3 in the next: the same field
     if not isinstance(value, str):
         return None
     if spelled == value:
@@ -411,9 +417,7 @@ def _apply(form: str, spelled: str) -> Any:
         number = P.parse_number(spelled)
         if number is None:
             return MISSING
-        if form == "integer":
-            return int(number) if number == int(number) else MISSING
-        return number
+        return int(number) if number == int(number) else (MISSING if form == "integer" else number)
     if form == "bool":
         said = _yes_no(spelled)
         return MISSING if said is None else said

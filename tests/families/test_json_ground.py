@@ -82,6 +82,10 @@ CONFLICTS = [
                  {"order_id": "A-10293", "items_count": 6}, "items_count", ["5"], id="a_number_the_text_words_otherwise"),
     pytest.param("Return JSON. Required keys: order_id, paid. order_id: ORD-1; paid: no.", {"order_id": "ORD-1", "paid": True},
                  "paid", ["false"], id="a_boolean_against_its_label"),
+    pytest.param("Return JSON with keys sku, in_stock. Nimbus Rain Jacket (SKU RJ-0871), currently out of stock.",
+                 {"sku": "RJ-0871", "in_stock": True}, "in_stock", ["false"], id="a_boolean_the_text_negates"),
+    pytest.param("Return JSON with keys username, newsletter. kmorris unsubscribed from the newsletter in May.",
+                 {"username": "kmorris", "newsletter": True}, "newsletter", ["false"], id="a_boolean_a_verb_undoes"),
     pytest.param("Return JSON with keys name, weight_g. Name: Desk Lamp; brand: Acme; weight: 450 g.",
                  {"name": "Desk Lamp", "weight_g": "Acme"}, "weight_g", ["Acme", "450"], id="a_brand_under_a_weight"),
 ]
@@ -138,6 +142,11 @@ CORRECT = [
      {"flight": "BA287", "departs": "2024-12-02T14:10"}),
     ("Return JSON with keys username, newsletter. kmorris signed up for the newsletter.",
      {"username": "kmorris", "newsletter": True}),
+    # words without a negation the rule knows are no evidence either way: never a conflict
+    ("Return JSON with keys username, two_factor. kmorris hasn't turned on two-factor authentication yet.",
+     {"username": "kmorris", "two_factor": False}),
+    ("Return JSON with keys username, newsletter. kmorris signed up, then left the newsletter.",
+     {"username": "kmorris", "newsletter": False}),
     ("Return JSON with keys invoice_number, total_due. Invoice no. INV-2024-0193. Total due: $1,231.20",
      {"invoice_number": "INV-2024-0193", "total_due": 1231.2}),
     ("Return JSON with keys items. Order: 2 x TS-BLK-M, 1 x MUG-LOGO",

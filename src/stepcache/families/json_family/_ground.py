@@ -58,7 +58,10 @@ _STATE_WORDS = frozenset({"required", "needed", "necessary", "included", "enable
 _NEGATION_AFTER = re.compile(r"\W*(?:\w+\s+)?(?:not|no|n't|never|excluded|unavailable)\b")
 #: A negation just before the words of a boolean key: the text says it is false.
 _NEGATION_BEFORE = re.compile(
-    r"(?:\bnot|\bno|\bnothing|\bnever|n't|\bout\s+of|\bwithout|\bnor|\bisn't|\baren't|\bwasn't)\s+(?:\w+\s+){0,1}$"
+    r"(?:\bnot|\bno|\bnothing|\bnever|n't|\bout\s+of|\bwithout|\bnor|\bisn't|\baren't|\bwasn't"
+    # a verb that undoes the thing: "unsubscribed from the newsletter", "declined the insurance"
+    r"|\bunsubscribed\s+from|\bopted\s+out\s+of|\bdeclined|\bcancell?ed|\bdisabled|\bturned\s+off"
+    r"|\bswitched\s+off|\bwaived|\bremoved)\s+(?:\w+\s+){0,1}$"
 )
 
 # A value of one of these kinds can never fill a key of that kind, wherever it came from.
@@ -88,9 +91,14 @@ _IMPOSSIBLE: dict[str, frozenset[str]] = {
 # A value of one of these kinds is wrong for the key only when the text offers an unused value of the
 # key's own kind ("Christmas" may well be a date; "Seville" is not a price when "12.50" goes unused).
 _UNLIKELY: dict[str, frozenset[str]] = {
-    K.DATE: frozenset({P.KIND_TIME, P.KIND_NAME}),
-    K.TIME: frozenset({P.KIND_DATE, P.KIND_NAME}),
-    K.DATETIME: frozenset({P.KIND_NAME}),
+    # a store number, a title or a bare number where the text has a date: "date": "1133"
+    K.DATE: frozenset({P.KIND_TIME, P.KIND_NAME, P.KIND_NUMBER, P.KIND_ID, P.KIND_CODE}),
+    K.TIME: frozenset({P.KIND_DATE, P.KIND_NAME, P.KIND_NUMBER, P.KIND_ID, P.KIND_CODE}),
+    K.DATETIME: frozenset({P.KIND_NAME, P.KIND_NUMBER, P.KIND_ID, P.KIND_CODE}),
+    # a room, a sentence where the text has an address of the key's kind
+    K.EMAIL: frozenset({P.KIND_TEXT}),
+    K.URL: frozenset({P.KIND_TEXT}),
+    K.PHONE: frozenset({P.KIND_TEXT}),
     K.MONEY: frozenset({P.KIND_NAME}),
     K.NUMBER: frozenset({P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME, P.KIND_NAME, P.KIND_PHONE}),
     K.ID: frozenset({P.KIND_NAME}),
@@ -215,7 +223,8 @@ class Grounder:
             if cut is not None:
                 return verdict(CONFLICT, f"{key!r} is {shown}, a cut-off part of {_show(cut)} in the text: copy it whole",
                                spelled=cut)
-        if kind is not None and vkind in _UNLIKELY.get(kind, ()) and (vkind != P.KIND_NAME or occurrences):
+        wordy = vkind == P.KIND_TEXT and kind in (K.DATE, K.TIME, K.DATETIME) and not any(c.isdigit() for c in shown)
+        if kind is not None and (vkind in _UNLIKELY.get(kind, ()) or wordy) and (vkind != P.KIND_NAME or occurrences):
             alternative = self._unused(kind, answer)
             if alternative is not None:
                 return verdict(CONFLICT, f"{key!r} is {shown}, which is {_a(vkind)}, not {_a(kind)}; the text has "
@@ -240,8 +249,16 @@ class Grounder:
                 given = ", ".join(_show(int(n) if n == int(n) else n) for n in sorted(set(anchored)))
                 return verdict(CONFLICT, f"{key!r} is {shown}, but the text writes {' '.join(self._anchor_words(key))!r} "
                                f"next to {given}")
-        if not occurrences and isinstance(value, bool) and kind == K.BOOLEAN and self.phrased(key) is value:
-            return Evidence(key, GROUNDED, vkind, kind, "phrase", held=True)
+        # a yes/no under a key named for a thing ("newsletter"): the answer itself says it is boolean
+        if isinstance(value, bool) and kind in (K.BOOLEAN, None) and not occurrences:
+            said = self.phrased(key)
+            if said is value:
+                return Evidence(key, GROUNDED, vkind, kind, "phrase", held=True)
+            # Only a negation is read as a contradiction ("Currently out of stock." and in_stock: true):
+            # words without one may still be undone by a verb the rule does not know ("hasn't turned
+            # on two-factor authentication"), and a repair told the wrong thing would make a right answer wrong.
+            if said is False:
+                return verdict(CONFLICT, f"{key!r} is true, but the text says it in words as false")
         return verdict(GROUNDED if occurrences else UNKNOWN)
 
     def _anchor_words(self, key: str) -> tuple[str, ...]:
@@ -409,6 +426,7 @@ class Grounder:
     ) -> str | None:
         """The other requested key that labels every occurrence, when it holds something else."""
         claimant = None
+        exact = True  # every occurrence's label is exactly the other key ("Ticket number" for ticket_number)
         for occ in occurrences:
             if any(self.names.same(label, key) for label in occ.labels):
                 return None
@@ -419,8 +437,16 @@ class Grounder:
             if not others:
                 return None
             claimant = claimant or others[0]
-        if claimant is None or (value is not None and norm(answer.get(claimant)) == norm(value)):
+            exact = exact and any(self.names.canonical(label) == self.names.canonical(claimant) for label in occ.labels)
+        if claimant is None:
             return None
+        if value is not None and norm(answer.get(claimant)) == norm(value):
+            # Both keys hold it. Only when a label names the other key outright and the text has
+            # another value this key could hold (the flight number beside the ticket number) is it a
+            # copy under the wrong key; "Customer: Maria Lopez" may well be the name too.
+            kind = self.names.kind(key)
+            if not exact or kind is None or self._unused(kind, answer) is None:
+                return None
         return " ".join(key_words(claimant))
 
     def _labelled_otherwise(self, found: P.Found, key: str) -> bool:

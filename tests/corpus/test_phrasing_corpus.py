@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from stepcache import ChatRequest, MemoryStore, Path as ResultPath, ScriptedBackend, StepCache, StepCacheError
+from corpus_serving import MODEL, Run, right_alone, right_served, serve
+
+from stepcache import ChatRequest, MemoryStore, Path as ResultPath, ScriptedBackend, StepCache
 from stepcache.bench._expr import Expr, linear_coefficients, parse_chain, parse_expr
-from stepcache.bench.checker import check
 from stepcache.bench.oracle import Oracle
 from stepcache.bench.workload import (
     EvaluationTruth,
@@ -38,7 +38,6 @@ ITEMS = load_workload(CORPUS)
 #: checks are in test_validation_corpus.py, the end-to-end ones here.
 VALIDATION = load_workload(Path(__file__).parents[1] / "data" / "validation.jsonl")
 CORPORA = {"phrasings": ITEMS, "validation": VALIDATION}
-MODEL = "m"
 #: Prompts StepCache declines on purpose (answered as generic), with why. A fix makes these tests fail
 #: (strict xfail): then move the prompt out of this list.
 DECLINED = {
@@ -183,43 +182,15 @@ def test_detects_the_family_its_meaning_implies(item: WorkloadItem, engine: Step
 # -- an always-right model: StepCache must never serve a wrong answer -------------------------------
 
 
-@dataclass
-class _Run:
-    paths: Counter[str] = field(default_factory=Counter)
-    served: dict[str, str] = field(default_factory=dict)
-    wrong: dict[str, tuple[str, tuple[str, ...], str]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    by_task: Counter[tuple[str, str]] = field(default_factory=Counter)
-
-
-def _run(oracle: Oracle, items: list[WorkloadItem]) -> _Run:
-    """The whole corpus, in file order, through one StepCache."""
-    run = _Run()
-    cache = StepCache(ScriptedBackend(responder=oracle), store=MemoryStore())
-    for item in items:
-        try:
-            result = cache.complete(_request(item))
-        except StepCacheError as exc:
-            run.errors[item.id] = f"{type(exc).__name__}: {exc}"
-            continue
-        run.paths[result.path.value] += 1
-        run.by_task[(item.task, result.path.value)] += 1
-        run.served[item.id] = result.text
-        verdict = check(item, result.text)
-        if not verdict.ok:
-            run.wrong[item.id] = (result.path.value, verdict.reasons, result.text[:200])
-    return run
-
-
 @functools.cache
-def _always_right(corpus: str) -> _Run:
-    return _run(Oracle(CORPORA[corpus]), CORPORA[corpus])
+def _always_right(corpus: str) -> Run:
+    return serve(Oracle(CORPORA[corpus]), CORPORA[corpus])
 
 
 @pytest.mark.parametrize("corpus", CORPORA)
 def test_always_right_model_is_never_served_a_wrong_answer(corpus: str) -> None:
     run = _always_right(corpus)
-    wrong = [f"{id} ({path}): {'; '.join(why)}\n    {text!r}" for id, (path, why, text) in run.wrong.items()]
+    wrong = run.wrong_report()
     if wrong:
         pytest.fail(f"{len(wrong)} wrong answer(s) served:\n" + "\n".join(wrong))
 
@@ -246,9 +217,9 @@ def test_look_alikes_are_served_by_reuse(corpus: str) -> None:
 
 
 @functools.cache
-def _faulty(corpus: str, seed: int) -> tuple[Oracle, _Run]:
+def _faulty(corpus: str, seed: int) -> tuple[Oracle, Run]:
     oracle = Oracle(CORPORA[corpus], error_rate=0.3, seed=seed)
-    return oracle, _run(oracle, CORPORA[corpus])
+    return oracle, serve(oracle, CORPORA[corpus])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])  # which calls go wrong depends on the seed: not one lucky draw
@@ -257,8 +228,7 @@ def _faulty(corpus: str, seed: int) -> tuple[Oracle, _Run]:
 def test_faulty_model_is_right_at_least_as_often_through_stepcache(corpus: str, task: str, seed: int) -> None:
     oracle, run = _faulty(corpus, seed)
     items = [item for item in CORPORA[corpus] if item.task == task]
-    direct = {item.id for item in items if check(item, oracle(item.request.backend_request(MODEL))).ok}
-    cached = {item.id for item in items if item.id in run.served and check(item, run.served[item.id]).ok}
+    direct, cached = right_alone(oracle, items), right_served(run, items)
     lost = [f"{id}: {run.wrong.get(id) or run.errors.get(id)}" for id in sorted(direct - cached)]
     assert len(cached) >= len(direct), (
         f"{task}: StepCache {len(cached)}/{len(items)} right, the model alone {len(direct)}/{len(items)}; "

@@ -170,3 +170,42 @@ def test_values_resampled_within_the_layout_are_read_exactly(order: str, cents: 
     read = {key: run(later, program) for key, program in programs.items() if program is not None}
     assert read == {"order_id": order, "order_date": f"2024-{month:02d}-{day:02d}", "total": cents / 100}
     assert MISSING not in read.values()
+
+
+ADDRESS = "Order #: {order}\n\nShipping address:\n{lines}\n\nQuestions? Reply to this email."
+
+
+def _address(order: str, *lines: str) -> TextIndex:
+    return TextIndex(ADDRESS.format(order=order, lines="\n".join(lines)))
+
+
+def test_a_line_under_a_heading_is_found_by_its_look_when_the_block_changes() -> None:
+    """Address blocks grow a "c/o" or suite line and lose an apartment line: counting lines would read
+    the street as the city; a program reads the line that looks like the one it learned from, or
+    nothing."""
+    first = _address("HC-1", "Maria Fernández", "6053 Pine Ridge Rd, Apt 26B", "Eugene, OR 97401")
+    city, postcode = learn(first, "ship_to_city", "Eugene"), learn(first, "ship_to_postcode", "97401")
+    assert city is not None and postcode is not None and city.how == postcode.how == "heading"
+    same = _address("HC-2", "Li Wei", "12 Elm St", "Austin, TX 78701")
+    assert (run(same, city), run(same, postcode)) == ("Austin", "78701")
+    longer = _address("HC-3", "Ngozi Okafor", "c/o Lakeside Dental Practice", "2210 Lakeview Dr, Suite 140",
+                      "Savannah, GA 31401")
+    assert (run(longer, city), run(longer, postcode)) == ("Savannah", "31401")
+    shorter = _address("HC-4", "Ana Ruiz", "Austin, TX 78701")
+    assert (run(shorter, city), run(shorter, postcode)) == ("Austin", "78701")
+    # no line like it, or two: not certain which holds the value
+    gone = _address("HC-5", "Ana Ruiz", "12 Elm St", "Suite 140")
+    assert run(gone, city) is MISSING and run(gone, postcode) is MISSING
+    two = _address("HC-6", "Ana Ruiz", "Dallas, TX 75201", "12 Elm St, Apt 2", "Austin, TX 78701")
+    assert run(two, city) is MISSING
+
+
+def test_a_free_text_line_under_a_heading_is_read_where_the_block_keeps_its_size() -> None:
+    first = TextIndex("When\nTuesday Feb 11, 2025 ⋅ 2:15pm\n\nWhere\nBig kitchen, 1st floor\n\nOrganizer\nx@y.io")
+    where = learn(first, "location", "Big kitchen, 1st floor")
+    assert where is not None and where.how == "heading"
+    later = TextIndex("When\nSaturday Aug 17, 2024 ⋅ 11am\n\nWhere\nMeeting room Tokyo (4.12)\n\nOrganizer\nz@y.io")
+    assert run(later, where) == "Meeting room Tokyo (4.12)"
+    added = TextIndex("When\nSaturday Aug 17, 2024 ⋅ 11am\n\nWhere\nFloor plan attached\nMeeting room Tokyo (4.12)"
+                      "\n\nOrganizer\nz@y.io")
+    assert run(added, where) is MISSING  # which of the two lines is the place is not certain

@@ -260,6 +260,12 @@ class JsonFamily(Family):
             evidence = grounder.check(key, obj[key], spec.property_schema(key), obj)
             if evidence.status == CONFLICT:
                 doubts.setdefault(i, []).append(evidence.reason)
+            hint = (spec.hints or {}).get(key)
+            if hint == {"type": "boolean"} and isinstance(obj[key], (str, int, float)) and not isinstance(obj[key], bool):
+                # "gift_wrap (true or false)" answered "No": the words the document uses, not the
+                # type asked for. A doubt, not a proof: the hint is read from the prompt's words.
+                doubts.setdefault(i, []).append(
+                    f"{key!r} is {json.dumps(obj[key])}, but the request asks for true or false")
         checks = tuple(
             StepCheck(i, i not in reasons and i not in doubts, "; ".join(reasons.get(i, []) + doubts.get(i, [])),
                       doubt=i in doubts and i not in reasons)

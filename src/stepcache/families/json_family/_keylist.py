@@ -81,7 +81,7 @@ _TOP_LEVEL_COMMA = re.compile(r",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)")  # commas ou
 _TYPE_HINTS: tuple[tuple[re.Pattern[str], dict[str, Any]], ...] = tuple(
     (re.compile(pattern), hint)
     for pattern, hint in (
-        (r"\bbool(?:ean)?s?\b|true\s*/\s*false|yes\s*/\s*no", {"type": "boolean"}),
+        (r"\bbool(?:ean)?s?\b|\btrue\s*(?:/|\bor\b|\|)\s*false\b|\byes\s*(?:/|\bor\b|\|)\s*no\b|\by/n\b", {"type": "boolean"}),
         (r"\bint(?:eger)?s?\b|\bwhole number", {"type": "integer"}),
         (r"\bnumbers?\b|\bnumeric\b|\bfloat\b|\bdecimal\b", {"type": "number"}),
         (r"yyyy-mm-dd hh:mm|date-?time|timestamp", {"type": "string", "format": "date-time"}),

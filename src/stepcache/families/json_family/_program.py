@@ -85,11 +85,17 @@ class Program:
     column: str = ""  # "column": the header of the value's column
     left: str = ""  # "between": the words right before the value ...
     right: str = ""  # ... and right after it
+    # "heading", "line": what the lines under the anchor looked like (:func:`_line_form`): the value's
+    # line, the lines above it, and how many lines its block had
+    line: str = ""
+    path: str = ""
+    block: int = 0
 
     def to_data(self) -> dict[str, Any]:
         data = {"key": self.key, "anchor": self.anchor, "how": self.how, "part": self.part, "kind": self.kind,
                 "index": self.index, "form": self.form, "confirmed": self.confirmed, "below": self.below}
-        data.update({k: v for k, v in (("column", self.column), ("left", self.left), ("right", self.right)) if v})
+        data.update({k: v for k, v in (("column", self.column), ("left", self.left), ("right", self.right),
+                                       ("line", self.line), ("path", self.path), ("block", self.block)) if v})
         return data
 
     @classmethod
@@ -97,7 +103,8 @@ class Program:
         return cls(str(data["key"]), str(data.get("anchor", "")), str(data["how"]), str(data.get("part", "whole")),
                    str(data.get("kind", "")), int(data.get("index", 0)), str(data.get("form", "copy")),
                    bool(data.get("confirmed", False)), int(data.get("below", 0)), str(data.get("column", "")),
-                   str(data.get("left", "")), str(data.get("right", "")))
+                   str(data.get("left", "")), str(data.get("right", "")), str(data.get("line", "")),
+                   str(data.get("path", "")), int(data.get("block", 0)))
 
 
 def programs_from_data(data: Any) -> dict[str, Program]:
@@ -169,7 +176,8 @@ def _candidates(index: TextIndex, key: str, value: Any) -> list[Program]:
             out += _parts(index, replace(base, anchor=_norm(field.label)), start, end)
         heading = _heading_above(index.text, start)
         if heading is not None:
-            out += _parts(index, replace(base, how="heading", anchor=heading[0], below=heading[1]), start, end)
+            out += _parts(index, _shaped(index, replace(base, how="heading", anchor=heading[0], below=heading[1])),
+                          start, end)
         column = _column_of(index.text, start)
         if column is not None:
             out += _parts(index, replace(base, how="column", anchor=column[0], column=column[1]), start, end)
@@ -180,7 +188,7 @@ def _candidates(index: TextIndex, key: str, value: Any) -> list[Program]:
                 out.append(replace(base, how="after", anchor=words, part="between", left=left, right=right))
         above = _line_above(index, start)
         if above is not None:
-            out += _parts(index, replace(base, how="line", anchor=above[0], below=above[1]), start, end)
+            out += _parts(index, _shaped(index, replace(base, how="line", anchor=above[0], below=above[1])), start, end)
         shape = _shape_of(index, start)  # last: a line's shape holds for fewer documents than its words
         if shape:
             out += _parts(index, replace(base, how="shape", anchor=shape), start, end)
@@ -341,22 +349,15 @@ def _region(index: TextIndex, program: Program) -> tuple[int, int] | None:
     if program.how == "shape":
         lines = [span for span in _lines(text) if _masked_line(index, span) == program.anchor]
         return lines[0] if len(lines) == 1 else None
-    if program.how == "heading":
-        headings = _headings(text, program.anchor)
-        if len(headings) != 1:
+    if program.how in ("heading", "line"):
+        below = _lines_under(index, program)
+        if not below:
             return None
-        below = _block_below(text, _lines(text)[headings[0]][1])
         if program.part == "all":
-            return (below[0][0], below[-1][1]) if below else None
-        return below[program.below] if program.below < len(below) else None
+            return below[0][0], below[-1][1]
+        return _nth_line(index, below, program)
     if program.how == "column":
         return _cell_under(text, program.anchor, program.column)
-    if program.how == "line":
-        lines = [span for span in _lines(text) if _masked_line(index, span) == program.anchor]
-        if len(lines) != 1:
-            return None
-        below = [span for span in _lines(text) if span[0] > lines[0][1] and text[span[0] : span[1]].strip()]
-        return below[program.below] if program.below < len(below) else None
     matches = list(_anchor_pattern(program.anchor).finditer(text))
     if len(matches) != 1:
         return None
@@ -530,6 +531,93 @@ def _shape_of(index: TextIndex, at: int) -> str:
         return ""  # nothing but values: the line does not say what it holds
     same = sum(1 for other in _lines(index.text) if _masked_line(index, other) == shape)
     return shape if same == 1 else ""
+
+
+_FORM_TOKEN = re.compile(r"\0|[^\W_][\w'’-]*|[^\w\s]")
+
+
+def _line_form(index: TextIndex, span: tuple[int, int]) -> str:
+    """What a line is made of, whatever its values: a value the index finds (a number, a date, a time,
+    an email, ...) or a word with digits ``9``, an upper-case code ``C``, capitalised words ``A``,
+    other words ``a``, punctuation as it is; a run of one kind is one. "Eugene, OR 97401" and
+    "Savannah, GA 31401" are both ``A , C 9``; "2210 Lakeview Dr, Suite 140" is ``9 A , A 9``."""
+    start, end = span
+    values = sorted({(f.start, f.end) for f in (*index.dates, *index.times, *index.emails, *index.urls,
+                                                *index.phones, *index.numbers) if start <= f.start < end})
+    parts, cut = [], start
+    for a, b in values:
+        if a >= cut:
+            parts += [index.text[cut:a], "\0"]
+            cut = min(b, end)
+    parts.append(index.text[cut:end])
+    out: list[str] = []
+    for token in _FORM_TOKEN.findall("".join(parts)):
+        kind = ("9" if token == "\0" or any(c.isdigit() for c in token) else "C" if len(token) > 1 and token.isupper()
+                else "A" if token[:1].isupper() else "a" if token[:1].isalpha() else token)
+        if not out or out[-1] != kind or not kind.isalnum():
+            out.append(kind)
+    return " ".join(out)
+
+
+def _lines_under(index: TextIndex, program: Program) -> list[tuple[int, int]] | None:
+    """The lines a "heading" or "line" program counts from: the block under its heading, or the
+    non-empty lines below its line (``None`` when its anchor is not in the document once)."""
+    text = index.text
+    if program.how == "heading":
+        headings = _headings(text, program.anchor)
+        return _block_below(text, _lines(text)[headings[0]][1]) if len(headings) == 1 else None
+    lines = [span for span in _lines(text) if _masked_line(index, span) == program.anchor]
+    if len(lines) != 1:
+        return None
+    return [span for span in _lines(text) if span[0] > lines[0][1] and text[span[0] : span[1]].strip()][:_MAX_BELOW]
+
+
+def _run_of(text: str, span: tuple[int, int]) -> int:
+    """How many non-empty lines the run of lines (no blank line between) holding ``span`` has."""
+    lines = _lines(text)
+    here = next(i for i, line in enumerate(lines) if line == span)
+    first = here
+    while first > 0 and text[slice(*lines[first - 1])].strip():
+        first -= 1
+    last = here
+    while last + 1 < len(lines) and text[slice(*lines[last + 1])].strip():
+        last += 1
+    return last - first + 1
+
+
+def _facts(index: TextIndex, lines: list[tuple[int, int]], at: int) -> tuple[str, str, int]:
+    """The form of line ``at`` of ``lines``, the forms of the lines above it, and the size of its run."""
+    return (_line_form(index, lines[at]), " / ".join(_line_form(index, span) for span in lines[:at]),
+            _run_of(index.text, lines[at]))
+
+
+def _shaped(index: TextIndex, program: Program) -> Program:
+    """``program`` with what its lines look like in this document (see :func:`_nth_line`)."""
+    lines = _lines_under(index, program)
+    if not lines or program.below >= len(lines):
+        return program
+    line, path, block = _facts(index, lines, program.below)
+    return replace(program, line=line, path=path, block=block)
+
+
+def _nth_line(index: TextIndex, lines: list[tuple[int, int]], program: Program) -> tuple[int, int] | None:
+    """The line of ``lines`` that holds ``program``'s value.
+
+    Line ``program.below`` when the lines above it look as they did (so nothing was inserted there)
+    and the line itself does, or its run of lines is as long as it was (nothing was removed: a
+    free-text line may look different in every document). Else the one line that looks like the
+    value's line did (an address block with a "c/o" line more than the one learned from); else
+    ``None``: which line holds the value is not certain. Programs without these facts (stored
+    before they were kept) count by position."""
+    at = program.below
+    if not program.line:
+        return lines[at] if at < len(lines) else None
+    if at < len(lines):
+        line, path, block = _facts(index, lines, at)
+        if path == program.path and (line == program.line or block == program.block):
+            return lines[at]
+    same = [span for span in lines if _line_form(index, span) == program.line]
+    return same[0] if len(same) == 1 else None
 
 
 def _heading_label(line: str) -> str:

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from engine_harness import LINEAR_ANSWER, PERSON, user
 
+from stepcache.backends.scripted import estimate_tokens
+
 from stepcache.families.linear import LinearFamily
 from stepcache import (
     InvalidRequest,
@@ -144,6 +146,23 @@ def test_json_added_key_is_patched_asking_only_for_that_key(cache: StepCache, ba
     last_instruction = backend.calls[-1].messages[-1]["content"]
     assert "country" in last_instruction and "age" not in last_instruction.split("keys")[-1]
     assert result.steps.reused == 3 and result.steps.patched == 1
+
+
+def test_a_patch_that_still_fails_is_answered_fresh_not_refused(
+    cache: StepCache, backend: ScriptedBackend, store: MemoryStore
+) -> None:
+    backend.enqueue('{"name": "Alice", "age": 34, "city": "Paris"}')
+    cache.complete(user(PERSON))
+    backend.enqueue('{"nation": "France"}')  # the patch never gives the key it asks for
+    backend.enqueue('{"name": "Alice", "age": 34, "city": "Paris", "country": "France"}')
+    result = cache.complete(user(PERSON.replace("city.", "city, country.")))
+    assert json.loads(result.text) == {"name": "Alice", "age": 34, "city": "Paris", "country": "France"}
+    assert result.path is Path.SKIP and "patch still failed" in result.detail
+    assert len(backend.calls) == 3 and '"country"' in backend.calls[1].messages[-1]["content"]
+    assert backend.calls[2].messages[-1]["content"].endswith("city, country.")  # the caller's request, as written
+    prompts = sum(estimate_tokens(" ".join(m["content"] for m in c.messages)) for c in backend.calls[1:])
+    assert result.upstream_tokens.prompt == prompts  # the failed patch's calls are counted too
+    assert store.stats().entries == 2  # the fresh answer is stored
 
 
 def test_json_schema_request(cache: StepCache, backend: ScriptedBackend) -> None:

@@ -101,6 +101,8 @@ class _Lookup:
     semantic_neighbour: _Candidate | None = None
     semantic_reason: str = ""  # why the family judged the change from that entry semantic
     served: Sequence[str] | None = None  # the steps of a reused or patched answer, for the audit
+    # a patch that still failed after its repairs: answered fresh instead, its calls counted
+    failed_patch: tuple[_Candidate, _Repaired] | None = None
 
     def add(self, candidate: _Candidate) -> _Candidate:
         self.candidates.append(candidate)
@@ -343,13 +345,22 @@ class StepCache:
                     verification=report,
                     detail=f"{cand.how} match, all {len(steps)} steps verified",
                 )
-            if best is None or _passing(report) > _passing(best[2][2]):
+            # The most steps verified wins; among equals the newest entry, which knows the most
+            # about its layout (extraction programs confirmed by later answers).
+            if best is None or (_passing(report), cand.entry.created_at) > (
+                _passing(best[2][2]), best[0].entry.created_at
+            ):
                 best = (cand, adapted.notes, (cand, steps, report))
         if best is None or not patch:
             return None  # every candidate was a semantic change (answer fresh, as skip), or lookup only
         notes, (cand, steps, report) = best[1], best[2]
         kept = _passing(report)
-        repaired = self._repair(req, family, task, steps, report)
+        repaired = self._repair(req, family, task, steps, report, strict=False)
+        if not repaired.report.ok and not repaired.doubtful:
+            # The cached steps and the model's repair still do not verify: the whole request goes to
+            # the model as the caller wrote it, as on a miss, rather than failing the request.
+            lookup.failed_patch = (cand, repaired)
+            return None
         total = len(repaired.steps)
         reused = 0 if repaired.fallback else min(kept, total)
         result = Result(
@@ -369,9 +380,11 @@ class StepCache:
         return self._store(req, family, task, scope, key, lookup, repaired, result, source=cand.entry)
 
     def _repair(
-        self, req: ChatRequest, family: Family, task: Task, steps: list[str], report: Verification
+        self, req: ChatRequest, family: Family, task: Task, steps: list[str], report: Verification,
+        *, strict: bool = True,
     ) -> _Repaired:
-        """Bounded model repair of the failing region, then the family's deterministic fallback."""
+        """Bounded model repair of the failing region, then the family's deterministic fallback.
+        A result still failing raises :class:`UnverifiableAnswer` (``strict``) or is returned."""
         out = _Repaired(steps=steps, report=report)
         while not out.report.ok and out.calls < family.max_repairs:
             completion = self.backend.complete(family.patch_request(req, task, out.steps, out.report))
@@ -392,7 +405,7 @@ class StepCache:
         if out.report.only_doubts:  # nothing proven wrong: serve the model's answer, store nothing
             out.doubtful = True
             return out
-        if not out.report.ok:
+        if not out.report.ok and strict:
             raise UnverifiableAnswer(
                 f"the model's {family.name} answer still fails verification after {out.calls} repair "
                 f"attempt(s): {out.report.summary()}. Nothing was stored; retry, or use a stronger model",
@@ -410,7 +423,14 @@ class StepCache:
         repaired = self._repair(req, family, task, steps, report)
         repaired.usage = TokenUsage.of(completion) + repaired.usage
         skip = lookup.semantic_neighbour
-        if skip is not None:
+        if lookup.failed_patch is not None:
+            failed, attempt = lookup.failed_patch
+            repaired.usage = attempt.usage + repaired.usage
+            path, detail = Path.SKIP, (
+                f"{failed.how} match with entry {failed.entry.id}, but its patch still failed after "
+                f"{attempt.calls} model call(s) ({attempt.report.summary()}): generated fresh"
+            )
+        elif skip is not None:
             path, detail = Path.SKIP, (
                 f"semantic change from entry {skip.entry.id} ({skip.entry.scope.family}"
                 f"{'' if skip.similarity is None else f', similarity {skip.similarity:.2f}'})"
@@ -427,7 +447,8 @@ class StepCache:
             path=path,
             family=family.name,
             entry=None,
-            similarity=None if skip is None else skip.similarity,
+            similarity=(lookup.failed_patch[0].similarity if lookup.failed_patch is not None
+                        else None if skip is None else skip.similarity),
             steps=StepCounts(reused=0, patched=len(repaired.steps), total=len(repaired.steps)),
             upstream_tokens=repaired.usage,
             verification=repaired.report,
@@ -436,7 +457,8 @@ class StepCache:
         )
         # A fresh answer after a semantic change can still confirm what that entry learned.
         return self._store(req, family, task, scope, key, lookup, repaired, result,
-                           source=None if skip is None else skip.entry)
+                           source=(lookup.failed_patch[0].entry if lookup.failed_patch is not None
+                                   else None if skip is None else skip.entry))
 
     # -- store ---------------------------------------------------------------------------------
     def _store(

@@ -1,7 +1,9 @@
-"""StepCache end to end on the templated-documents corpus (tests/data/templated.jsonl): documents of
-ten layouts (order confirmations, invoices, receipts, tickets, ...) and hand-written ones of the same
-layouts, each with its exact truth, in file order through one StepCache whose model is the corpus's
-oracle. The file itself is checked in test_templated_corpus.py.
+"""StepCache end to end on the templated-documents corpora, in file order through one StepCache whose
+model is the corpus's oracle: tests/data/templated.jsonl (documents of ten layouts — order
+confirmations, invoices, receipts, tickets, ... — generated and hand-written, with mutations; the file
+itself is checked in test_templated_corpus.py) and tests/data/templated_validation.jsonl (eight other
+layouts, 56 documents written by someone who had not seen the extraction code: optional lines, c/o
+address lines, values a document does not give, look-alike fields).
 
 What must hold: an always-right model is never served a wrong answer (an extraction program that
 reads the wrong line of a changed document shows up here), later documents of a layout are served
@@ -21,46 +23,52 @@ from stepcache import Path as ResultPath
 from stepcache.bench.oracle import Oracle
 from stepcache.bench.workload import load_workload
 
-ITEMS = load_workload(Path(__file__).parents[1] / "data" / "templated.jsonl")
+DATA = Path(__file__).parents[1] / "data"
+CORPORA = {name: load_workload(DATA / f"{name}.jsonl") for name in ("templated", "templated_validation")}
 
 
 @functools.cache
-def _always_right() -> Run:
-    return serve(Oracle(ITEMS), ITEMS)
+def _always_right(corpus: str) -> Run:
+    return serve(Oracle(CORPORA[corpus]), CORPORA[corpus])
 
 
-def test_an_always_right_model_is_never_served_a_wrong_answer() -> None:
-    run = _always_right()
+@pytest.mark.parametrize("corpus", CORPORA)
+def test_an_always_right_model_is_never_served_a_wrong_answer(corpus: str) -> None:
+    run = _always_right(corpus)
     assert not run.errors, run.errors
     wrong = run.wrong_report()
     if wrong:
         pytest.fail(f"{len(wrong)} wrong answer(s) served:\n" + "\n".join(wrong))
 
 
-def test_later_documents_of_a_layout_are_served_from_the_cache() -> None:
-    """So this file fails if reuse silently stops: every later document of a layout (and every
-    meaning-preserving change of one) is reused or patched, most of them with no model call."""
-    run = _always_right()
-    later = [item for item in ITEMS if item.perturbation != "base" and not item.semantic]
+@pytest.mark.parametrize(("corpus", "reused"), [("templated", 0.5), ("templated_validation", 0.15)])
+def test_later_documents_of_a_layout_are_served_from_the_cache(corpus: str, reused: float) -> None:
+    """So this file fails if reuse silently stops: nearly every later document of a layout (and every
+    meaning-preserving change of one) is reused or patched, and a share of them with no model call at
+    all (what this share is on each corpus is measured, not a goal: see the README)."""
+    run = _always_right(corpus)
+    later = [item for item in CORPORA[corpus] if item.perturbation != "base" and not item.semantic]
     paths = Counter(run.path_of[item.id] for item in later)
     cached = paths[ResultPath.REUSE.value] + paths[ResultPath.PATCH.value]
     assert cached >= 0.9 * len(later), paths
-    assert paths[ResultPath.REUSE.value] >= 0.5 * len(later), paths  # read whole by programs and carry
+    assert paths[ResultPath.REUSE.value] >= reused * len(later), paths
 
 
 def test_a_removed_field_is_never_served_from_the_cached_answer() -> None:
-    run = _always_right()
-    removed = [item for item in ITEMS if item.semantic]
+    run = _always_right("templated")
+    removed = [item for item in CORPORA["templated"] if item.semantic]
     assert removed
     for item in removed:
         assert item.id in run.served and item.id not in run.wrong, item.id
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])  # which calls go wrong depends on the seed: not one lucky draw
-def test_a_faulty_model_is_right_at_least_as_often_through_stepcache(seed: int) -> None:
-    oracle = Oracle(ITEMS, error_rate=0.3, seed=seed)
-    run = serve(oracle, ITEMS)
-    direct, cached = right_alone(oracle, ITEMS), right_served(run, ITEMS)
+@pytest.mark.parametrize("corpus", CORPORA)
+def test_a_faulty_model_is_right_at_least_as_often_through_stepcache(corpus: str, seed: int) -> None:
+    items = CORPORA[corpus]
+    oracle = Oracle(items, error_rate=0.3, seed=seed)
+    run = serve(oracle, items)
+    direct, cached = right_alone(oracle, items), right_served(run, items)
     assert len(cached) >= len(direct), (len(cached), len(direct), run.wrong_report())
     # values served with no model call were carried unchanged or read by programs two answers agreed
     # on: no slip of the model is served again without it

@@ -304,11 +304,11 @@ def test_added_key_is_the_only_failure_and_the_only_thing_asked_for() -> None:
     schema = patch.response_format["json_schema"]["schema"]
     assert schema["properties"] == {"email": {"type": "string", "format": "email"}}
     assert schema["required"] == ["email"] and schema["additionalProperties"] is False
-    assert patch.messages[-1] == {"role": "user", "content": 'Return a JSON object with exactly these keys: "email".'}
-    assert patch.messages[1] == {"role": "user", "content": ALICE}  # the original request is shown
+    assert patch.messages[-1] == {"role": "user", "content": 'Reply with only a JSON object with exactly these keys: "email".'}
+    assert patch.messages[0] == {"role": "user", "content": ALICE}  # the original request, as it was
     # the verified part is shown as the answer so far, so the new key can stay consistent with it
-    assert json.loads(patch.messages[2]["content"]) == {"name": "Alice", "age": 34, "city": "Paris"}
-    assert patch.messages[2]["role"] == "assistant"
+    assert json.loads(patch.messages[1]["content"]) == {"name": "Alice", "age": 34, "city": "Paris"}
+    assert patch.messages[1]["role"] == "assistant" and len(patch.messages) == 3
 
     stitched = family.stitch(task, steps, report, '{"email": "alice@example.com", "name": "Mallory"}')
     assert family.verify(task, stitched).ok

@@ -135,5 +135,5 @@ def test_the_callers_system_prompt_is_kept_in_fresh_and_patch_requests(cache: St
     fresh, patch = backend.calls
     assert fresh.messages[0] == {"role": "system", "content": system}  # the caller's, untouched
     systems = [m for m in patch.messages if m["role"] == "system"]
-    assert len(systems) == 1 and patch.messages[0] is systems[0]
-    assert systems[0]["content"].startswith(system) and "Reply with only a JSON object" in systems[0]["content"]
+    assert systems == [{"role": "system", "content": system}] and patch.messages[0] == systems[0]
+    assert patch.messages[-1]["role"] == "user" and "Reply with only a JSON object" in patch.messages[-1]["content"]

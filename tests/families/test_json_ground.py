@@ -83,7 +83,7 @@ CONFLICTS = [
     pytest.param("Return JSON. Required keys: order_id, paid. order_id: ORD-1; paid: no.", {"order_id": "ORD-1", "paid": True},
                  "paid", ["false"], id="a_boolean_against_its_label"),
     pytest.param("Return JSON with keys order_id, gift_wrap (true or false).\n\nOrder #: A-1\nGift wrap: No",
-                 {"order_id": "A-1", "gift_wrap": "No"}, "gift_wrap", ["true or false"],
+                 {"order_id": "A-1", "gift_wrap": "No gift wrap"}, "gift_wrap", ["true or false"],
                  id="the_documents_words_where_the_request_asks_true_or_false"),
     pytest.param("Return JSON with keys sku, in_stock. Nimbus Rain Jacket (SKU RJ-0871), currently out of stock.",
                  {"sku": "RJ-0871", "in_stock": True}, "in_stock", ["false"], id="a_boolean_the_text_negates"),
@@ -163,7 +163,8 @@ def test_correct_answers_on_realistic_records_verify(prompt: str, answer: dict[s
     assert report.ok, report.summary()
 
 
-CORPUS = [item for name in ("phrasings.jsonl", "validation.jsonl") for item in load_workload(DATA / name)
+CORPUS = [item for name in ("phrasings.jsonl", "validation.jsonl", "templated.jsonl", "templated_validation.jsonl")
+          for item in load_workload(DATA / name)
           if item.family == "json" and isinstance(item.truth, JsonTruth)]
 
 

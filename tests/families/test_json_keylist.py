@@ -56,6 +56,10 @@ def keys_of(prompt: str, **kwargs: Any) -> list[str] | None:
         ("Parse this into JSON (sender_email, subject, sent_date in ISO format YYYY-MM-DD):", ["sender_email", "subject", "sent_date"]),
         ("yo convert to JSON → amount / currency / from_account / date (ISO)", ["amount", "currency", "from_account", "date"]),
         ("JSON please: note_id, date (YYYY-MM-DD), pallets, weight_kg (number)", ["note_id", "date", "pallets", "weight_kg"]),
+        # JSON whose placeholders are not JSON: quoted keys are the template
+        ('Turn the alert into JSON using exactly this shape:\n```\n{\n  "incident_id": "INC-...",\n  "severity": '
+         '"P1|P2|P3|P4",\n  "acknowledged": true/false\n}\n```\n\nIncident: INC-48213', ["incident_id", "severity", "acknowledged"]),
+        ("Return JSON with keys gift_wrap (true or false), total.", ["gift_wrap", "total"]),
     ],
 )
 def test_key_lists_are_read(prompt: str, keys: list[str]) -> None:
@@ -105,7 +109,7 @@ def test_a_nested_skeleton_gives_the_shape_and_it_is_checked() -> None:
     assert report.failing == (1,) and not report.steps[1].doubt  # the shape is a hard rule
     repair = family.patch_request(ChatRequest.model_validate({"messages": [{"role": "user", "content": prompt}]}),
                                   task, flat, report)
-    assert "Nested shape" in repair.messages[0]["content"]  # the repair says how the failing key nests
+    assert "Nested shape" in repair.messages[-1]["content"]  # the repair says how the failing key nests
 
 
 def test_a_list_of_objects_in_a_key_list_is_the_nesting_of_the_key_before_it() -> None:
@@ -153,3 +157,9 @@ def test_key_spans_mark_the_instruction_and_the_rest_is_record() -> None:
     assert "name" in text[start:] and "Maria" not in text[start : max(e for _, e in found.spans)]
     task = detect(text)
     assert task is not None and "name, email" not in task.parsed.record_text and "Maria Lopez" in task.parsed.record_text
+
+
+@pytest.mark.parametrize("hint", ["true or false", "true/false", "yes/no", "boolean", "y/n"])
+def test_a_yes_or_no_hint_is_a_boolean(hint: str) -> None:
+    task = detect(f"Return JSON with keys order_id, gift_wrap ({hint}).\n\nOrder #: A-1\nGift wrap: No")
+    assert task is not None and task.data["hints"]["gift_wrap"] == {"type": "boolean"}

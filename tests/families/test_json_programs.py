@@ -209,3 +209,54 @@ def test_a_free_text_line_under_a_heading_is_read_where_the_block_keeps_its_size
     added = TextIndex("When\nSaturday Aug 17, 2024 ⋅ 11am\n\nWhere\nFloor plan attached\nMeeting room Tokyo (4.12)"
                       "\n\nOrganizer\nz@y.io")
     assert run(added, where) is MISSING  # which of the two lines is the place is not certain
+
+
+def test_a_value_of_a_kind_is_read_only_where_the_same_things_stand_before_it() -> None:
+    first = TextIndex("Thursday 2 October 2025\nDoors 7:00pm  ·  Show 8:00pm\nVenue: Leeds")
+    doors = learn(first, "doors_open", "19:00")
+    assert doors is not None and run(first, doors) == "19:00"
+    assert run(TextIndex("Friday 3 October 2025\nDoors 6:30pm  ·  Show 7:30pm\nVenue: York"), doors) == "18:30"
+    # the time first after "Doors" is the show's now: not read (the model is asked)
+    assert run(TextIndex("Friday 3 October 2025\nDoors TBC  ·  Show 7:30pm\nVenue: York"), doors) is MISSING
+
+
+@pytest.mark.parametrize(
+    ("spelled", "said"),
+    [("Yes", True), ("No", False), ("Enabled", True), ("Off – you receive paper bills by mail", False),
+     ("Not enrolled", False), ("Not included (breakfast €18)", False), ("Declined – you pay for damage", False),
+     ("Included", True), ("Maybe later", None), ("Not applicable", None), ("", None)],
+)
+def test_a_yes_or_no_in_words(spelled: str, said: bool | None) -> None:
+    from stepcache.families.json_family._patterns import yes_no
+
+    assert yes_no(spelled) is said
+
+
+def test_a_confirmed_program_outlives_a_document_that_lacks_its_line() -> None:
+    """A rental confirmation without the driver's email (booked by an agent) is asked of the model;
+    the program for the email still reads it from the next document that has one."""
+    ask_ = "Return JSON with keys booking, driver_email.\n\n"
+    doc = "Booking: {b}\n\nDRIVER\n{name}\n{email}+1 (720) 555-01{n:02d}\n\nThanks for booking."
+    people = [("VX-101", "Priya Raman", "priya@fastmail.com"), ("VX-102", "Li Wei", "li.wei@example.org"),
+              ("VX-103", "Yuki Tanaka", None), ("VX-104", "Ana Ruiz", "ana.ruiz@example.net")]
+    answers = {b: {"booking": b, "driver_email": e} for b, _, e in people}
+
+    class Kept(MemoryStore):
+        entries: list[Any] = []
+
+        def put(self, entry: Any) -> Any:
+            self.entries.append(entry)
+            return super().put(entry)
+
+    store = Kept()
+    cache = StepCache(ScriptedBackend(responder=Model(answers)), store=store)
+    paths = []
+    for n, (b, name, email) in enumerate(people):
+        prompt = ask_ + doc.format(b=b, name=name, email=f"{email}\n" if email else "", n=n)
+        result = cache.complete(ask(prompt))
+        assert json.loads(result.text) == answers[b], result.detail
+        paths.append(result.path)
+    assert paths[-1] is Path.REUSE, paths  # read by the program confirmed on the second document
+    # the entry of the document without an email keeps the confirmed program, not "absent"
+    program = Program.from_data(store.entries[2].prepared["programs"]["driver_email"])
+    assert program.how == "heading" and program.confirmed, program

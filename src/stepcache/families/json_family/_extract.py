@@ -77,8 +77,8 @@ def coerce_value(value: Any, prop_schema: Any) -> Any:
         number = float(s)
         if math.isfinite(number):
             return number
-    if "boolean" in types and s.lower() in ("true", "false"):
-        return s.lower() == "true"
+    if "boolean" in types and s.lower() in ("true", "false", "yes", "no"):
+        return s.lower() in ("true", "yes")
     return value
 
 

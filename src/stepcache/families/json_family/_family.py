@@ -152,9 +152,15 @@ class JsonFamily(Family):
             schema = spec.property_schema(key)
             context = self._readings(grounder, key, schema, obj, value)
             known = earlier.get(key)
-            reads = known is not None and run(grounder.index, known, **context) == value
-            if known is not None and reads and (known.confirmed or key in from_model):
+            read = MISSING if known is None else run(grounder.index, known, **context)
+            if known is not None and read == value and (known.confirmed or key in from_model):
                 programs[key] = replace(known, confirmed=True).to_data()
+                continue
+            if known is not None and known.confirmed and read is MISSING:
+                # A document without the line the program reads ("DRIVER" with no email, a branch
+                # address of more lines): the program still holds for the layout's other documents,
+                # better than one learned from this document alone.
+                programs[key] = known.to_data()
                 continue
             if value is not None and grounding[key].status != GROUNDED and not isinstance(value, bool):
                 continue  # a value the text does not hold where its key points is not learned
@@ -318,24 +324,23 @@ class JsonFamily(Family):
         spec = _spec(task)
         keys, kept = _patch_plan(spec, steps, report)
         listed = ", ".join(json.dumps(k, ensure_ascii=False) for k in keys)
-        instruction = "Reply with only a JSON object" + (f" with the keys {listed}." if keys else ".")
-        nested = {k: v for k, v in spec.shape.items() if k in keys} if isinstance(spec.shape, dict) else {}
-        if nested:
-            instruction += " Nested shape: " + json.dumps(_skeleton(nested), ensure_ascii=False) + "."
-        # The verified part goes in as the answer so far (so the new keys stay consistent with it);
-        # the last message asks for the missing keys alone.
-        so_far = ({"role": "assistant", "content": dumps(kept)},) if kept else ()
+        # The caller's messages as they are, then one short turn that asks for the failing keys alone:
+        # a patch costs the bare request and a line, not a second set of instructions.
         ask = ""
         errors = [s.reason for s in report.steps if not s.ok and s.reason]
         errors += [p for p in report.problems if not p.startswith("missing required key")]
         if errors:
             ask = "The previous answer was rejected: " + "; ".join(errors) + ". "
-        if keys:
-            ask += f"Return a JSON object with exactly these keys: {listed}."
-        else:
-            ask += "Return the whole JSON object."
+        ask += "Reply with only a JSON object" + (f" with exactly these keys: {listed}." if keys else ": the whole object.")
+        nested = {k: v for k, v in spec.shape.items() if k in keys} if isinstance(spec.shape, dict) else {}
+        if nested:
+            ask += " Nested shape: " + json.dumps(_skeleton(nested), ensure_ascii=False) + "."
+        # Outside documents the verified part goes in as the answer so far, so the new keys stay
+        # consistent with it; a document's values are read independently of one another.
+        so_far = ({"role": "assistant", "content": dumps(kept)},) if kept and not spec.document else ()
         return BackendRequest(
-            messages=(*_with_instruction(request, instruction), *so_far, {"role": "user", "content": ask}),
+            messages=(*({"role": m.role, "content": m.content} for m in request.messages), *so_far,
+                      {"role": "user", "content": ask}),
             model=request.model,
             max_tokens=request.max_tokens,
             response_format=_patch_format(spec, keys),
@@ -378,11 +383,13 @@ class JsonFamily(Family):
             given = grounder.labelled_value(key)
             if given is None or (self.names.kind(key, schema) in (MONEY, NUMBER) and parse_number(given) is None):
                 continue  # nothing labelled, or words ("Competitive") where the key holds a number
-            if out.get(key) is not None and grounder.check(key, out[key], schema, out).status != CONFLICT:
-                continue
+            if key in out and grounder.check(key, out[key], schema, out).status != CONFLICT:
+                continue  # a value, or a null ("Your copay: pending – ..."), nothing contradicts
             kind = self.names.kind(key, schema)
             if kind in (DATE, TIME):
-                written = _as_asked(given, kind, spec.text)
+                # the form asked: in the prompt, or in the key's schema ("format": "date", a description)
+                asked = spec.text + ("\n" + json.dumps(schema) if isinstance(schema, dict) else "")
+                written = _as_asked(given, kind, asked)
                 if written is None:
                     continue  # "March 3" where the request asks YYYY-MM-DD and the text is not one date
                 given = written
@@ -405,18 +412,6 @@ def _spec(task: Task) -> JsonSpec:
     if isinstance(task.parsed, JsonSpec):
         return task.parsed
     return JsonSpec.from_data(task.data)
-
-
-def _with_instruction(request: ChatRequest, instruction: str) -> tuple[dict[str, str], ...]:
-    """The caller's messages with the family's format instruction *added* to their system prompt.
-
-    The caller's system text comes first and is kept whole (tone, language, extraction rules); one
-    system message leads, since some chat templates accept only one, at the start.
-    """
-    system = request.system.strip()
-    content = f"{system}\n\n{instruction}" if system else instruction
-    rest = tuple({"role": m.role, "content": m.content} for m in request.messages if m.role != "system")
-    return ({"role": "system", "content": content}, *rest)
 
 
 def _typed(text: str, schema: Any, kind: str | None, like: Any, prompt: str) -> Any:
@@ -442,23 +437,24 @@ def _typed(text: str, schema: Any, kind: str | None, like: Any, prompt: str) -> 
     return text if literal is NOT_LITERAL else literal
 
 
-_ISO_ASKED = re.compile(r"YYYY-MM-DD|\bISO\b", re.IGNORECASE)
-_HHMM_ASKED = re.compile(r"\bHH:MM\b|24-hour", re.IGNORECASE)
+_ISO_ASKED = re.compile(r"YYYY-MM-DD|\bISO\b|\"format\": \"date\"", re.IGNORECASE)
+_HHMM_ASKED = re.compile(r"\bHH:MM\b|24-hour|\"format\": \"time\"", re.IGNORECASE)
 
 
 def _as_asked(given: str, kind: str, prompt: str) -> str | None:
     """A date or time the text writes, in the form the request asks for (ISO dates, 24-hour times);
-    as written when the request asks no form; ``None`` when it cannot be read for certain."""
-    if kind == DATE and _ISO_ASKED.search(prompt):
+    as written when the request asks no form; ``None`` when it is not one date or time read for
+    certain ("25-04-2025 (all dates dd-mm-yyyy)" is a date and a remark, not a value to copy)."""
+    if kind == DATE:
         readings = parse_date(given.strip(" \t.,"))
         if len(readings) != 1 or readings[0][0] is None or readings[0][2] is None:
             return None
         year, month, day = readings[0]
-        return f"{year:04d}-{month:02d}-{day:02d}"
-    if kind == TIME and _HHMM_ASKED.search(prompt):
-        minutes = parse_time(given.strip(" \t.,"))
-        return None if minutes is None else f"{minutes // 60:02d}:{minutes % 60:02d}"
-    return given
+        return f"{year:04d}-{month:02d}-{day:02d}" if _ISO_ASKED.search(prompt) else given.strip(" \t.,")
+    minutes = parse_time(given.strip(" \t.,"))
+    if minutes is None:
+        return None
+    return f"{minutes // 60:02d}:{minutes % 60:02d}" if _HHMM_ASKED.search(prompt) else given.strip(" \t.,")
 
 
 def _namer(key: str) -> Callable[[str], bool]:

@@ -51,11 +51,14 @@ _GENERIC_KEY_WORDS = frozenset(
 )
 #: Words of a boolean key's name that say nothing of its meaning (``is_paid``, ``has_parking``).
 _BOOL_PREFIXES = frozenset({"is", "has", "have", "was", "are", "can", "does", "did", "should", "will"})
+#: Words of a key's name that say what kind of value it holds, or nothing about which one.
+_KIND_WORDS = frozenset("email e mail address phone telephone tel mobile cell number no url website web link site "
+                        "date day time datetime when contact main primary your at on of".split())
 #: Words of a boolean key's name that say whether the thing is so, not what it is.
 _STATE_WORDS = frozenset({"required", "needed", "necessary", "included", "enabled", "available", "allowed",
                           "provided", "requested", "accepted", "active", "applicable"})
 #: A negation right after them: "Breakfast: not included", "signature is not required".
-_NEGATION_AFTER = re.compile(r"\W*(?:\w+\s+)?(?:not|no|n't|never|excluded|unavailable)\b")
+_NEGATION_AFTER = re.compile(r"\W*(?:\w+\s+)?(?:not|no|n't|never|excluded|unavailable|off|disabled|declined)\b")
 #: A negation just before the words of a boolean key: the text says it is false.
 _NEGATION_BEFORE = re.compile(
     r"(?:\bnot|\bno|\bnothing|\bnever|n't|\bout\s+of|\bwithout|\bnor|\bisn't|\baren't|\bwasn't"
@@ -197,10 +200,11 @@ class Grounder:
 
         shown = _show(value)
         own = self._own(key, kind) if full else []
-        if own and any(f.start <= o.start < f.end for f in own for o in occurrences):
+        if own and any(f.start <= o.start < f.end and _leads_or_none(self.text[f.start : f.end], kind, value)
+                       for f in own for o in occurrences):
             return verdict(GROUNDED)  # the text labels it with this very key
         if own and full:
-            rival = self._own_rival(own, value, vkind)
+            rival = self._own_rival(own, value, vkind, kind)
             if rival is None and occurrences and all(
                 o.labels and not any(self.names.same(label, key) for label in o.labels) for o in occurrences
             ):
@@ -296,6 +300,12 @@ class Grounder:
         phrases: the key's words ("in stock" for ``in_stock``, "paid" for ``is_paid``) occur, and a
         negation right before them ("not", "no", "never", "n't", "out of", "without", "un-") makes it
         ``False``, else ``True``. ``None`` when the words are absent or said both ways."""
+        # A field labelled with the key ("Paperless billing: Off – paper bills by mail") says it in its
+        # value, or says something the rule cannot read: the words of its label are not a phrase.
+        labelled = [f for f in self.fields if self.names.same(f.label, key) or self.names.within(f.label, key)]
+        if labelled:
+            said_in = {P.yes_no(self.text[f.start : f.end]) for f in labelled}
+            return said_in.pop() if len(said_in) == 1 else None
         words = [w for w in key_words(key) if w not in _BOOL_PREFIXES]
         # "signature_required" is said as "No signature is needed": the thing, and whether it is so.
         things = [w for w in words if w not in _STATE_WORDS and w not in ("in", "on")]
@@ -321,10 +331,18 @@ class Grounder:
             own = named if len(named) == 1 else []
         for f in own:
             given = self.text[f.start : f.end].strip(" \t\"'`*,")
-            if not P.is_placeholder(given) and norm(given) not in used:
+            # "Salary: Competitive", "Your copay: pending": words where the key holds a number or a
+            # date say there is none; null may well be the answer
+            if not P.is_placeholder(given) and norm(given) not in used and self._holds_kind(given, kind) and (
+                kind is not None or len(given.split()) <= 4  # a remark ("pending – insurance is still ...") may mean none
+            ):
                 return Evidence(key, CONFLICT, vkind, kind, reason=f"{key!r} is {_show(value)}, but the text gives "
                                 f"{f.label.strip()!r}: {_show(_clip(given))}")
         if kind in _SPOTTABLE:
+            # The only unused email is this key's only when nothing in the key's name tells them
+            # apart: a handler_email is not the claims department's mailbox, whatever is near it.
+            if any(w not in _KIND_WORDS for w in key_words(key)):
+                return Evidence(key, UNKNOWN, vkind, kind)
             candidates = [c for c in self.index.of_kind(kind) if norm(self.text[c.start : c.end]) not in used
                           and not self._labelled_otherwise(c, key)]
             spelled = {norm(self.text[c.start : c.end]) for c in candidates}
@@ -370,11 +388,21 @@ class Grounder:
         "Order #: LO-59489" names an order, and an ID cannot be the order_date."""
         return [f for f in self.fields if self.names.within(f.label, key) and self._could_fill(f, kind)]
 
+    def _holds_kind(self, given: str, kind: str | None) -> bool:
+        """``given`` holds a value of ``kind`` where the kind can be spotted (a number, a date, ...)."""
+        spot = {K.MONEY: P.KIND_NUMBER, K.NUMBER: P.KIND_NUMBER, K.DATE: P.KIND_DATE, K.TIME: P.KIND_TIME,
+                K.EMAIL: P.KIND_EMAIL, K.PHONE: P.KIND_PHONE, K.URL: P.KIND_URL}.get(kind or "")
+        if spot is None:
+            return True
+        finders = {P.KIND_NUMBER: P.numbers_in, P.KIND_DATE: P.dates_in, P.KIND_TIME: P.times_in,
+                   P.KIND_EMAIL: P.emails_in, P.KIND_PHONE: P.phones_in, P.KIND_URL: P.urls_in}
+        return any(True for _ in finders[spot](given))
+
     def _could_fill(self, field: Field, kind: str | None) -> bool:
         given = self.text[field.start : field.end].strip(" \t\"'`*,.")
         if kind is None or not given or P.is_placeholder(given):
             return True
-        return P.value_kind(given) not in _IMPOSSIBLE.get(kind, ())
+        return P.value_kind(given) not in _IMPOSSIBLE.get(kind, ()) or _leading(given, kind) is not None
 
     def _own_values(self, own: Sequence[Field]) -> list[str]:
         values = [self.text[f.start : f.end].strip(" \t\"'`*,.") for f in own]
@@ -385,7 +413,7 @@ class Grounder:
         values = {v.casefold(): v for v in self._own_values(self._own(key, self.names.kind(key)))}
         return next(iter(values.values())) if len(values) == 1 else None
 
-    def _own_rival(self, own: Sequence[Field], value: Any, vkind: str) -> str | None:
+    def _own_rival(self, own: Sequence[Field], value: Any, vkind: str, kind: str | None = None) -> str | None:
         """A value of ``value``'s kind that the text labels with this key, when it is not ``value``."""
         if isinstance(value, bool):
             said = [P.bool_word(v) for v in self._own_values(own)]
@@ -399,6 +427,11 @@ class Grounder:
             given = self.text[f.start : f.end].strip(" \t\"'`*,.")
             if given and P.value_kind(given) == vkind and not equivalent(given, value):
                 return given
+            # The value the field leads with, before a remark: "Your excess: £500.00 (includes £250
+            # voluntary excess)" gives 500, not 250.
+            lead = _leading(given, kind)
+            if lead is not None and not equivalent(lead, value):
+                return lead
         return None
 
     def _named_field_rival(self, key: str, kind: str | None, value: Any, occurrences: Sequence[Occurrence]) -> str | None:
@@ -565,4 +598,20 @@ def _clip(text: str, limit: int = 60) -> str:
 def _a(kind: str) -> str:
     return ("an " if kind[:1] in "aeiou" else "a ") + {"name": "proper name", "id": "ID", "url": "URL"}.get(kind, kind)
 
+
+def _leading(given: str, kind: str | None) -> str | None:
+    """The number, date or time ``given`` begins with (a currency sign aside) when a remark in
+    parentheses follows it ("£500.00 (includes £250 voluntary excess)"), for a key of that kind. A
+    range ("€86,000 – €107,000") or a list leads with nothing: its values are all the field's."""
+    finder = {K.NUMBER: P.numbers_in, K.MONEY: P.numbers_in, K.DATE: P.dates_in, K.TIME: P.times_in}.get(kind or "")
+    lead = next(iter(finder(given)), None) if finder is not None and given else None
+    if lead is None or lead.start > 2 or not given[lead.end :].lstrip().startswith("("):
+        return None
+    return given[: lead.end]
+
+
+def _leads_or_none(given: str, kind: str | None, value: Any) -> bool:
+    """The field leads with ``value``, or with no number, date or time at all."""
+    lead = _leading(given.strip(" \t\"'`*,."), kind)
+    return lead is None or equivalent(lead, value)
 

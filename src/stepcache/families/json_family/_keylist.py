@@ -413,6 +413,9 @@ def _blocks(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+_QUOTED_MEMBER = re.compile(r'"([A-Za-z_][\w-]*)"\s*:\s*\S.*', re.DOTALL)
+
+
 def _loose_object(block: str) -> dict[str, Any] | None:
     """``{name, email}``, ``{name: string, age: number}`` or ``{"rating": integer 1-5, "sentiment":
     "positive" | "negative"}``: keys with types, not JSON.
@@ -425,6 +428,10 @@ def _loose_object(block: str) -> dict[str, Any] | None:
     parts = [p.strip() for p in _TOP_LEVEL_COMMA.split(inner[1:-1]) if p.strip()]
     if len(parts) < 2 and ":" not in inner:
         return None
+    quoted = [_QUOTED_MEMBER.fullmatch(part) for part in parts]
+    if len(parts) >= 2 and all(quoted):
+        # JSON with placeholders that are not JSON: "acknowledged": true/false, "severity": P1|P2
+        return {m.group(1): None for m in quoted if m is not None}
     keys = []
     for part in parts:
         name, _, kind = part.partition(":")

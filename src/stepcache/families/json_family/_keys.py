@@ -53,6 +53,8 @@ _NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
 _VOWELS = frozenset("aeiou")
 # Grammar words that join the parts of a name ("date_of_birth"); they never carry its meaning alone.
 _JOINERS = frozenset({"of", "the", "a", "an", "in", "for", "per", "to", "at", "on", "by"})
+# A label addressing the reader says no more than the bare name: "Your excess" is the excess.
+_POSSESSIVES = frozenset({"your", "our", "my"})
 # A name that adds one of these to another is its opposite, not an extension of it.
 _NEGATIONS = frozenset({"not", "no", "non", "un", "never", "without"})
 
@@ -213,7 +215,7 @@ class KeyNames:
         The directional test for evidence *against* a value: a label that only overlaps a key's
         name ("Support email" vs ``email``) is not the text saying what that key is.
         """
-        lw = [w for w in self.canonical(label) if w not in _JOINERS]
+        lw = [w for w in self.canonical(label) if w not in _JOINERS and w not in _POSSESSIVES]
         kw = [w for w in self.canonical(key) if w not in _JOINERS]
         if not lw or not kw or len(lw) > len(kw):
             return False

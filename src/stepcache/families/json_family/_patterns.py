@@ -41,7 +41,9 @@ _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>\d{4})"
 _DATE_RES = (
     re.compile(rf"(?<![\w-])(?P<year>\d{{4}})-(?P<m>[01]?\d)-(?P<day>[0-3]?\d)(?![\w-])"),
-    re.compile(rf"(?<![\w/.])(?P<a>[0-3]?\d)[/.](?P<b>[0-3]?\d)[/.](?P<year>\d{{4}}|\d{{2}})(?![\w/]|\.\d)"),
+    re.compile(rf"(?<![\w/.])(?P<a>[0-3]?\d)(?P<sep>[/.])(?P<b>[0-3]?\d)(?P=sep)(?P<year>\d{{4}}|\d{{2}})(?![\w/]|\.\d)"),
+    # 25-04-2025: with dashes only with a four-digit year ("03-04-25" may be a code)
+    re.compile(rf"(?<![\w/.-])(?P<a>[0-3]?\d)-(?P<b>[0-3]?\d)-(?P<year>\d{{4}})(?![\w/-]|\.\d)"),
     re.compile(rf"(?<!\w){_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
     re.compile(rf"(?<!\w){_DAY}(?:\s+of)?\s+{_MONTH}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
     re.compile(rf"(?<!\w){_MONTH}\s+{_YEAR}(?!\w)", re.IGNORECASE),
@@ -256,7 +258,7 @@ def phones_in(text: str) -> Iterator[Found]:
 
 
 def _date_overlap(text: str) -> Iterator[bool]:
-    for pattern in _DATE_RES[:2]:
+    for pattern in _DATE_RES[:3]:
         yield pattern.fullmatch(text.strip()) is not None
 
 
@@ -334,6 +336,25 @@ def _has_date(text: str) -> bool:
 
 def _has_time(text: str) -> bool:
     return any(True for _ in times_in(text))
+
+
+#: How a field answers yes or no in words ("Gift wrap: Yes", "Breakfast: not included", "AutoPay: Enrolled").
+_YES_WORDS = frozenset("yes y true included include required available provided on enabled enrolled active "
+                       "purchased confirmed accepted requested selected subscribed".split())
+_NO_WORDS = frozenset("no n false none excluded unavailable off disabled inactive declined cancelled canceled "
+                      "waived unsubscribed n/a".split())
+_WORD = re.compile(r"[a-z][\w'’/-]*")
+
+
+def yes_no(spelled: str) -> bool | None:
+    """``True``/``False`` for a field value that answers yes or no in words: its first word ("Yes",
+    "Off – you receive paper bills"), or "not" and a yes-word ("Not enrolled"); else ``None``."""
+    words = _WORD.findall(spelled.casefold())[:2]
+    if not words:
+        return None
+    if words[0] in ("not", "never") and len(words) > 1:
+        return False if words[1] in _YES_WORDS else None
+    return True if words[0] in _YES_WORDS else False if words[0] in _NO_WORDS else None
 
 
 def bool_word(text: str) -> bool | None:

@@ -60,13 +60,7 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _HHMM = re.compile(r"[0-2]\d:[0-5]\d")
 _HEADING = re.compile(r"^[ \t]*[*#_]*[ \t]*(?P<label>[A-Za-z][\w'’ /&.-]{0,40}?)[ \t]*:?[*_]*[ \t]*$")
 _MAX_BELOW = 6  # lines below a heading a value may stand
-_BOOL_WORDS = {
-    "yes": True, "y": True, "true": True, "included": True, "include": True, "required": True, "available": True,
-    "provided": True, "on": True, "enabled": True,
-    "no": False, "n": False, "false": False, "none": False, "not included": False, "excluded": False,
-    "not required": False, "not available": False, "unavailable": False, "off": False, "disabled": False,
-    "not provided": False, "n/a": False,
-}
+_START = "^"  # the anchor of a "line" program that counts from the document's first line
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +84,17 @@ class Program:
     line: str = ""
     path: str = ""
     block: int = 0
+    # "kind": what stands before the value in its place (:func:`_line_form`; "" when the value comes
+    # first), so "Doors TBC · Show 8:00pm" is not read as doors at 8 pm
+    lead: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         data = {"key": self.key, "anchor": self.anchor, "how": self.how, "part": self.part, "kind": self.kind,
                 "index": self.index, "form": self.form, "confirmed": self.confirmed, "below": self.below}
         data.update({k: v for k, v in (("column", self.column), ("left", self.left), ("right", self.right),
                                        ("line", self.line), ("path", self.path), ("block", self.block)) if v})
+        if self.lead is not None:
+            data["lead"] = self.lead
         return data
 
     @classmethod
@@ -104,7 +103,8 @@ class Program:
                    str(data.get("kind", "")), int(data.get("index", 0)), str(data.get("form", "copy")),
                    bool(data.get("confirmed", False)), int(data.get("below", 0)), str(data.get("column", "")),
                    str(data.get("left", "")), str(data.get("right", "")), str(data.get("line", "")),
-                   str(data.get("path", "")), int(data.get("block", 0)))
+                   str(data.get("path", "")), int(data.get("block", 0)),
+                   None if data.get("lead") is None else str(data["lead"]))
 
 
 def programs_from_data(data: Any) -> dict[str, Program]:
@@ -223,7 +223,7 @@ def _spellings(index: TextIndex, value: Any) -> list[tuple[int, int, str]]:
         out = []
         for f in index.fields:
             start, end = _trimmed(index.text, (f.start, f.end))
-            if _yes_no(index.text[start:end]) is value:
+            if P.yes_no(index.text[start:end]) is value:
                 out.append((start, end, ""))
         return out
     found, _how = index.find(value, P.value_kind(value))
@@ -246,6 +246,7 @@ def _parts(index: TextIndex, base: Program, start: int, end: int) -> list[Progra
     out = []
     if (start, end) == _trimmed(index.text, region):
         out.append(replace(base, part="whole"))
+    base = replace(base, lead=_line_form(index, (region[0], start)))
     if base.kind in _SPOTTED:
         spots = _spots(index, base.kind, region)
         at = next((i for i, (s, e) in enumerate(spots) if s == start and e == end), None)
@@ -282,6 +283,8 @@ def describe(program: Program) -> str:
         return f"the value after {program.anchor!r}"
     if program.how == "column":
         return f"the column {program.column!r}"
+    if program.how == "line" and program.anchor == _START:
+        return f"line {program.below + 1} of the document"
     if program.how == "line":
         return f"the line {program.below + 1} below {program.anchor!r}"
     if program.how == "phrase":
@@ -316,6 +319,8 @@ def _read(index: TextIndex, program: Program) -> Any:
     if found is None:
         return MISSING
     start, end = found
+    if program.part == "kind" and program.lead is not None and _line_form(index, (region[0], start)) != program.lead:
+        return MISSING  # something else stands before it now: another value may have taken its place
     spelled = index.text[start:end].strip()
     if not spelled:
         return MISSING
@@ -373,7 +378,7 @@ def _form(spelled: str, value: Any, dkind: str) -> str | None:
     """The form that turns ``spelled`` into ``value`` (``None`` when none of them does)."""
     spelled = spelled.strip()
     if isinstance(value, bool):
-        return "bool" if _yes_no(spelled) is value else None
+        return "bool" if P.yes_no(spelled) is value else None
     if isinstance(value, (int, float)):
         number = P.parse_number(spelled)
         if number is None or abs(number - float(value)) > 1e-9:
@@ -420,7 +425,7 @@ def _apply(form: str, spelled: str) -> Any:
             return MISSING
         return int(number) if number == int(number) else (MISSING if form == "integer" else number)
     if form == "bool":
-        said = _yes_no(spelled)
+        said = P.yes_no(spelled)
         return MISSING if said is None else said
     if form.startswith("date-"):
         readings = P.parse_date(spelled)
@@ -442,15 +447,6 @@ def _apply(form: str, spelled: str) -> Any:
     if form == "e164":
         return "+" + P.digits(spelled) if spelled.lstrip().startswith("+") else MISSING
     return MISSING
-
-
-def _yes_no(spelled: str) -> bool | None:
-    """``True``/``False`` for a field that answers yes or no in words ("Yes", "Not included (...)")."""
-    words = " ".join(_WORD.findall(spelled.casefold())[:2])
-    for said in (words, words.split(" ")[0] if words else ""):
-        if said in _BOOL_WORDS:
-            return _BOOL_WORDS[said]
-    return None
 
 
 # -- places in a document ------------------------------------------------------------------------------
@@ -566,6 +562,8 @@ def _lines_under(index: TextIndex, program: Program) -> list[tuple[int, int]] | 
     if program.how == "heading":
         headings = _headings(text, program.anchor)
         return _block_below(text, _lines(text)[headings[0]][1]) if len(headings) == 1 else None
+    if program.anchor == _START:
+        return [span for span in _lines(text) if text[span[0] : span[1]].strip()][:_MAX_BELOW]
     lines = [span for span in _lines(text) if _masked_line(index, span) == program.anchor]
     if len(lines) != 1:
         return None
@@ -689,8 +687,8 @@ def _phrases_before(text: str, at: int) -> list[str]:
             words = [w.casefold() for w in spelled]
             if not all(_WORD.fullmatch(w) for w in words) or not any(len(w) > 2 for w in words):
                 continue
-            if any(w[:1].isupper() and i for i, w in enumerate(spelled)):
-                continue  # a name or a weekday inside ("on Monday") changes from one document to the next
+            if any(w[:1].isupper() and i for i, w in enumerate(spelled)) or any(P.calendar_word(w) for w in words):
+                continue  # a name, a weekday or a month ("on Monday") changes from one document to the next
             phrase = " ".join(words)
             if phrase not in out and len(list(_anchor_pattern(phrase).finditer(text))) == 1:
                 out.append(phrase)
@@ -746,6 +744,8 @@ def _line_above(index: TextIndex, at: int) -> tuple[str, int] | None:
             1 for other in _lines(text) if _masked_line(index, other) == shape
         ) == 1:
             return shape, here - j - 1
+    if here < _MAX_BELOW:  # the first lines of the document: a posting's title, company and place
+        return _START, here
     return None
 
 

@@ -89,7 +89,9 @@ def record_ranges(
     for p in parts(text, key_spans, keys):
         if instruction_end >= 0 and not p.record and p.start >= instruction_end:
             piece = text[p.start : p.end]
-            if piece.strip() and not _ASKS.search(piece) and not any(k in piece.casefold() for k in named):
+            # A document's own words name keys all the time ("Total: $12.40", "Your excess:"): only
+            # a piece that asks for the output is instruction.
+            if piece.strip() and not _ASKS.search(piece):
                 p = Part(p.start, p.end, True)
         if not p.record or (instruction_end >= 0 and p.end <= instruction_end):
             continue

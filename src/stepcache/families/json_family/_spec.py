@@ -90,13 +90,20 @@ class JsonSpec:
     @property
     def record_text(self) -> str:
         """:attr:`text` with the key lists blanked out (same length, so spans line up): the part
-        answers draw values from. A skeleton's example values are not the record's values.
+        answers draw values from. A skeleton's example values are not the record's values. Of a
+        document request only the document is kept: "doors_open as HH:MM" in its instruction is no
+        field of the ticket.
         """
         record = self._memo.get("record_text")
         if record is None:
             chars = list(self.text)
             for start, end in self.key_spans:
                 chars[start:end] = [c if c == "\n" else " " for c in chars[start:end]]
+            if self.document:
+                keep = [False] * len(chars)
+                for start, end in self.record:
+                    keep[start:end] = [True] * (end - start)
+                chars = [c if kept or c == "\n" else " " for c, kept in zip(chars, keep)]
             record = "".join(chars)
             self._memo["record_text"] = record
         return str(record)

@@ -41,16 +41,17 @@ def test_an_always_right_model_is_never_served_a_wrong_answer(corpus: str) -> No
         pytest.fail(f"{len(wrong)} wrong answer(s) served:\n" + "\n".join(wrong))
 
 
-@pytest.mark.parametrize(("corpus", "reused"), [("templated", 0.5), ("templated_validation", 0.15)])
-def test_later_documents_of_a_layout_are_served_from_the_cache(corpus: str, reused: float) -> None:
-    """So this file fails if reuse silently stops: nearly every later document of a layout (and every
-    meaning-preserving change of one) is reused or patched, and a share of them with no model call at
-    all (what this share is on each corpus is measured, not a goal: see the README)."""
+@pytest.mark.parametrize(("corpus", "from_cache", "reused"), [("templated", 0.85, 0.5), ("templated_validation", 0.75, 0.2)])
+def test_later_documents_of_a_layout_are_served_from_the_cache(corpus: str, from_cache: float, reused: float) -> None:
+    """So this file fails if reuse silently stops: most later documents of a layout (and meaning-
+    preserving changes of them) are reused or patched — the second is answered fresh, to confirm what
+    the first taught — and a share with no model call at all (the shares are measured, not goals:
+    see the README)."""
     run = _always_right(corpus)
     later = [item for item in CORPORA[corpus] if item.perturbation != "base" and not item.semantic]
     paths = Counter(run.path_of[item.id] for item in later)
     cached = paths[ResultPath.REUSE.value] + paths[ResultPath.PATCH.value]
-    assert cached >= 0.9 * len(later), paths
+    assert cached >= from_cache * len(later), paths
     assert paths[ResultPath.REUSE.value] >= reused * len(later), paths
 
 

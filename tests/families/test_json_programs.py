@@ -86,10 +86,12 @@ def run_layout(count: int, wrong: dict[str, Any] | None = None) -> tuple[list[An
 
 def test_the_first_document_teaches_the_second_confirms_the_rest_are_read() -> None:
     results, model = run_layout(8)
-    assert [r.path for r in results[:2]] == [Path.MISS, Path.PATCH]
+    # the second document is answered fresh: nothing one answer taught is served without the model
+    assert [r.path for r in results[:2]] == [Path.MISS, Path.SKIP]
     assert all(r.path is Path.REUSE for r in results[2:]), [r.detail for r in results[2:]]
     assert model.calls == 2
     assert "confirmed by one answer only" in results[1].detail  # the detail says which key and why
+    assert "carried by one answer only" in results[1].detail
 
 
 def test_a_value_the_first_answer_got_wrong_is_never_read_from_later_documents() -> None:

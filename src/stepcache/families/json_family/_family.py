@@ -192,6 +192,15 @@ class JsonFamily(Family):
         values: dict[str, Any] = {} if isinstance(carried, Declined) else dict(carried)
         notes = [] if not isinstance(carried, Declined) else [carried.reason]
         read, located, tried = self._read_programs(entry, new, grounders[1], values, notes)
+        if new.document and values and not _same_document(old, new):
+            # One model answer's slip (a number where the document's digits are a string, a value
+            # off by a field) would be carried into every later document of the layout: there a
+            # value is served without the model only where a program two answers agreed on reads it.
+            unconfirmed = [k for k in values if k not in read]
+            for key in unconfirmed:
+                del values[key]
+            if unconfirmed:
+                notes.append(f"{', '.join(map(repr, unconfirmed))}: carried by one answer only; asked again")
         if isinstance(carried, Declined) and (not tried or located * 2 < tried):
             # The word diff cannot follow the change, and the entry's programs do not find their
             # anchors here: another layout, or another request.
@@ -354,10 +363,13 @@ class JsonFamily(Family):
         for key in keys or reply:  # no keys singled out: the reply is the whole object
             if key in reply:
                 merged[key] = reply[key]
-        # The keys the model answered in this request, for prepare(): only they can confirm a program.
+        fixed = self._from_labels(spec, merged, keys or list(reply))
+        # The keys the model answered in this request, for prepare(): only they can confirm a program
+        # (not a key it left out, nor one the last resort filled from the text).
         answered = spec.memo(_MODEL_KEYS)
-        spec.remember(_MODEL_KEYS, (set(answered) if answered is not None else set()) | set(keys or reply))
-        return _steps(spec, self._from_labels(spec, merged, keys or list(reply)))
+        spec.remember(_MODEL_KEYS, (set(answered) if answered is not None else set()) | {
+            k for k in (keys or reply) if k in reply and _same_value(fixed.get(k), reply[k])})
+        return _steps(spec, fixed)
 
     def _from_labels(self, spec: JsonSpec, obj: dict[str, Any], asked: Sequence[str]) -> dict[str, Any]:
         """The last resort after the model's repair: a key it was asked for whose value miscopies a
@@ -593,3 +605,17 @@ def _only_missing(error: Any, obj: Mapping[str, Any], missing: Sequence[str]) ->
 
 def _clip(text: str) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
+
+
+def _same_document(old: JsonSpec, new: JsonSpec) -> bool:
+    """The same document under another instruction (a paraphrase, a format line): every value it
+    holds is the same, so the cached answer's values are its own, carried without a program."""
+    return _values_of(old) == _values_of(new)
+
+
+def _values_of(spec: JsonSpec) -> list[str]:
+    index, text = spec.index, spec.record_text
+    spans = [(f.start, f.end) for f in (*index.dates, *index.times, *index.emails, *index.urls, *index.phones,
+                                         *index.numbers)] + [(f.start, f.end) for f in index.fields]
+    return sorted(" ".join(text[a:b].split()) for a, b in spans)
+

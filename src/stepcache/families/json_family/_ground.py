@@ -33,7 +33,7 @@ from typing import Any
 
 from . import _keys as K
 from . import _patterns as P
-from ._keys import KeyNames, key_words
+from ._keys import KeyNames, key_words, says_kind
 from ._text import (
     TOKEN, Field, Occurrence, TextIndex, equivalent, json_literal, leaves, norm, number_shape,
     overlaps, used_values,
@@ -51,6 +51,9 @@ _GENERIC_KEY_WORDS = frozenset(
 )
 #: Words of a boolean key's name that say nothing of its meaning (``is_paid``, ``has_parking``).
 _BOOL_PREFIXES = frozenset({"is", "has", "have", "was", "are", "can", "does", "did", "should", "will"})
+#: Days and times said relative to another: a date may then be computed from the text, not copied.
+_RELATIVE = re.compile(r"\b(?:today|tomorrow|yesterday|tonight|next|last|ago|later|within|after|before|"
+                       r"in\s+\d+\s+(?:days?|weeks?|months?|hours?|minutes?))\b", re.IGNORECASE)
 #: Words of a key's name that say what kind of value it holds, or nothing about which one.
 _KIND_WORDS = frozenset("email e mail address phone telephone tel mobile cell number no url website web link site "
                         "date day time datetime when contact main primary your at on of".split())
@@ -238,6 +241,12 @@ class Grounder:
             if worded is not None:
                 return verdict(CONFLICT, f"{key!r} is {shown}, which the request does not contain; it gives "
                                f"{_show(worded)} for it")
+        if (not occurrences and full and kind in (K.DATE, K.TIME) and vkind == kind and not self.derived
+                and _RELATIVE.search(self.text) is None and self.index.of_kind(kind)):
+            # A day or a time the text holds nowhere, where the text has its own and asks nothing
+            # computed: "2025-04-15" for the due date the bill writes as 04/14/2025.
+            return verdict(CONFLICT, f"{key!r} is {shown}, which the request does not contain in any "
+                           f"spelling; copy {_a(kind)} the text gives")
         if not occurrences:
             near = self.index.near_miss(value) or self.index.near_token(value, vkind)
             if near is not None:
@@ -377,16 +386,32 @@ class Grounder:
         """The text names ``key`` at ``occurrence``: its label, or a word next to it ("order
         HC-68241", "34 years"); with ``held``, also the label of a field it sits further inside."""
         labels = (*occurrence.labels, *occurrence.within) if held else occurrence.labels
-        if any(self.names.same(label, key) for label in labels):
+        # Words that name only the key's qualifier ("Shipping" for ship_to_city, "Employee" for
+        # employee_number) name it only where the value is of the key's kind ("End: 2024-04-22").
+        fits = self._fits(self.text[occurrence.start : occurrence.end], self.names.kind(key))
+        key_words_ = self.names.canonical(key)
+        if any(self.names.same(label, key) and (fits or says_kind(self.names.canonical(label), key_words_))
+               for label in labels):
             return True
-        wanted = {w for w in self.names.canonical(key) if len(w) > 2}
+        wanted = {w for w in key_words_ if len(w) > 2}
         around = {w for text in (*occurrence.before, *occurrence.after) for w in self.names.canonical(text)}
-        return bool(wanted & around)
+        return bool(wanted & around) and (fits or says_kind(sorted(around), key_words_))
+
+    def _fits(self, spelled: str, kind: str | None) -> bool:
+        """``spelled`` is a value of ``kind`` that can be told by its look (not a name or a place)."""
+        if kind in (K.ID, K.CODE):
+            return P.value_kind(spelled.strip()) in (P.KIND_ID, P.KIND_CODE, P.KIND_NUMBER)
+        if kind in (K.MONEY, K.NUMBER, K.DATE, K.TIME, K.EMAIL, K.PHONE, K.URL):
+            return self._holds_kind(spelled, kind)
+        return False
 
     def _own(self, key: str, kind: str | None) -> list[Field]:
         """The fields whose label names ``key`` ("Email" for contact_email) and whose value could be one:
         "Order #: LO-59489" names an order, and an ID cannot be the order_date."""
-        return [f for f in self.fields if self.names.within(f.label, key) and self._could_fill(f, kind)]
+        key_words_ = self.names.canonical(key)
+        return [f for f in self.fields if self.names.within(f.label, key) and self._could_fill(f, kind) and (
+            says_kind(self.names.canonical(f.label), key_words_)
+            or self._fits(self.text[f.start : f.end].strip(" \t\"'`*,."), kind))]
 
     def _holds_kind(self, given: str, kind: str | None) -> bool:
         """``given`` holds a value of ``kind`` where the kind can be spotted (a number, a date, ...)."""
@@ -409,8 +434,11 @@ class Grounder:
         return [v for v in values if v and not P.is_placeholder(v)]
 
     def labelled_value(self, key: str) -> str | None:
-        """The one value the text labels with ``key`` ("pages: 641"), or ``None`` (none, or several)."""
-        values = {v.casefold(): v for v in self._own_values(self._own(key, self.names.kind(key)))}
+        """The one value the text labels with ``key`` itself ("pages: 641"), or ``None`` (none, or
+        several). A label that only falls under the key says too little: "Shipping: FREE" is no
+        ship_to_city."""
+        own = [f for f in self._own(key, self.names.kind(key)) if self.names.same(f.label, key)]
+        values = {v.casefold(): v for v in self._own_values(own)}
         return next(iter(values.values())) if len(values) == 1 else None
 
     def _own_rival(self, own: Sequence[Field], value: Any, vkind: str, kind: str | None = None) -> str | None:

@@ -39,7 +39,8 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 from typing import Any
 
 from ._extract import extract_object
@@ -126,7 +127,28 @@ _DOUBT = KeyList(doubtful=True)
 
 
 def find_keys(text: str, *, json_asked: bool) -> KeyList:
-    """The key list of ``text`` (empty when there is none; ``doubtful`` when it cannot be read)."""
+    """The key list of ``text`` (empty when there is none; ``doubtful`` when it cannot be read), with
+    the type hints the text gives for its keys."""
+    found = _find_keys(text, json_asked=json_asked)
+    if not found.keys:
+        return found
+    said = _said_as(text, found.keys)
+    return replace(found, hints={**said, **found.hints}) if said else found
+
+
+def _said_as(text: str, keys: Sequence[str]) -> dict[str, Any]:
+    """Type hints written after the list: "event_date as YYYY-MM-DD, doors_open as HH:MM (24-hour),
+    face_value as a number"."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        for m in re.finditer(rf"(?<![\w-]){re.escape(key)}\s+(?:as|in)\s+([^,;\n]{{1,40}})", text):
+            hint = _type_hint(m.group(1).split(". ")[0])
+            if hint is not None:
+                out.setdefault(key, hint)
+    return out
+
+
+def _find_keys(text: str, *, json_asked: bool) -> KeyList:
     listed = _intro_list(text)
     # With a written list, only a placeholder skeleton may add to it; a block of real values is data.
     skeleton = _skeleton(text, json_asked=json_asked, skip=listed.spans, placeholders_only=bool(listed.keys))

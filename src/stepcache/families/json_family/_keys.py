@@ -118,7 +118,8 @@ _WORD_KINDS: tuple[tuple[str, frozenset[str]], ...] = (
     (NUMBER, frozenset({"count", "qty", "quantity", "age", "year", "population", "weight", "height", "length", "width",
                         "distance", "duration", "score", "rating", "temperature"}) | _UNIT_WORDS),
     (ID, frozenset({"id", "sku", "isbn", "uuid", "code", "number", "ref", "reference", "no"})),
-    (NAME, frozenset({"name", "firstname", "lastname", "author", "customer"})),
+    (NAME, frozenset({"name", "firstname", "lastname", "author", "customer", "holder", "passenger",
+                      "patient"})),
     (PLACE, frozenset({"city", "country", "address", "street", "location", "continent", "state"})),
 )
 _BOOLEAN_HEADS = frozenset({"is", "has", "have", "can", "should", "was", "were", "did", "does", "needs", "allow", "allows"})
@@ -252,6 +253,8 @@ class KeyNames:
         if flag and len(words) > 1 or words in _BOOLEAN_KEYS:
             # "is_active" is a flag; "verified_email" or "has_email" may be a flag or an email: no kind.
             other = self._name_kind("_".join(words[1:])) if len(words) > 1 else None
+            if other in (DATE, TIME, DATETIME) and not words[0] in _BOOLEAN_HEADS:
+                return other  # started_time, shipped_date: when it happened, not whether
             return BOOLEAN if other in (None, BOOLEAN) else None
         if words[-1] == "code" and len(words) > 1 and words[0] in _CODE_KEYS:
             return CODE
@@ -266,6 +269,13 @@ class KeyNames:
                     return None  # time_zone, time_spent: not a clock time
                 return kind
         return None
+
+
+def says_kind(label: Sequence[str], key: Sequence[str]) -> bool:
+    """The label names the kind of value the key's name does, when the key's name names one: a word
+    of the same kind ("Total" for total_amount, "Email" for contact_email; "Shipping" names no city)."""
+    groups = [names for _, names in _WORD_KINDS if set(key) & names]
+    return not groups or any(set(label) & names for names in groups)
 
 
 def _embeds(short: Sequence[str], long: Sequence[str]) -> bool:

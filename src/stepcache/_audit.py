@@ -30,6 +30,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ._exceptions import StepCacheError
 from ._types import AuditOutcome, ChatRequest, Path, Result, TokenUsage
@@ -48,8 +49,8 @@ _SUMMARY_CHARS = 160
 @dataclass(frozen=True, slots=True)
 class _Job:
     request: ChatRequest
-    family: Family
-    task: Task
+    family: Family[Any]
+    task: Task[Any]
     served: tuple[str, ...]
     entries: tuple[str, ...]  # quarantined if the audit disagrees
 
@@ -90,7 +91,9 @@ class Auditor:
         self._dropped = 0
 
     # -- request path --------------------------------------------------------------------------
-    def offer(self, request: ChatRequest, family: Family, task: Task, result: Result, served: Sequence[str]) -> bool:
+    def offer(
+        self, request: ChatRequest, family: Family[Any], task: Task[Any], result: Result, served: Sequence[str]
+    ) -> bool:
         """Queue an audit of ``result`` if it is sampled; ``True`` when one was queued."""
         if self.rate <= 0.0 or self._store is None or result.path not in _AUDITED_PATHS:
             return False

@@ -89,6 +89,7 @@ class _Repaired:
     fallback: bool = False
     calls: int = 0
     doubtful: bool = False  # served with failures the family only doubts: never stored
+    fixed: bool = False  # the family corrected the answer without the model
 
 
 @dataclass(slots=True)
@@ -133,7 +134,7 @@ class StepCache:
         *,
         store: Store | None = None,
         embedder: Embedder | None = None,
-        families: Sequence[Family] | None = None,
+        families: Sequence[Family[Any]] | None = None,
         config: CacheConfig | None = None,
         audit_rng: random.Random | None = None,
     ) -> None:
@@ -155,7 +156,7 @@ class StepCache:
         self.embedder = embedder
         self.config = config or CacheConfig()
         self.families = _with_catch_all(list(families) if families is not None else load_families())
-        self._tasks: dict[tuple[str, str], Task] = {}
+        self._tasks: dict[tuple[str, str], Task[Any]] = {}
         audit_store = store if isinstance(store, AuditStore) else None
         if self.config.audit_rate > 0 and audit_store is None:
             raise ConfigurationError(
@@ -214,7 +215,7 @@ class StepCache:
                 self.audits.offer(req, family, task, result, lookup.served)
         return result
 
-    def _record(self, req: ChatRequest, family: Family, result: Result, lookup: _Lookup) -> None:
+    def _record(self, req: ChatRequest, family: Family[Any], result: Result, lookup: _Lookup) -> None:
         saved = 0
         if result.entry is not None and result.path in (Path.REUSE, Path.PATCH):
             matched = next(c.entry for c in lookup.candidates if c.entry.id == result.entry)
@@ -240,7 +241,7 @@ class StepCache:
         self.close()
 
     # -- retrieve ----------------------------------------------------------------------------
-    def _detect(self, req: ChatRequest) -> tuple[Family, Task]:
+    def _detect(self, req: ChatRequest) -> tuple[Family[Any], Task[Any]]:
         for family in self.families:
             task = family.detect(req)
             if task is not None:
@@ -248,7 +249,7 @@ class StepCache:
         raise AssertionError("the catch-all family declined a request")  # pragma: no cover
 
     def _candidates(
-        self, req: ChatRequest, family: Family, task: Task, scope: Scope, key: str, found: _Lookup
+        self, req: ChatRequest, family: Family[Any], task: Task[Any], scope: Scope, key: str, found: _Lookup
     ) -> Iterator[_Candidate]:
         """Candidates, cheapest first; later stages run only if earlier ones did not verify."""
         exact = self.store.get(key)
@@ -270,7 +271,7 @@ class StepCache:
                 seen.add(entry.id)
                 yield found.add(_Candidate(entry, sim, "neighbour"))
 
-    def _load_task(self, family: Family, entry: Entry) -> Task:
+    def _load_task(self, family: Family[Any], entry: Entry) -> Task[Any]:
         """Parsed tasks of cached entries are memoised: entries are immutable once stored."""
         memo_key = (family.name, entry.id)
         task = self._tasks.get(memo_key)
@@ -286,7 +287,7 @@ class StepCache:
             found.vector = self.embedder.embed(found.text or req.prompt)
         return self.store.nearest(req.namespace, req.model, found.vector, self.config.neighbours, family)
 
-    def _semantic_neighbour(self, req: ChatRequest, family: Family, found: _Lookup) -> _Candidate | None:
+    def _semantic_neighbour(self, req: ChatRequest, family: Family[Any], found: _Lookup) -> _Candidate | None:
         """A close entry of *another* family: the request changed kind, not constants."""
         for entry, sim in self._neighbours(req, found, None):
             if entry.scope.family != family.name and sim >= self.config.skip_similarity:
@@ -297,8 +298,8 @@ class StepCache:
     def _reuse_or_patch(
         self,
         req: ChatRequest,
-        family: Family,
-        task: Task,
+        family: Family[Any],
+        task: Task[Any],
         scope: Scope,
         key: str,
         lookup: _Lookup,
@@ -380,18 +381,22 @@ class StepCache:
         return self._store(req, family, task, scope, key, lookup, repaired, result, source=cand.entry)
 
     def _repair(
-        self, req: ChatRequest, family: Family, task: Task, steps: list[str], report: Verification,
+        self, req: ChatRequest, family: Family[Any], task: Task[Any], steps: list[str], report: Verification,
         *, strict: bool = True,
     ) -> _Repaired:
         """Bounded model repair of the failing region, then the family's deterministic fallback.
         A result still failing raises :class:`UnverifiableAnswer` (``strict``) or is returned."""
         out = _Repaired(steps=steps, report=report)
+        _fix(family, task, out)
         while not out.report.ok and out.calls < family.max_repairs:
+            if out.report.only_doubts and not family.repair_doubts:
+                break
             completion = self.backend.complete(family.patch_request(req, task, out.steps, out.report))
             out.calls += 1
             out.usage = out.usage + TokenUsage.of(completion)
             out.steps = family.stitch(task, out.steps, out.report, completion.text)
             out.report = family.verify(task, out.steps)
+            _fix(family, task, out)  # the model's continuation may slip too
         if not out.report.ok:
             fallback = family.fallback(task)
             if fallback is not None:
@@ -405,6 +410,11 @@ class StepCache:
         if out.report.only_doubts:  # nothing proven wrong: serve the model's answer, store nothing
             out.doubtful = True
             return out
+        if not out.report.ok and strict and family.serve_unverified:
+            # The family can check but not write this answer: the caller gets the model's own
+            # answer as it came, and nothing is stored.
+            out.steps, out.report, out.doubtful = steps, report, True
+            return out
         if not out.report.ok and strict:
             raise UnverifiableAnswer(
                 f"the model's {family.name} answer still fails verification after {out.calls} repair "
@@ -415,7 +425,7 @@ class StepCache:
 
     # -- miss / skip ---------------------------------------------------------------------------
     def _fresh(
-        self, req: ChatRequest, family: Family, task: Task, scope: Scope, key: str, lookup: _Lookup
+        self, req: ChatRequest, family: Family[Any], task: Task[Any], scope: Scope, key: str, lookup: _Lookup
     ) -> Result:
         completion = self.backend.complete(family.fresh_request(req, task))
         steps = family.segment(task, completion.text)
@@ -438,6 +448,8 @@ class StepCache:
             )
         else:
             path, detail = Path.MISS, "no similar entry cached: generated fresh"
+        if repaired.fixed:
+            detail += "; arithmetic corrected without the model"
         if repaired.calls:
             detail += f"; repaired with {repaired.calls} model call(s)"
         if repaired.fallback:
@@ -464,8 +476,8 @@ class StepCache:
     def _store(
         self,
         req: ChatRequest,
-        family: Family,
-        task: Task,
+        family: Family[Any],
+        task: Task[Any],
         scope: Scope,
         key: str,
         lookup: _Lookup,
@@ -510,11 +522,22 @@ def _sim_close(sim: float, best: float) -> bool:
     return best - sim <= _EQUAL_SIMILARITY
 
 
+def _fix(family: Family[Any], task: Task[Any], out: _Repaired) -> None:
+    """The family's correction without the model, kept when it verifies better."""
+    if out.report.ok:
+        return
+    fixed = family.fix(task, out.steps, out.report)
+    if fixed is not None:
+        report = family.verify(task, fixed)
+        if report.ok or _passing(report) > _passing(out.report):
+            out.steps, out.report, out.fixed = list(fixed), report, True
+
+
 def _passing(report: Verification) -> int:
     return sum(1 for s in report.steps if s.ok)
 
 
-def _with_catch_all(families: list[Family]) -> list[Family]:
+def _with_catch_all(families: list[Family[Any]]) -> list[Family[Any]]:
     names = [f.name for f in families]
     if len(set(names)) != len(names):
         raise ConfigurationError(f"task family names must be unique, got {names}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from typing import Any
 
 from ._exceptions import ConfigurationError
 from .families import Family
@@ -26,9 +27,9 @@ STORE_GROUP = "stepcache.stores"
 log = logging.getLogger("stepcache")
 
 
-def load_families() -> list[Family]:
+def load_families() -> list[Family[Any]]:
     """Every installed family, in detection order (ascending ``priority``)."""
-    families: dict[str, Family] = {}
+    families: dict[str, Family[Any]] = {}
     for ep in entry_points(group=FAMILY_GROUP):
         try:
             target = ep.load()
@@ -44,7 +45,7 @@ def load_families() -> list[Family]:
     return sorted(families.values(), key=lambda f: f.priority)
 
 
-def _instantiate(name: str, target: object) -> Iterable[Family]:
+def _instantiate(name: str, target: object) -> Iterable[Family[Any]]:
     if isinstance(target, type) and issubclass(target, Family):
         return [target()]
     if callable(target):

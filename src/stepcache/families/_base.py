@@ -3,8 +3,13 @@
 A family recognises its requests (:meth:`Family.detect`), splits answers into steps
 (:meth:`Family.segment`), re-renders cached steps for a new request (:meth:`Family.adapt`), checks
 them (:meth:`Family.verify`), asks the model for just the failing region (:meth:`Family.patch_request`
-then :meth:`Family.stitch`) and, where it can, writes a correct answer without the model
-(:meth:`Family.fallback`). The engine owns the control flow; families own the knowledge.
+then :meth:`Family.stitch`) and, where it can, corrects an answer without the model
+(:meth:`Family.fix`) or writes one (:meth:`Family.fallback`). The engine owns the control flow;
+families own the knowledge.
+
+Only recognising, generating, segmenting, adapting and verifying are required; repair has
+defaults (regenerate the whole answer, no deterministic fix, no fallback), so a new family starts
+with five methods and grows the rest when it can do better.
 
 Families register through the ``stepcache.families`` entry-point group (see ``_plugins.py``), the
 built-ins exactly like third-party ones.
@@ -15,28 +20,32 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from .._types import BackendRequest, ChatRequest, Entry, Verification
 
 __all__ = ["Family", "Task", "Adaptation", "SemanticChange", "steps_of"]
 
+#: A family's own reading of a request (``Reading`` for linear, ``JsonSpec`` for JSON, ...).
+P = TypeVar("P")
+
 
 @dataclass(frozen=True, slots=True)
-class Task:
+class Task(Generic[P]):
     """A request as a family understands it.
 
     ``data`` is JSON-serialisable and is what the store keeps (so :meth:`Family.load_task` can rebuild
-    the task of a cached entry); ``parsed`` is the family's own object and is never stored.
-    ``signature`` is the template signature (constants and names masked) used for retrieval.
-    ``reusable=False`` marks a request the family recognises but must never answer from cache
-    (it is generated fresh and not adapted from a neighbour).
+    the task of a cached entry); ``parsed`` is the family's own typed reading of it (a
+    ``Family[P]`` gets and gives ``Task[P]``), never stored. ``signature`` is the template signature
+    (constants and names masked) used for retrieval. ``reusable=False`` marks a request the family
+    recognises but must never answer from cache (it is generated fresh and not adapted from a
+    neighbour).
     """
 
     family: str
     data: Mapping[str, Any]
     signature: str
-    parsed: Any = field(default=None, compare=False)
+    parsed: P = field(compare=False)
     reusable: bool = True
 
 
@@ -65,7 +74,7 @@ def steps_of(adapted: list[str] | Adaptation | SemanticChange | None) -> list[st
     return adapted.steps if isinstance(adapted, Adaptation) else list(adapted)
 
 
-class Family(ABC):
+class Family(ABC, Generic[P]):
     #: Unique name; part of every cache scope.
     name: ClassVar[str]
     #: Families are asked to ``detect`` in ascending priority; ``generic`` comes last.
@@ -76,10 +85,19 @@ class Family(ABC):
     #: Minimum cosine similarity for an embedding neighbour to be considered for adaptation
     #: (above 1.0: never adapt from a neighbour, only from exact or signature matches).
     min_similarity: float = 0.80
+    #: What to do with a fresh model answer that still fails verification after the repairs and has
+    #: no fallback: ``False`` raises :class:`~stepcache.UnverifiableAnswer`; ``True`` serves the
+    #: model's own answer as it came (to the request with the family's format line) and stores
+    #: nothing — for families whose checker proves some answers right but cannot write one.
+    serve_unverified: ClassVar[bool] = False
+    #: Whether a model answer whose only failures are doubts (nothing proven wrong) is sent back to
+    #: the model for repair. ``False`` serves it unverified at once — for families whose doubts are
+    #: the model's own reasoning (a number the checker cannot trace), which a repair rarely changes.
+    repair_doubts: ClassVar[bool] = True
 
     # -- recognise -----------------------------------------------------------------------------
     @abstractmethod
-    def detect(self, request: ChatRequest) -> Task | None:
+    def detect(self, request: ChatRequest) -> Task[P] | None:
         """The task, if this family handles ``request``; ``None`` to let the next family try.
 
         Raises :class:`~stepcache.InvalidRequest` when the request is clearly meant for this family
@@ -87,29 +105,29 @@ class Family(ABC):
         """
 
     @abstractmethod
-    def load_task(self, data: Mapping[str, Any]) -> Task:
+    def load_task(self, data: Mapping[str, Any]) -> Task[P]:
         """Rebuild the task of a cached entry from its stored ``data``."""
 
     # -- generate ------------------------------------------------------------------------------
     @abstractmethod
-    def fresh_request(self, request: ChatRequest, task: Task) -> BackendRequest:
+    def fresh_request(self, request: ChatRequest, task: Task[P]) -> BackendRequest:
         """The model call for a miss or skip (the family may add format instructions)."""
 
-    def retrieval_text(self, request: ChatRequest, task: Task) -> str:
+    def retrieval_text(self, request: ChatRequest, task: Task[P]) -> str:
         """The text whose embedding finds look-alike entries (the prompt; a family may mask what
         varies between look-alikes, such as a document's values, so its template is what is found)."""
         return request.prompt
 
     @abstractmethod
-    def segment(self, task: Task, text: str) -> list[str]:
+    def segment(self, task: Task[P], text: str) -> list[str]:
         """Split an answer into ordered steps. Returns ``[]`` when nothing usable is in ``text``."""
 
     @abstractmethod
-    def render(self, task: Task, steps: Sequence[str]) -> str:
+    def render(self, task: Task[P], steps: Sequence[str]) -> str:
         """Stitch steps back into the answer text served to the caller."""
 
     # -- reuse ---------------------------------------------------------------------------------
-    def prepare(self, task: Task, steps: Sequence[str], source: Entry | None = None) -> dict[str, Any]:
+    def prepare(self, task: Task[P], steps: Sequence[str], source: Entry | None = None) -> dict[str, Any]:
         """Data computed once at store time to make :meth:`adapt` cheap (kept in ``Entry.prepared``).
 
         ``source`` is the cached entry this answer was patched from (``None`` for a fresh answer): what
@@ -118,7 +136,7 @@ class Family(ABC):
         return {}
 
     @abstractmethod
-    def adapt(self, entry: Entry, cached: Task, task: Task) -> list[str] | Adaptation | SemanticChange | None:
+    def adapt(self, entry: Entry, cached: Task[P], task: Task[P]) -> list[str] | Adaptation | SemanticChange | None:
         """Re-render the cached steps for ``task``.
 
         Returns the steps (or an :class:`Adaptation` with notes on what was left out), or a
@@ -128,26 +146,35 @@ class Family(ABC):
         """
 
     @abstractmethod
-    def verify(self, task: Task, steps: Sequence[str]) -> Verification:
+    def verify(self, task: Task[P], steps: Sequence[str]) -> Verification:
         """Check every step against ``task``."""
 
     # -- repair --------------------------------------------------------------------------------
-    @abstractmethod
+    def fix(self, task: Task[P], steps: Sequence[str], report: Verification) -> list[str] | None:
+        """``steps`` corrected without the model (an arithmetic slip recomputed), or ``None``.
+
+        Tried before any model repair; the engine keeps the result only if it verifies better.
+        """
+        return None
+
     def patch_request(
-        self, request: ChatRequest, task: Task, steps: Sequence[str], report: Verification
+        self, request: ChatRequest, task: Task[P], steps: Sequence[str], report: Verification
     ) -> BackendRequest:
-        """A model call that regenerates only the failing region of ``steps``."""
+        """A model call that regenerates only the failing region of ``steps`` (by default: the
+        whole answer, as on a miss)."""
+        return self.fresh_request(request, task)
 
-    @abstractmethod
-    def stitch(self, task: Task, steps: Sequence[str], report: Verification, text: str) -> list[str]:
-        """Merge the model's answer to :meth:`patch_request` into the verified rest of ``steps``."""
+    def stitch(self, task: Task[P], steps: Sequence[str], report: Verification, text: str) -> list[str]:
+        """Merge the model's answer to :meth:`patch_request` into the verified rest of ``steps``
+        (by default the answer replaces them)."""
+        return self.segment(task, text)
 
-    def fallback(self, task: Task) -> list[str] | None:
+    def fallback(self, task: Task[P]) -> list[str] | None:
         """A correct answer written without the model, or ``None`` when the family cannot."""
         return None
 
     # -- audit ---------------------------------------------------------------------------------
-    def same_answer(self, task: Task, served: Sequence[str], fresh: Sequence[str]) -> bool | None:
+    def same_answer(self, task: Task[P], served: Sequence[str], fresh: Sequence[str]) -> bool | None:
         """Whether two verified answers to ``task`` say the same thing (the production audit compares
         a reused answer with a fresh one this way); ``None`` when the family has no notion of
         equivalence, and then its answers are not audited.

@@ -26,7 +26,7 @@ def normalise(prompt: str, system: str = "") -> str:
     return " ".join(system.split()).lower() + "\n" + " ".join(prompt.split()).lower()
 
 
-class GenericFamily(Family):
+class GenericFamily(Family[str]):
     """The catch-all: exact-only reuse, no checker beyond "the answer is not empty"."""
 
     name = "generic"
@@ -38,10 +38,10 @@ class GenericFamily(Family):
             raise ValueError(f"max_repairs must be >= 0, got {max_repairs}")
         self.max_repairs = max_repairs
 
-    def detect(self, request: ChatRequest) -> Task:
+    def detect(self, request: ChatRequest) -> Task[str]:
         return self.load_task({"prompt": request.prompt, "system": request.system})
 
-    def load_task(self, data: Mapping[str, Any]) -> Task:
+    def load_task(self, data: Mapping[str, Any]) -> Task[str]:
         prompt, system = str(data.get("prompt", "")), str(data.get("system", ""))
         normalised = normalise(prompt, system)
         return Task(
@@ -51,7 +51,7 @@ class GenericFamily(Family):
             parsed=normalised,
         )
 
-    def fresh_request(self, request: ChatRequest, task: Task) -> BackendRequest:
+    def fresh_request(self, request: ChatRequest, task: Task[str]) -> BackendRequest:
         return BackendRequest(
             messages=tuple({"role": m.role, "content": m.content} for m in request.messages),
             model=request.model,
@@ -59,34 +59,26 @@ class GenericFamily(Family):
             response_format=request.response_format,
         )
 
-    def segment(self, task: Task, text: str) -> list[str]:
+    def segment(self, task: Task[str], text: str) -> list[str]:
         # Splitting on the exact separator (not on "blank-ish" lines) is what makes
         # "\n\n".join(segment(t)) == t hold for every text.
         return text.split(_SEPARATOR) if text else []
 
-    def render(self, task: Task, steps: Sequence[str]) -> str:
+    def render(self, task: Task[str], steps: Sequence[str]) -> str:
         return _SEPARATOR.join(steps)
 
-    def adapt(self, entry: Entry, cached: Task, task: Task) -> list[str] | None:
+    def adapt(self, entry: Entry, cached: Task[str], task: Task[str]) -> list[str] | None:
         if _normalised(cached) != _normalised(task):
             return None
         return list(entry.steps)
 
-    def verify(self, task: Task, steps: Sequence[str]) -> Verification:
+    def verify(self, task: Task[str], steps: Sequence[str]) -> Verification:
         checks = tuple(StepCheck(i, True) for i in range(len(steps)))
         empty = not any(step.strip() for step in steps)
         return Verification(steps=checks, problems=("the answer is empty",) if empty else ())
 
-    def patch_request(
-        self, request: ChatRequest, task: Task, steps: Sequence[str], report: Verification
-    ) -> BackendRequest:
-        return self.fresh_request(request, task)  # no checker to single out a region: regenerate all
-
-    def stitch(self, task: Task, steps: Sequence[str], report: Verification, text: str) -> list[str]:
-        return self.segment(task, text)
+    # No checker can single out a region: repair keeps the seam's default, regenerate all.
 
 
-def _normalised(task: Task) -> str:
-    if isinstance(task.parsed, str):
-        return task.parsed
-    return normalise(str(task.data.get("prompt", "")), str(task.data.get("system", "")))
+def _normalised(task: Task[str]) -> str:
+    return task.parsed

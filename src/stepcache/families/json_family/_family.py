@@ -54,7 +54,7 @@ _MODEL_KEYS = "model_keys"
 _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
 
-class JsonFamily(Family):
+class JsonFamily(Family[JsonSpec]):
     """Requests for a JSON object: ``response_format`` json_object/json_schema, or "JSON with keys ..."."""
 
     name = "json"
@@ -72,18 +72,18 @@ class JsonFamily(Family):
         self.names = KeyNames(aliases)
 
     # -- recognise -------------------------------------------------------------------------------
-    def detect(self, request: ChatRequest) -> Task | None:
+    def detect(self, request: ChatRequest) -> Task[JsonSpec] | None:
         spec = spec_from_request(request)
         return None if spec is None else self._task(spec)
 
-    def load_task(self, data: Mapping[str, Any]) -> Task:
+    def load_task(self, data: Mapping[str, Any]) -> Task[JsonSpec]:
         return self._task(JsonSpec.from_data(data))
 
-    def _task(self, spec: JsonSpec) -> Task:
+    def _task(self, spec: JsonSpec) -> Task[JsonSpec]:
         return Task(family=self.name, data=spec.to_data(), signature=spec.signature, parsed=spec)
 
     # -- generate --------------------------------------------------------------------------------
-    def fresh_request(self, request: ChatRequest, task: Task) -> BackendRequest:
+    def fresh_request(self, request: ChatRequest, task: Task[JsonSpec]) -> BackendRequest:
         """The caller's own request, unchanged: it already asks for JSON with these keys (that is how
         the family recognised it), or its ``response_format`` does. A miss costs what the bare request
         costs; answers in prose or code fences are read all the same, and a failing key is repaired."""
@@ -94,7 +94,7 @@ class JsonFamily(Family):
             response_format=request.response_format,
         )
 
-    def retrieval_text(self, request: ChatRequest, task: Task) -> str:
+    def retrieval_text(self, request: ChatRequest, task: Task[JsonSpec]) -> str:
         """A document is found by its template: its text with every value masked (dates, numbers,
         emails, IDs, field values), so a new document of a known layout is near its entry whatever
         its values. Anything else is found by its prompt."""
@@ -116,13 +116,13 @@ class JsonFamily(Family):
         out.append(text[cut:])
         return "".join(out)
 
-    def segment(self, task: Task, text: str) -> list[str]:
+    def segment(self, task: Task[JsonSpec], text: str) -> list[str]:
         obj = extract_object(text)
         if obj is None:
             return []
         return _steps(_spec(task), obj)
 
-    def render(self, task: Task, steps: Sequence[str]) -> str:
+    def render(self, task: Task[JsonSpec], steps: Sequence[str]) -> str:
         spec = _spec(task)
         merged: dict[str, Any] = {}
         for step in steps:
@@ -132,7 +132,7 @@ class JsonFamily(Family):
         return json.dumps(_ordered(spec, merged), ensure_ascii=False)
 
     # -- reuse -----------------------------------------------------------------------------------
-    def prepare(self, task: Task, steps: Sequence[str], source: Entry | None = None) -> dict[str, Any]:
+    def prepare(self, task: Task[JsonSpec], steps: Sequence[str], source: Entry | None = None) -> dict[str, Any]:
         """Each key's grounding evidence and extraction program (``_program.py``).
 
         A program is *confirmed* when two independent model answers agree with it: ``source``'s program
@@ -178,7 +178,7 @@ class JsonFamily(Family):
             "phrased": grounder.phrased(key) if isinstance(value, bool) or value is None else None,
         }
 
-    def adapt(self, entry: Entry, cached: Task, task: Task) -> Adaptation | SemanticChange:
+    def adapt(self, entry: Entry, cached: Task[JsonSpec], task: Task[JsonSpec]) -> Adaptation | SemanticChange:
         old, new = _spec(cached), _spec(task)
         if not old.prompt and entry.prompt:  # entries written without the prompt in task data
             old = JsonSpec.from_data({**old.to_data(), "prompt": entry.prompt})
@@ -242,7 +242,7 @@ class JsonFamily(Family):
                 notes.append(f"{key!r}: {describe(program)} is confirmed by one answer only; asked again")
         return read, located, tried
 
-    def verify(self, task: Task, steps: Sequence[str]) -> Verification:
+    def verify(self, task: Task[JsonSpec], steps: Sequence[str]) -> Verification:
         spec = _spec(task)
         reasons: dict[int, list[str]] = {}  # proven failures
         doubts: dict[int, list[str]] = {}  # grounding conflicts
@@ -328,7 +328,7 @@ class JsonFamily(Family):
 
     # -- repair ----------------------------------------------------------------------------------
     def patch_request(
-        self, request: ChatRequest, task: Task, steps: Sequence[str], report: Verification
+        self, request: ChatRequest, task: Task[JsonSpec], steps: Sequence[str], report: Verification
     ) -> BackendRequest:
         spec = _spec(task)
         keys, kept = _patch_plan(spec, steps, report)
@@ -355,7 +355,7 @@ class JsonFamily(Family):
             response_format=_patch_format(spec, keys),
         )
 
-    def stitch(self, task: Task, steps: Sequence[str], report: Verification, text: str) -> list[str]:
+    def stitch(self, task: Task[JsonSpec], steps: Sequence[str], report: Verification, text: str) -> list[str]:
         spec = _spec(task)
         keys, kept = _patch_plan(spec, steps, report)
         reply = extract_object(text) or {}
@@ -411,7 +411,7 @@ class JsonFamily(Family):
     # fallback: inherited ``None``; JSON content cannot be written without the model.
 
     # -- audit -----------------------------------------------------------------------------------
-    def same_answer(self, task: Task, served: Sequence[str], fresh: Sequence[str]) -> bool | None:
+    def same_answer(self, task: Task[JsonSpec], served: Sequence[str], fresh: Sequence[str]) -> bool | None:
         """The same object once rendered: same keys, strings equal up to case and spacing, numbers equal."""
         objects = [json.loads(self.render(task, steps)) for steps in (served, fresh)]
         return bool(_normal(objects[0]) == _normal(objects[1]))
@@ -420,10 +420,8 @@ class JsonFamily(Family):
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _spec(task: Task) -> JsonSpec:
-    if isinstance(task.parsed, JsonSpec):
-        return task.parsed
-    return JsonSpec.from_data(task.data)
+def _spec(task: Task[JsonSpec]) -> JsonSpec:
+    return task.parsed
 
 
 def _typed(text: str, schema: Any, kind: str | None, like: Any, prompt: str) -> Any:

@@ -34,17 +34,15 @@ _FENCE = re.compile(r"^\s*```")
 _BULLET = re.compile(r"^\s*[*\u2022]\s+")
 
 
-def _reading(task: Task) -> Reading:
-    if isinstance(task.parsed, Reading):
-        return task.parsed
-    return Reading(problem_from_data(task.data), Presentation.from_data(task.data.get("presentation")))
+def _reading(task: Task[Reading]) -> Reading:
+    return task.parsed
 
 
-def _problem(task: Task) -> Problem:
+def _problem(task: Task[Reading]) -> Problem:
     return _reading(task).problem
 
 
-def _task(reading: Reading) -> Task:
+def _task(reading: Reading) -> Task[Reading]:
     problem, presentation = reading.problem, reading.presentation
     # Any presentation adapts (the final line is re-rendered, the rest is presentation), except
     # explained steps: their prose cannot be written from bare equations, nor should it be dropped.
@@ -84,7 +82,7 @@ def _same(a: str, b: str) -> bool:
     return re.sub(r"\s+", "", normalise(a)) == re.sub(r"\s+", "", normalise(b))
 
 
-class LinearFamily(Family):
+class LinearFamily(Family[Reading]):
     """Linear equations in one variable: exact checks, adaptation by formula, a guaranteed fallback."""
 
     name: ClassVar[str] = "linear"
@@ -94,11 +92,11 @@ class LinearFamily(Family):
         self.max_repairs = max_repairs
 
     # -- recognise -----------------------------------------------------------------------------
-    def detect(self, request: ChatRequest) -> Task | None:
+    def detect(self, request: ChatRequest) -> Task[Reading] | None:
         reading = read_request(request)
         return None if reading is None else _task(reading)
 
-    def load_task(self, data: Mapping[str, Any]) -> Task:
+    def load_task(self, data: Mapping[str, Any]) -> Task[Reading]:
         try:
             return _task(Reading(problem_from_data(data), Presentation.from_data(data.get("presentation"))))
         except (KeyError, ValueError, TypeError) as exc:
@@ -107,7 +105,7 @@ class LinearFamily(Family):
             ) from exc
 
     # -- generate ------------------------------------------------------------------------------
-    def fresh_request(self, request: ChatRequest, task: Task) -> BackendRequest:
+    def fresh_request(self, request: ChatRequest, task: Task[Reading]) -> BackendRequest:
         # The caller's system prompt is kept and ours follows it: the steps must come in our form to be
         # verified, and the caller's presentation is honoured when the verified steps are rendered.
         system = _system_prompt(_reading(task))
@@ -117,7 +115,7 @@ class LinearFamily(Family):
         messages += [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
         return BackendRequest(messages=tuple(messages), model=request.model, max_tokens=request.max_tokens)
 
-    def segment(self, task: Task, text: str) -> list[str]:
+    def segment(self, task: Task[Reading], text: str) -> list[str]:
         lines = [line.strip() for line in text.splitlines()]
         lines = [line for line in lines if line and not _FENCE.match(line)]
         if len(lines) > 1 and all(line.startswith("- ") for line in lines):
@@ -129,7 +127,7 @@ class LinearFamily(Family):
                 steps.append(step)
         return _adapt.without_repeats(steps)  # a line said twice is one step
 
-    def render(self, task: Task, steps: Sequence[str]) -> str:
+    def render(self, task: Task[Reading], steps: Sequence[str]) -> str:
         reading = _reading(task)
         problem = reading.problem
         if not steps or reading.presentation.default:
@@ -138,17 +136,17 @@ class LinearFamily(Family):
         return render_answer(reading.presentation, problem.var, problem.solution, exact, steps)
 
     # -- reuse ---------------------------------------------------------------------------------
-    def prepare(self, task: Task, steps: Sequence[str], source: Entry | None = None) -> dict[str, Any]:
+    def prepare(self, task: Task[Reading], steps: Sequence[str], source: Entry | None = None) -> dict[str, Any]:
         return _adapt.prepare(_problem(task), steps)
 
-    def adapt(self, entry: Entry, cached: Task, task: Task) -> list[str] | None:
+    def adapt(self, entry: Entry, cached: Task[Reading], task: Task[Reading]) -> list[str] | None:
         old, new = _problem(cached), _problem(task)
         prepared = entry.prepared
         if prepared.get("version") != _adapt.PREPARED_VERSION or prepared.get("var") != old.var:
             prepared = _adapt.prepare(old, entry.steps)
         return _adapt.adapt(prepared, old, new)
 
-    def verify(self, task: Task, steps: Sequence[str]) -> Verification:
+    def verify(self, task: Task[Reading], steps: Sequence[str]) -> Verification:
         problem = _problem(task)
         solution = problem.solution
         checks: list[StepCheck] = []
@@ -179,7 +177,7 @@ class LinearFamily(Family):
 
     # -- repair --------------------------------------------------------------------------------
     def patch_request(
-        self, request: ChatRequest, task: Task, steps: Sequence[str], report: Verification
+        self, request: ChatRequest, task: Task[Reading], steps: Sequence[str], report: Verification
     ) -> BackendRequest:
         problem = _problem(task)
         keep = _kept(steps, report)
@@ -194,16 +192,16 @@ class LinearFamily(Family):
         budget = PATCH_MAX_TOKENS if request.max_tokens is None else min(request.max_tokens, PATCH_MAX_TOKENS)
         return BackendRequest(messages=messages, model=request.model, max_tokens=budget)
 
-    def stitch(self, task: Task, steps: Sequence[str], report: Verification, text: str) -> list[str]:
+    def stitch(self, task: Task[Reading], steps: Sequence[str], report: Verification, text: str) -> list[str]:
         prefix = list(steps[: _kept(steps, report)])
         continuation = [s for s in self.segment(task, text) if not any(_same(s, p) for p in prefix)]
         return _adapt.without_repeats(prefix + continuation)
 
-    def fallback(self, task: Task) -> list[str] | None:
+    def fallback(self, task: Task[Reading]) -> list[str] | None:
         return solve_steps(_problem(task))
 
     # -- audit ---------------------------------------------------------------------------------
-    def same_answer(self, task: Task, served: Sequence[str], fresh: Sequence[str]) -> bool | None:
+    def same_answer(self, task: Task[Reading], served: Sequence[str], fresh: Sequence[str]) -> bool | None:
         """Both answers end with the same value for the variable (read exactly, any spelling)."""
         problem = _problem(task)
         values = [_final_fraction(problem, steps) for steps in (served, fresh)]

@@ -29,6 +29,17 @@ from stepcache._engine import StepCache
 
 OPERATOR_KEY = "operator-secret"
 _LINEAR = re.compile(r"(-?\d*)\s*([a-z])\s*([+-])\s*(\d+)\s*=\s*(-?\d+)")
+_SHOP = re.compile(r"(\w+) buys (\d+) pens at \$(\d+) each and (\d+) notebooks at \$(\d+) each")
+
+
+def solve_word_problem(prompt: str) -> str | None:
+    """One calculation per line, the way the arithmetic family asks, for the pens-and-notebooks problem."""
+    m = _SHOP.search(prompt)
+    if m is None:
+        return None
+    name, a, b, c, d = m[1], *(int(g) for g in m.groups()[1:])
+    return (f"Pens: {a} * ${b} = ${a * b}\nNotebooks: {c} * ${d} = ${c * d}\n"
+            f"{name} spends ${a * b} + ${c * d} = ${a * b + c * d}\nThe answer is {a * b + c * d}.")
 
 
 def solve(prompt: str) -> str | None:
@@ -84,7 +95,7 @@ class FakeUpstream:
             return json.dumps(instance(fmt["json_schema"]["schema"]))
         if fmt.get("type") == "json_object":
             return json.dumps({"answer": user[:20]})
-        return solve(user) or f"Echo: {user}"
+        return solve_word_problem(user) or solve(user) or f"Echo: {user}"
 
     def app(self) -> Starlette:
         async def chat(request: Request) -> Response:

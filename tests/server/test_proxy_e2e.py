@@ -47,6 +47,21 @@ def test_miss_then_reuse_with_path_header_metadata_and_usage(proxy: Proxy, upstr
     assert upstream.auth == [f"Bearer {OPERATOR_KEY}"]
 
 
+def test_word_problem_instances_are_reused_after_a_confirming_answer(proxy: Proxy, upstream: FakeUpstream) -> None:
+    client = proxy.client()
+    asked = [("Maya", 3, 4, 2, 5), ("Tom", 6, 3, 4, 7), ("Ana", 5, 9, 3, 8)]
+    paths, texts = [], []
+    for name, a, b, c, d in asked:
+        text = f"{name} buys {a} pens at ${b} each and {c} notebooks at ${d} each. How much does {name} spend?"
+        raw = client.chat.completions.with_raw_response.create(model="m", messages=user(text))
+        paths.append(raw.headers["x-stepcache-path"])
+        texts.append(raw.parse().choices[0].message.content or "")
+        assert meta(raw.parse())["family"] == "arithmetic"
+    assert paths == ["miss", "skip", "reuse"]  # the second answer confirms the first's solution
+    assert texts[2].endswith("The answer is 69.") and "Ana spends $45 + $24 = $69" in texts[2]
+    assert len(upstream.calls) == 2
+
+
 def test_streamed_chat_matches_the_non_streamed_answer(proxy: Proxy, upstream: FakeUpstream) -> None:
     client = proxy.client()
     plain = client.chat.completions.create(model="m", messages=user(SOLVE_A)).choices[0].message.content

@@ -61,6 +61,7 @@ from .runner import (
 )
 from .scale import ScaleMeasure, measure_fast_path
 from .systems import DEFAULT_SYSTEMS, GPTCACHE_STRICT_THRESHOLD, GPTCACHE_THRESHOLD, SYSTEMS, System
+from .gsm import QUICK_TEMPLATES, gsm_workload
 from .templated import templated_mutations, templated_workload
 from .workload import DEFAULT_SEEDS, WorkloadItem, generate_workload, load_workload
 
@@ -227,6 +228,9 @@ def build_parser(prog: str = "stepcache bench") -> argparse.ArgumentParser:
                         help="templated documents instead of the paper workload: 10 layouts (order e-mails, "
                              "invoices, receipts, tickets, ...) x 10 documents per seed (--quick: 3), then their "
                              "mutations")
+    parser.add_argument("--gsm", action="store_true",
+                        help="word problems instead of the paper workload: the GSM-Symbolic development set (310 "
+                             "problems of 46 templates, --quick: 8 templates), shuffled by the seed")
     parser.add_argument("--journal", metavar="FILE", default=None,
                         help="record every model call in FILE (JSONL) and replay identical calls at their measured "
                              "time: identical requests from different systems are generated once, and re-running an "
@@ -255,8 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_headline(report)
         print(f"report: {Path(args.rebuild) / 'report.md'}")
         return 0
-    if args.templated and args.workload:
-        parser.error("--templated generates its own workload: drop --workload FILE, or drop --templated")
+    if sum(map(bool, (args.templated, args.gsm, args.workload))) > 1:
+        parser.error("--templated, --gsm and --workload FILE each choose the workload: give one of them")
     if args.resume and not args.out:
         parser.error("--resume needs --out DIR: re-run the same command with the same DIR to continue")
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -268,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     per_layout = 3 if args.quick else 10
     if args.workload:
         workloads = {None: load_workload(args.workload)}
+    elif args.gsm:
+        workloads = {seed: gsm_workload(seed, templates=QUICK_TEMPLATES if args.quick else None) for seed in seeds}
     elif args.templated:  # the mutations draw from a fixed rng per seed, as --wrapped does
         workloads = {}
         for seed in seeds:
@@ -290,11 +296,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {
         "size": ("workload file" if args.workload else
                  f"templated: {per_layout} documents per layout, and mutations" if args.templated else
+                 f"GSM-Symbolic word problems ({QUICK_TEMPLATES if args.quick else 'all'} templates)" if args.gsm else
                  f"{bases} bases per task, k = {k}")
         + (", wrapped and mutated" if args.wrapped else ""),
         "workload": args.workload,
         "wrapped": args.wrapped,
         "templated": args.templated,
+        "gsm": args.gsm,
         "upstream": args.upstream,
         "oracle_error_rate": args.oracle,
         "command": "stepcache bench " + " ".join(argv if argv is not None else sys.argv[2:]),

@@ -28,6 +28,7 @@ from typing import Any
 
 from ._expr import ExprError, clean_math, format_fraction, parse_chain, parse_number
 from .workload import (
+    ArithmeticTruth,
     EvaluationTruth,
     JsonTruth,
     LinearTruth,
@@ -142,6 +143,12 @@ def _check_math(truth: Truth, text: str, reasons: list[str]) -> Fraction | None:
         if not lines or Fraction(truth.value) not in _numbers(lines[-1]):
             last = lines[-1].strip() if lines else "(no number)"
             reasons.append(f"expected the value {truth.value}; the last line with a number is {last[:80]!r}")
+    elif isinstance(truth, ArithmeticTruth):
+        answer = _final_number(text)
+        if answer is None:
+            reasons.append("no final number stated")
+        elif answer != Fraction(truth.answer):
+            reasons.append(f"final answer {format_fraction(answer)}, expected {truth.answer}")
     elif isinstance(truth, SystemTruth):
         for name, value in truth.solution.items():
             statements = _statements(text, name)
@@ -150,6 +157,24 @@ def _check_math(truth: Truth, text: str, reasons: list[str]) -> Fraction | None:
             elif statements[-1].value != Fraction(value):
                 reasons.append(f"final {name} = {format_fraction(statements[-1].value)}, expected {value}")
     return None
+
+
+_FINAL_ANSWER = re.compile(
+    r"(?:answer\s+is|answer\s*[:=]|####|\\boxed\{)\s*\**\s*[$€£]?\s*(-?\d[\d,]*(?:\.\d+)?)", re.IGNORECASE
+)
+_ANY_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def _final_number(text: str) -> Fraction | None:
+    """A word problem's stated answer: the last "answer is N" (or ``#### N``, ``\\boxed{N}``), else
+    the last number of the text."""
+    found = _FINAL_ANSWER.findall(text) or _ANY_NUMBER.findall(text)
+    if not found:
+        return None
+    try:
+        return Fraction(found[-1].replace(",", ""))
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 def _numbers(line: str) -> set[Fraction]:

@@ -16,10 +16,13 @@ longest match — and answers from that item's truth:
 * JSON — the expected object; only the keys a repair call asks for ("exactly these keys: ...", or the
   properties of its ``json_schema``).
 * evaluation, quadratic, system, prose — a short answer the checker accepts.
+* arithmetic (word problems) — the reference solution, numbered; "Continue the solution from step N"
+  continues from its N-th line.
 
 With ``error_rate > 0`` it errs on that share of calls, chosen by a hash of ``(seed, request text)`` so
 a run is reproducible, making the mistakes real models make: an arithmetic slip carried to the final
-value, or a wrong final value; a JSON value taken from a neighbouring field, a number off by a digit,
+value, or a wrong final value (a word problem: its last calculation's result off, carried to the
+answer, or only the answer misstated); a JSON value taken from a neighbouring field, a number off by a digit,
 a date or time shifted (or a date where a time belongs), a boolean flipped, a truncated ID, a one-letter
 typo, a required key missing, null for a value the text contains; a wrong number elsewhere.
 
@@ -41,6 +44,7 @@ from .._exceptions import BackendError
 from .._types import BackendRequest
 from ._expr import Expr, format_fraction, linear_coefficients, parse_chain
 from .workload import (
+    ArithmeticTruth,
     EvaluationTruth,
     JsonTruth,
     LinearTruth,
@@ -157,8 +161,47 @@ class Oracle:
             return _quadratic(truth, wrong, rng)
         if isinstance(truth, SystemTruth):
             return _system(truth, wrong, rng)
+        if isinstance(truth, ArithmeticTruth):
+            return _arithmetic(truth, whole, wrong, rng)
         assert isinstance(truth, ProseTruth)
         return _prose(truth, wrong, rng)
+
+
+# -- word problems ----------------------------------------------------------------------------------
+
+_RESULT = re.compile(r"=\s*([$€£]?\s?)(\d[\d,]*(?:\.\d+)?)")
+_ANSWER_LINE = re.compile(r"^The answer is\s+(.+?)\.?$")
+
+
+def _arithmetic(truth: ArithmeticTruth, whole: str, wrong: bool, rng: random.Random) -> str:
+    lines = [line.strip() for line in truth.solution.splitlines() if line.strip()]
+    if not lines:
+        return f"The answer is {truth.answer}."
+    if wrong:
+        lines = _slip(lines, Fraction(truth.answer), rng)
+    continuing = _CONTINUE.search(whole)
+    start = int(continuing.group(1)) if continuing else 1
+    shown = lines[start - 1 :] or lines[-1:]
+    return "\n".join(f"{n}. {line}" for n, line in enumerate(shown, start))
+
+
+def _slip(lines: list[str], answer: Fraction, rng: random.Random) -> list[str]:
+    """A wrong solution: the last calculation's result off by a little and the answer following it
+    (an arithmetic slip carried to the end), or only the stated answer off."""
+    out = list(lines)
+    off = Fraction(rng.choice((-10, -2, -1, 1, 2, 10)))
+    wrong = answer + off if answer + off >= 0 else answer + abs(off)
+    last_calc = next((i for i in range(len(out) - 1, -1, -1) if _RESULT.search(out[i])), None)
+    if last_calc is not None and rng.random() < 0.6:
+        matches = list(_RESULT.finditer(out[last_calc]))
+        m = matches[-1]
+        value = Fraction(m.group(2).replace(",", ""))
+        if value == answer:
+            out[last_calc] = out[last_calc][: m.start(2)] + _show(wrong, decimal=True) + out[last_calc][m.end(2) :]
+    for i, line in enumerate(out):
+        if _ANSWER_LINE.match(line):
+            out[i] = f"The answer is {_show(wrong, decimal=True)}."
+    return out
 
 
 # -- linear -----------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ __all__ = [
     "FamilyCoverage",
     "PathErrors",
     "TemplateRow",
+    "Regression",
+    "regressions",
     "BenchReport",
     "build_report",
     "detection_coverage",
@@ -133,6 +135,19 @@ class TemplateRow(BaseModel):
     wrong_from_cache: int = 0  # StepCache answers served by reuse or patch that the checker rejects
 
 
+class Regression(BaseModel):
+    """Requests the bare model answered right and ``system`` answered wrong, by the path taken."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str
+    answered_right_alone: int
+    regressions: int
+    improvements: int  # the other way round: wrong alone, right through the system
+    paths: dict[str, int] = {}
+    examples: list[str] = []
+
+
 class BenchReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -145,6 +160,7 @@ class BenchReport(BaseModel):
     wrong_by_path: list[PathErrors] = []
     rewrites: list[RewriteRow] = []
     templates: list[TemplateRow] = []
+    regressions: list[Regression] = []
     plots: dict[str, str] = {}
     markdown: str = ""
 
@@ -202,9 +218,33 @@ def build_report(
     headline = [headline_of(name, [s for ss in per_seed.values() for s in ss if s.system == name]) for name in systems]
     report = BenchReport(settings=settings, headline=headline, per_seed=per_seed, targets=[], scale=list(scale),
                          coverage=detection_coverage(records), wrong_by_path=wrong_by_path(records),
-                         rewrites=by_rewrite(records, systems), templates=by_template(records, systems))
+                         rewrites=by_rewrite(records, systems), templates=by_template(records, systems),
+                         regressions=regressions(records, systems))
     report.targets = judge_targets(report, records)
     return report
+
+
+def regressions(records: Sequence[RequestRecord], systems: Sequence[str], examples: int = 3) -> list[Regression]:
+    """Per system, the requests it answered wrong that the bare model (no cache) answered right —
+    what a cache in front of a model risks — and the other way round."""
+    bare = {(r.seed, r.id): r for r in records if r.system == NO_CACHE and r.ok is not None}
+    if not bare:
+        return []
+    out = []
+    for name in systems:
+        if name == NO_CACHE:
+            continue
+        mine = [(r, bare[(r.seed, r.id)]) for r in records if r.system == name and (r.seed, r.id) in bare]
+        worse = [r for r, b in mine if b.ok and r.ok is False]
+        out.append(Regression(
+            system=name,
+            answered_right_alone=sum(1 for _, b in mine if b.ok),
+            regressions=len(worse),
+            improvements=sum(1 for r, b in mine if b.ok is False and r.ok),
+            paths=dict(Counter(r.path or "-" for r in worse)),
+            examples=[f"`{r.id}` ({r.path or '-'}: {'; '.join(r.reasons)[:80]})" for r in worse[:examples]],
+        ))
+    return out
 
 
 def _miss(r: RequestRecord) -> str:
@@ -538,7 +578,8 @@ def render_markdown(report: BenchReport) -> str:
     lines += ["## Targets", "", *_table(
         [(t.name, t.goal, t.measured, {True: "met", False: "**missed**", None: "n/a"}[t.met], t.why or "")
          for t in report.targets], ("target", "goal", "measured", "", "why (when missed)")), ""]
-    lines += (_coverage_section(report) + _wrong_by_path_section(report) + _templates_section(report)
+    lines += (_coverage_section(report) + _wrong_by_path_section(report) + _regressions_section(report)
+              + _templates_section(report)
               + _rewrites_section(report))
     lines += ["## Per seed", ""]
     for seed, summaries in report.per_seed.items():
@@ -584,6 +625,18 @@ def _wrong_by_path_section(report: BenchReport) -> list[str]:
             *_table(rows, ("system", "path", "answers", "checked", "wrong", "share wrong", "e.g.")), ""]
 
 
+def _regressions_section(report: BenchReport) -> list[str]:
+    if not report.regressions:
+        return []
+    rows = [(g.system, str(g.answered_right_alone), str(g.regressions), str(g.improvements),
+             ", ".join(f"{p} {n}" for p, n in g.paths.items()) or "–", ", ".join(g.examples) or "–")
+            for g in report.regressions]
+    return ["## Regressions", "",
+            "Requests the bare model (no cache) answered right and the system answered wrong (all seeds), and "
+            "improvements the other way round.", "",
+            *_table(rows, ("system", "right alone", "regressions", "improvements", "regressions by path", "e.g.")), ""]
+
+
 def _templates_section(report: BenchReport) -> list[str]:
     if not report.templates:
         return []
@@ -600,10 +653,10 @@ def _templates_section(report: BenchReport) -> list[str]:
              *(f"{t.tokens[s]:,}" for s in systems), versus(t), *(_pct(t.correct.get(s)) for s in systems),
              str(t.wrong_from_cache)) for t in report.templates]
     return ["## Later instances of a template", "",
-            "Per layout of a `--templated` run, its documents after the first (all seeds): how many StepCache "
-            "answered from the cache (reuse or patch) and by which path, the upstream tokens they cost per system "
-            "(and StepCache's share of no cache's), the share answered right per system, and StepCache's wrong "
-            "answers served from the cache.", "",
+            "Per template (a layout of `--templated` documents, a problem of `--gsm`), its instances after the "
+            "first (all seeds): how many StepCache answered from the cache (reuse or patch) and by which path, the "
+            "upstream tokens they cost per system (and StepCache's share of no cache's), the share answered right "
+            "per system, and StepCache's wrong answers served from the cache.", "",
             *_table(rows, ("layout", "later documents", "StepCache reuse or patch", "StepCache paths",
                            *(f"tokens: {s}" for s in systems), "StepCache tokens vs no cache",
                            *(f"correct: {s}" for s in systems), "wrong from cache")), ""]
@@ -647,6 +700,9 @@ def print_headline(report: BenchReport, file: Any = None) -> None:
         by_path = [e for e in report.wrong_by_path if e.system == system]
         print(f"{system} wrong answers by path: " + ", ".join(f"{e.path} {e.wrong}/{e.checked}" for e in by_path),
               file=out)
+    for g in report.regressions:
+        print(f"{g.system}: {g.regressions} regression(s) (right alone, wrong through it), "
+              f"{g.improvements} improvement(s)", file=out)
 
 
 def records_by_system(records: Sequence[RequestRecord]) -> dict[str, list[RequestRecord]]:

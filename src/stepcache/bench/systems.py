@@ -290,6 +290,20 @@ def _stepcache(backend: Backend, workdir: Path) -> System:
     return StepCacheSystem(StepCache(backend, store=store, embedder=HashedNgramEmbedder()))
 
 
+def _stepcache_unconfirmed(backend: Backend, workdir: Path) -> System:
+    """StepCache reusing a word problem's solution without a second instance's confirmation."""
+    from .._engine import StepCache
+    from .._plugins import load_families
+    from ..families.arithmetic import ArithmeticFamily
+    from ..retrieve.ngram import HashedNgramEmbedder
+    from ..store.sqlite import SQLiteStore
+
+    families = [ArithmeticFamily(confirmations=0) if f.name == "arithmetic" else f for f in load_families()]
+    store = SQLiteStore(workdir / "stepcache.db")
+    cache = StepCache(backend, store=store, embedder=HashedNgramEmbedder(), families=families)
+    return StepCacheSystem(cache, name="StepCache (0 confirmations)")
+
+
 def _gptcache(threshold: float) -> SystemFactory:
     def build(backend: Backend, workdir: Path) -> System:
         from ..retrieve.ngram import HashedNgramEmbedder
@@ -305,8 +319,9 @@ SYSTEMS: dict[str, SystemFactory] = {
     "gptcache": _gptcache(GPTCACHE_THRESHOLD),
     "gptcache-strict": _gptcache(GPTCACHE_STRICT_THRESHOLD),
     "stepcache": _stepcache,
+    "stepcache-unconfirmed": _stepcache_unconfirmed,
 }
-DEFAULT_SYSTEMS: tuple[str, ...] = tuple(SYSTEMS)
+DEFAULT_SYSTEMS: tuple[str, ...] = ("nocache", "exact", "gptcache", "gptcache-strict", "stepcache")
 
 
 def fresh_workdir(root: str | Path | None, name: str) -> Path:

@@ -33,6 +33,9 @@ JSONL format — one JSON object per line, blank lines ignored::
   "additional_keys": true}`` — one JSON object, those keys, those values (numbers as numbers, strings
   compared case-insensitively after trimming); ``additional_keys: false`` forbids other keys.
 * ``{"kind": "prose", "mentions": ["Ada Lovelace"]}`` — prose, not JSON, naming each string.
+* ``{"kind": "arithmetic", "answer": "13020", "solution": "..."}`` — a word problem: the answer's
+  stated final number (``The answer is N``, ``#### N``, ``\boxed{N}``; else its last number) must equal
+  ``answer``; ``solution`` is a reference solution (the scripted model answers with it).
 
 Errors name the line and the field: ``workload.jsonl:12: request.messages: at least one 'user' ...``.
 """
@@ -61,6 +64,7 @@ __all__ = [
     "SystemTruth",
     "JsonTruth",
     "ProseTruth",
+    "ArithmeticTruth",
     "Truth",
     "WorkloadItem",
     "WorkloadError",
@@ -156,8 +160,20 @@ class ProseTruth(_Truth):
     mentions: tuple[str, ...] = ()
 
 
+class ArithmeticTruth(_Truth):
+    kind: Literal["arithmetic"] = "arithmetic"
+    answer: str
+    #: A correct solution, one calculation per line, ending with "The answer is N."
+    solution: str = ""
+
+    @field_validator("answer")
+    @classmethod
+    def _exact_answer(cls, answer: str) -> str:
+        return _exact(answer.replace(",", ""))
+
+
 Truth = Annotated[
-    LinearTruth | QuadraticTruth | EvaluationTruth | SystemTruth | JsonTruth | ProseTruth,
+    LinearTruth | QuadraticTruth | EvaluationTruth | SystemTruth | JsonTruth | ProseTruth | ArithmeticTruth,
     Field(discriminator="kind"),
 ]
 

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._audit import Auditor
-from ._exceptions import ConfigurationError, UnverifiableAnswer
+from ._exceptions import ConfigurationError, StoreError, UnverifiableAnswer
 from ._plugins import load_families
 from ._request import coerce_request, exact_key
 from ._types import (
@@ -220,7 +220,10 @@ class StepCache:
         if result.entry is not None and result.path in (Path.REUSE, Path.PATCH):
             matched = next(c.entry for c in lookup.candidates if c.entry.id == result.entry)
             saved = max(0, matched.cost.total - result.upstream_tokens.total)
-        self.store.record(req.namespace, family.name, result.path, result.upstream_tokens, saved)
+        try:
+            self.store.record(req.namespace, family.name, result.path, result.upstream_tokens, saved)
+        except StoreError as exc:  # statistics are best-effort: a failed counter never fails a request
+            log.warning("could not count a %s answer in the store's statistics: %s", result.path.value, exc)
 
     def close(self) -> None:
         # Audits first: they count their outcomes in the store and call the backend.
@@ -502,7 +505,13 @@ class StepCache:
             prepared=family.prepare(task, repaired.steps, source),
             cost=repaired.usage,
         )
-        return replace(result, stored=self.store.put(entry).id)
+        try:
+            stored = self.store.put(entry)
+        except StoreError as exc:
+            # The model has answered: the caller gets the answer even though the cache cannot keep it.
+            log.warning("a %s answer was served but could not be stored: %s", result.path.value, exc)
+            return replace(result, detail=f"{result.detail}; not stored: the cache store failed ({exc})")
+        return replace(result, stored=stored.id)
 
 
 #: Neighbours this close to the best one are equally good matches (documents of one template); among

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,12 +16,20 @@ from ._types import FORMAT_VERSION, ChatRequest, Scope
 
 __all__ = ["coerce_request", "exact_key", "normalise_text"]
 
-_SPACE = re.compile(r"\s+")
+_INNER_SPACE = re.compile(r"[ \t\f\v]+")
+_INDENT = re.compile(r"^ *")
 
 
 def normalise_text(text: str) -> str:
-    """Whitespace-insensitive form of a prompt. Case is kept: names and units are case-sensitive."""
-    return _SPACE.sub(" ", text).strip()
+    """A prompt with the whitespace that means nothing taken out: runs of spaces inside a line,
+    trailing spaces, blank lines at the ends and indentation common to every line. Line breaks and
+    relative indentation stay (code, poems and tables differ by them), and so does case."""
+    lines = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4).split("\n"):
+        indent = _INDENT.match(line)
+        lead = indent.group(0) if indent else ""
+        lines.append(lead + _INNER_SPACE.sub(" ", line[len(lead):]).rstrip())
+    return textwrap.dedent("\n".join(lines)).strip("\n")
 
 
 def coerce_request(request: ChatRequest | Mapping[str, Any]) -> ChatRequest:
@@ -58,7 +67,9 @@ def _explain(exc: ValidationError) -> InvalidRequest:
 
 
 def exact_key(scope: Scope, request: ChatRequest) -> str:
-    """The exact-match key: same tenant, model, family and the same request up to whitespace."""
+    """The exact-match key: same tenant, model, family, the whole conversation (every role) up to
+    meaningless whitespace, the response format and the token limit — an answer cut at 2 tokens is
+    never the answer to a request without a limit."""
     canonical = json.dumps(
         {
             "v": FORMAT_VERSION,
@@ -67,6 +78,7 @@ def exact_key(scope: Scope, request: ChatRequest) -> str:
             "family": scope.family,
             "messages": [[m.role, normalise_text(m.content)] for m in request.messages],
             "response_format": request.response_format,
+            "max_tokens": request.max_tokens,
         },
         sort_keys=True,
         separators=(",", ":"),

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
@@ -103,9 +104,28 @@ def _parser() -> argparse.ArgumentParser:
         "to measure the wrong-reuse rate; a wrong entry is quarantined. Costs about R x the reused "
         "requests' tokens (env STEPCACHE_AUDIT_RATE, default 0: off)",
     )
+    serve.add_argument(
+        "--api-keys",
+        default=os.environ.get("STEPCACHE_API_KEYS"),
+        metavar="FILE",
+        help="answer only the keys listed in FILE, each in its tenant's namespace; others get 401 "
+        "(lines 'TENANT SHA256'; make them with 'stepcache keys new'; env STEPCACHE_API_KEYS)",
+    )
+    serve.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="listen beyond loopback without --api-keys (anyone who reaches the proxy spends the upstream key)",
+    )
     _add_backend_args(serve)
     _add_store_arg(serve)
     serve.set_defaults(handler=_serve)
+
+    keys = sub.add_parser("keys", help="client API keys for 'stepcache serve --api-keys'")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    new_key = keys_sub.add_parser("new", help="make a key for a tenant: print it once, append its hash to FILE")
+    new_key.add_argument("tenant", help="tenant name (letters, digits, '_', '.', '-'): the key's cache namespace")
+    new_key.add_argument("--file", required=True, metavar="FILE", help="the API-keys file to append to")
+    new_key.set_defaults(handler=_keys_new)
 
     demo = sub.add_parser("demo", help="the README's main job: StepCache vs the bare model on a small workload")
     demo.add_argument("args", nargs=argparse.REMAINDER, help="options for the demo (see `stepcache demo --help`)")
@@ -273,10 +293,17 @@ def _print_audits(stats: StoreStats) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from .server import ServerSettings, run, run_workers
+    from .server._auth import load_api_keys
 
     settings = ServerSettings(
-        host=args.host, port=args.port, upstream_model=args.model, cache_enabled=not args.no_cache
+        host=args.host,
+        port=args.port,
+        upstream_model=args.model,
+        cache_enabled=not args.no_cache,
+        api_keys=load_api_keys(args.api_keys) if args.api_keys else None,
+        allow_anonymous=args.allow_anonymous,
     )
+    settings.check_exposure()  # before a model is loaded or a store opened
     options = {
         "upstream": args.upstream,
         "model": args.model,
@@ -290,6 +317,25 @@ def _serve(args: argparse.Namespace) -> int:
         run_workers("stepcache.cli:build_cache", settings, workers=args.workers, factory_kwargs=options)
         return EXIT_OK
     run(build_cache(**options), settings, owns_cache=True)
+    return EXIT_OK
+
+
+def _keys_new(args: argparse.Namespace) -> int:
+    from .server._auth import _TENANT, hash_key, load_api_keys, new_key
+
+    if not _TENANT.match(args.tenant):
+        raise InvalidRequest(
+            f"tenant {args.tenant!r}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+            param="tenant",
+        )
+    path = Path(args.file)
+    if path.exists() and path.read_text(encoding="utf-8").strip():
+        load_api_keys(path)  # refuse to append to a file the proxy could not read
+    key = new_key()
+    with path.open("a", encoding="utf-8") as out:
+        out.write(f"{args.tenant} {hash_key(key)}\n")
+    print(key)
+    print(f"added for tenant {args.tenant!r} to {path}; this key is shown only now", file=sys.stderr)
     return EXIT_OK
 
 

@@ -41,13 +41,16 @@ def test_settings_make_it_the_exact_only_catch_all() -> None:
     assert GenericFamily(max_repairs=0).max_repairs == 0
 
 
-def test_detect_accepts_everything_with_a_whitespace_and_case_blind_signature() -> None:
+def test_detect_accepts_everything_with_a_signature_blind_only_to_meaningless_whitespace() -> None:
     a = family.detect(request("Tell me a  joke\nabout cats."))
-    b = family.detect(request("  tell me a joke about CATS. "))
+    b = family.detect(request("Tell me a   joke \nabout cats.  \n"))
     c = family.detect(request("Tell me a joke about dogs."))
     assert a.family == "generic"
     assert a.signature.startswith("generic|") and len(a.signature) == len("generic|") + 64
     assert a.signature == b.signature != c.signature
+    # case, line breaks and a token limit can change the answer: they are part of the signature
+    assert family.detect(request("tell me a joke\nabout CATS.")).signature != a.signature
+    assert family.detect(request("Tell me a joke about cats.")).signature != a.signature
 
 
 def test_the_system_message_is_part_of_the_signature() -> None:
@@ -58,7 +61,7 @@ def test_the_system_message_is_part_of_the_signature() -> None:
 
 def test_adapt_reuses_only_the_same_normalised_prompt() -> None:
     cached = entry_for("Tell me a joke about cats.", "Why did the cat...\n\nBecause!")
-    same = family.detect(request("tell me a JOKE about   cats."))
+    same = family.detect(request("  Tell me a joke about   cats.  "))
     other = family.detect(request("Tell me a joke about dogs."))
     other_system = family.detect(request("Tell me a joke about cats.", system="Be brief."))
     loaded = family.load_task(cached.task)

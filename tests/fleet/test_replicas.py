@@ -170,7 +170,7 @@ def test_kill_9_mid_writes_loses_no_committed_entry(fleet: Fleet) -> None:
     # is whole, consistent and served intact by the survivor.
     for prompt, row in rows.items():
         assert row.text == "Echo: " + prompt and row.text == "\n\n".join(row.steps), row
-        assert row.dim == row.embedding_dims and row.dim > 0 and row.task["prompt"] == prompt
+        assert row.dim == row.embedding_dims and row.dim > 0 and row.task["turns"][-1] == ["user", prompt]
         assert row.family == "generic" and row.prepared is not None
         if prompt not in committed:
             path, meta, served = ask(fleet.b, "sk-fleet", prompt)

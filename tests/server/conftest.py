@@ -11,6 +11,7 @@ from proxy_harness import OPERATOR_KEY, FakeUpstream, MakeProxy, Proxy, Served, 
 from stepcache._engine import CacheConfig, StepCache
 from stepcache.backends import OpenAIHTTPBackend
 from stepcache.server import ServerSettings, create_app
+from stepcache.store import Store
 from stepcache.store.memory import MemoryStore
 
 
@@ -32,10 +33,15 @@ def make_proxy(upstream: FakeUpstream) -> Iterator[MakeProxy]:
     proxies: list[Proxy] = []
 
     def make(
-        *, timeout: float = 10.0, upstream_url: str | None = None, config: CacheConfig | None = None, **settings: Any
+        *,
+        timeout: float = 10.0,
+        upstream_url: str | None = None,
+        config: CacheConfig | None = None,
+        store: Store | None = None,
+        **settings: Any,
     ) -> Proxy:
         backend = OpenAIHTTPBackend(upstream_url or upstream.url, api_key=OPERATOR_KEY, timeout=timeout, max_retries=0)
-        cache = StepCache(backend, store=MemoryStore(), config=config)
+        cache = StepCache(backend, store=store or MemoryStore(), config=config)
         served = Served(create_app(cache, ServerSettings(**settings)))
         started.append((served, cache))
         proxies.append(Proxy(served.url, cache))

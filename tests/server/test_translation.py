@@ -22,15 +22,6 @@ def chat(body: dict[str, Any], settings: ServerSettings = SETTINGS) -> oa.Inboun
     return oa.parse_chat(body, namespace="ns", settings=settings)
 
 
-def test_namespace_is_a_hash_of_the_key_never_the_key() -> None:
-    a = oa.namespace_for("Bearer sk-secret-A", SETTINGS)
-    b = oa.namespace_for("Bearer sk-secret-B", SETTINGS)
-    assert a != b and a.startswith("key-") and "secret" not in a
-    assert a == oa.namespace_for("bearer   sk-secret-A ", SETTINGS)
-    assert oa.namespace_for(None, SETTINGS) == "anonymous" == oa.namespace_for("Basic abc", SETTINGS)
-    assert oa.namespace_for("Bearer x", ServerSettings(shared_namespace="team")) == "team"
-
-
 def test_plain_chat_becomes_a_chat_request() -> None:
     inbound = chat(
         {

@@ -1,7 +1,9 @@
 """The ``generic`` family: every request no other family claims.
 
 Without a task-aware checker nothing can show that a cached answer fits a *different* prompt, so
-generic reuse is exact-only: the same prompt and system text (whitespace and case aside). Embedding
+generic reuse is exact-only: the same conversation — every turn, the assistant's too — with the same
+case and the same line structure and indentation (only meaningless whitespace aside), and the same
+token limit (an answer cut short is never served to a request without one). Embedding
 neighbours are never adapted (``min_similarity`` above 1.0), and a failing answer is regenerated
 whole. Steps are the answer's blank-line separated paragraphs, split so that rendering gives back
 the model's text byte for byte.
@@ -10,9 +12,11 @@ the model's text byte for byte.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._request import normalise_text
 from .._types import BackendRequest, ChatRequest, Entry, StepCheck, Verification
 from ._base import Family, Task
 
@@ -21,9 +25,10 @@ __all__ = ["GenericFamily"]
 _SEPARATOR = "\n\n"
 
 
-def normalise(prompt: str, system: str = "") -> str:
-    """Whitespace-collapsed, lower-cased system text and prompt (the unit of generic reuse)."""
-    return " ".join(system.split()).lower() + "\n" + " ".join(prompt.split()).lower()
+def normalise(turns: Sequence[tuple[str, str]], max_tokens: int | None = None) -> str:
+    """The unit of generic reuse: every turn's role and text (meaningless whitespace aside), and
+    the token limit."""
+    return json.dumps([[role, normalise_text(text)] for role, text in turns] + [max_tokens], ensure_ascii=False)
 
 
 class GenericFamily(Family[str]):
@@ -39,14 +44,20 @@ class GenericFamily(Family[str]):
         self.max_repairs = max_repairs
 
     def detect(self, request: ChatRequest) -> Task[str]:
-        return self.load_task({"prompt": request.prompt, "system": request.system})
+        turns = [[m.role, m.content] for m in request.messages]
+        return self.load_task({"turns": turns, "max_tokens": request.max_tokens})
 
     def load_task(self, data: Mapping[str, Any]) -> Task[str]:
-        prompt, system = str(data.get("prompt", "")), str(data.get("system", ""))
-        normalised = normalise(prompt, system)
+        turns = data.get("turns")
+        if not isinstance(turns, list):  # an entry stored before whole conversations were kept
+            turns = [["system", str(data.get("system", ""))], ["user", str(data.get("prompt", ""))]]
+        pairs = [(str(role), str(text)) for role, text in turns]
+        limit = data.get("max_tokens")
+        max_tokens = limit if isinstance(limit, int) else None
+        normalised = normalise(pairs, max_tokens)
         return Task(
             family=self.name,
-            data={"prompt": prompt, "system": system},
+            data={"turns": [list(p) for p in pairs], "max_tokens": max_tokens},
             signature="generic|" + hashlib.sha256(normalised.encode()).hexdigest(),
             parsed=normalised,
         )

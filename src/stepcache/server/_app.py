@@ -6,8 +6,10 @@ pool so the event loop never blocks. Translation to and from OpenAI's JSON lives
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -27,6 +29,7 @@ from .._exceptions import (
 )
 from .._types import BackendRequest, Result, TokenUsage, Verification
 from . import _openai as oa
+from ._auth import Unauthorized, namespace_for
 from ._coalesce import Coalescer
 from ._metrics import Metrics
 from ._settings import ServerSettings
@@ -35,7 +38,8 @@ try:
     import anyio.to_thread
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
+    from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import Response
     from starlette.routing import Route
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -52,6 +56,10 @@ PATH_HEADER = "X-StepCache-Path"
 _JSON = "application/json"
 _SSE = "text/event-stream; charset=utf-8"
 _ENDPOINT_PATHS = {"chat": "chat/completions", "text": "completions"}
+#: Deeper JSON than this is refused before anything walks it (recursive code would overflow).
+MAX_JSON_DEPTH = 64
+#: After the store fails, requests skip the cache (answered uncached) for this long.
+STORE_COOLDOWN_S = 10.0
 
 
 class _BodyTooLarge(InvalidRequest):
@@ -82,9 +90,10 @@ def create_app(cache: StepCache, settings: ServerSettings | None = None, *, owns
         Route("/v1/completions", proxy.text, methods=["POST"]),
         Route("/v1/models", proxy.models, methods=["GET"]),
         Route("/healthz", proxy.healthz, methods=["GET"]),
+        Route("/readyz", proxy.readyz, methods=["GET"]),
         Route("/metrics", proxy.metrics_text, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.state.stepcache = proxy
     return app
 
@@ -98,6 +107,7 @@ def run(cache: StepCache, settings: ServerSettings | None = None, *, owns_cache:
     import uvicorn
 
     settings = settings or ServerSettings()
+    settings.check_exposure()
     uvicorn.run(
         create_app(cache, settings, owns_cache=owns_cache),
         host=settings.host,
@@ -107,6 +117,24 @@ def run(cache: StepCache, settings: ServerSettings | None = None, *, owns_cache:
     )
 
 
+class _StoreBreaker:
+    """After the store fails, the cache is skipped for a cooldown: requests are answered uncached at
+    once instead of each waiting on a store that is down."""
+
+    def __init__(self, cooldown_s: float = STORE_COOLDOWN_S) -> None:
+        self.cooldown_s = cooldown_s
+        self.open_until = 0.0
+        self.last_error = ""
+
+    @property
+    def open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def trip(self, error: Exception) -> None:
+        self.open_until = time.monotonic() + self.cooldown_s
+        self.last_error = str(error)
+
+
 class _Proxy:
     def __init__(self, cache: StepCache, settings: ServerSettings) -> None:
         self.cache = cache
@@ -114,6 +142,7 @@ class _Proxy:
         self.metrics = Metrics()
         self.coalescer = Coalescer(cache.complete)
         self.inline_lookup = _local_store(cache) if settings.inline_lookup is None else settings.inline_lookup
+        self.store_breaker = _StoreBreaker()
 
     # -- routes --------------------------------------------------------------------------------
     async def chat(self, request: Request) -> Response:
@@ -123,6 +152,11 @@ class _Proxy:
         return await self._complete(request, "text")
 
     async def models(self, request: Request) -> Response:
+        try:
+            namespace_for(request.headers, self.settings.api_keys, self.settings.shared_namespace)
+        except Unauthorized as exc:
+            status, error = _error(exc)
+            return _json(error, status=status, headers={"WWW-Authenticate": 'Bearer realm="stepcache"'})
         try:
             names = await run_in_threadpool(self.cache.backend.models)
         except StepCacheError as exc:
@@ -134,7 +168,37 @@ class _Proxy:
         return _json({"object": "list", "data": data})
 
     async def healthz(self, request: Request) -> Response:
-        return _json({"status": "ok", "backend": self.cache.backend.name, "store": type(self.cache.store).__name__})
+        """Liveness, with the store's and (``?deep=1``) the upstream's state: ``degraded`` while the
+        store is failing (requests are then answered uncached)."""
+        report = await self._health(deep=request.query_params.get("deep") in ("1", "true", "yes"))
+        return _json(report)
+
+    async def readyz(self, request: Request) -> Response:
+        """Readiness: 503 while the store is failing, so a load balancer can send traffic elsewhere."""
+        report = await self._health(deep=True, upstream=False)
+        return _json(report, status=200 if report["status"] == "ok" else 503)
+
+    async def _health(self, *, deep: bool, upstream: bool = True) -> dict[str, Any]:
+        store: dict[str, Any] = {"type": type(self.cache.store).__name__, "state": "ok"}
+        if self.store_breaker.open:
+            store.update(state="unavailable", error=_redacted(self.store_breaker.last_error))
+        elif deep:
+            try:
+                await run_in_threadpool(self.cache.store.stats)
+            except StepCacheError as exc:
+                self.store_breaker.trip(exc)
+                store.update(state="unavailable", error=_redacted(str(exc)))
+        report: dict[str, Any] = {"status": "ok" if store["state"] == "ok" else "degraded", "store": store}
+        backend: dict[str, Any] = {"name": self.cache.backend.name}
+        if deep and upstream:
+            try:
+                await run_in_threadpool(self.cache.backend.models)
+                backend["state"] = "ok"
+            except StepCacheError as exc:
+                backend.update(state="unavailable", error=_redacted(str(exc)))
+                report["status"] = "degraded"
+        report["backend"] = backend
+        return report
 
     async def metrics_text(self, request: Request) -> Response:
         try:
@@ -151,22 +215,34 @@ class _Proxy:
         self.metrics.in_flight += 1
         try:
             body = await self._read_json(request)
-            namespace = oa.namespace_for(request.headers.get("authorization"), self.settings)
+            namespace = namespace_for(request.headers, self.settings.api_keys, self.settings.shared_namespace)
             parse = oa.parse_chat if endpoint == "chat" else oa.parse_text
             inbound = parse(body, namespace=namespace, settings=self.settings)
+            if inbound.request is not None and self.store_breaker.open:
+                inbound = _uncached(inbound, self.store_breaker.last_error)
             if inbound.request is None:
                 response, result = await self._bypass(inbound)
-                # Counted in the store too, so `stepcache stats` shows the share of uncacheable traffic.
-                self.cache.store.record(namespace, "none", result.path, result.upstream_tokens, 0)
+                self._count_bypass(namespace, result)
             else:
-                result = await self._answer(inbound)
-                response = _render(inbound, result)
+                try:
+                    result = await self._answer(inbound)
+                    response = _render(inbound, result)
+                except StoreError as exc:
+                    # The store is down, not the upstream: answer uncached and stop trying it for a while.
+                    log.warning("cache store failed; answering uncached for %.0f s: %s", STORE_COOLDOWN_S, exc)
+                    self.store_breaker.trip(exc)
+                    response, result = await self._bypass(_uncached(inbound, str(exc)))
+        except ClientDisconnect:
+            # The client went away before sending its whole body: nothing to answer, nothing to log.
+            self.metrics.failed(endpoint, 499, time.perf_counter() - start)
+            return Response(status_code=499)
         except StepCacheError as exc:
             status, error = _error(exc)
             if status >= 500:
                 log.warning("%s request failed with HTTP %d: %s", endpoint, status, exc)
             self.metrics.failed(endpoint, status, time.perf_counter() - start)
-            return _json(error, status=status)
+            challenge = {"WWW-Authenticate": 'Bearer realm="stepcache"'} if status == 401 else None
+            return _json(error, status=status, headers=challenge)
         except Exception:
             log.exception("unexpected error answering a %s request", endpoint)
             self.metrics.failed(endpoint, 500, time.perf_counter() - start)
@@ -176,6 +252,16 @@ class _Proxy:
             self.metrics.in_flight -= 1
         self.metrics.served(endpoint, result.path.value, time.perf_counter() - start, result.upstream_tokens)
         return response
+
+    def _count_bypass(self, namespace: str, result: Result) -> None:
+        """Counted in the store too, so ``stepcache stats`` shows the share of uncached traffic —
+        best-effort: a store that cannot count must not fail an answered request."""
+        if self.store_breaker.open:
+            return
+        try:
+            self.cache.store.record(namespace, "none", result.path, result.upstream_tokens, 0)
+        except StepCacheError as exc:
+            log.warning("could not count a bypassed request in the store: %s", exc)
 
     async def _answer(self, inbound: oa.Inbound) -> Result:
         assert inbound.request is not None
@@ -235,9 +321,74 @@ class _Proxy:
         if not raw.strip():
             raise InvalidRequest("the request body is empty; send a JSON object with 'model' and 'messages'")
         try:
-            return json.loads(raw)
+            body = json.loads(raw)
+        except RecursionError as exc:
+            raise _too_deep() from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
+        _check_json(body)
+        return body
+
+
+def _uncached(inbound: oa.Inbound, error: str) -> oa.Inbound:
+    """The request forwarded uncached because the store is unavailable (path ``bypass``)."""
+    return dataclasses.replace(inbound, request=None, bypass_reason=f"store_unavailable: {_redacted(error)}")
+
+
+def _check_json(body: object) -> None:
+    """Refuse what would break code further on: nesting deeper than :data:`MAX_JSON_DEPTH`, and
+    strings holding a lone UTF-16 surrogate (``\\ud800``), which no encoder can write."""
+    stack: list[tuple[object, int, str]] = [(body, 0, "body")]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        if isinstance(value, str):
+            _check_text(value, where)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, where)
+                stack.append((item, depth + 1, f"{where}.{key}" if depth < 4 else where))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1, f"{where}[{i}]" if depth < 4 else where) for i, item in enumerate(value))
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest(
+            f"{where} holds a lone UTF-16 surrogate ({text[exc.start:exc.end].encode('unicode_escape').decode()}), "
+            "which is not valid Unicode; send the character's full surrogate pair or remove it",
+            param=where,
+        ) from exc
+
+
+def _too_deep() -> InvalidRequest:
+    return InvalidRequest(
+        f"the request body nests objects or arrays deeper than {MAX_JSON_DEPTH} levels; flatten it "
+        "(a json_schema this deep is also refused)"
+    )
+
+
+def _redacted(text: str) -> str:
+    """An error message without credentials or internal URLs (``postgresql://user:pw@host/db``)."""
+    text = re.sub(r"\b[a-z][a-z0-9+.-]*://\S+", "<url>", text)
+    return re.sub(r"(?i)(bearer\s+|api[-_]?key[=:\s]+|password[=:\s]+)\S+", r"\1<redacted>", text)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """404, 405 and other routing errors as OpenAI-style JSON."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        message = f"no such endpoint: {request.method} {request.url.path}; this proxy serves /v1/chat/completions, /v1/completions and /v1/models"
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    body = oa.error_body(message, type="invalid_request_error", code="not_found" if status == 404 else "method_not_allowed")
+    return _json(body, status=status, headers=headers)
 
 
 def _local_store(cache: StepCache) -> bool:
@@ -264,7 +415,20 @@ def _json(data: Mapping[str, Any], *, status: int = 200, headers: Mapping[str, s
 
 
 def _error(exc: StepCacheError) -> tuple[int, dict[str, Any]]:
-    """HTTP status and OpenAI-style body for an error from the engine or the backend."""
+    """HTTP status and OpenAI-style body for an error from the engine or the backend. What comes
+    from the upstream or the store is summarised: credentials and internal URLs never reach a
+    client."""
+    status, body = _error_body(exc)
+    if status >= 500 or isinstance(exc, BackendError):
+        error = body["error"]
+        message = _redacted(str(error.get("message", "")))
+        error["message"] = message if len(message) <= 400 else message[:397] + "..."
+    return status, body
+
+
+def _error_body(exc: StepCacheError) -> tuple[int, dict[str, Any]]:
+    if isinstance(exc, Unauthorized):
+        return 401, oa.error_body(str(exc), type="invalid_request_error", code="invalid_api_key")
     if isinstance(exc, InvalidRequest):
         code = getattr(exc, "code", "invalid_request")
         return 400, oa.error_body(str(exc), type="invalid_request_error", param=exc.param, code=code)

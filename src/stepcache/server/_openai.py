@@ -24,7 +24,6 @@ from ._settings import ServerSettings
 
 __all__ = [
     "Inbound",
-    "namespace_for",
     "parse_chat",
     "parse_text",
     "chat_completion",
@@ -86,17 +85,6 @@ class Inbound:
             default=str,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def namespace_for(authorization: str | None, settings: ServerSettings) -> str:
-    """The cache namespace of a caller: a hash of its bearer key (never the key), or the shared one."""
-    if settings.shared_namespace is not None:
-        return settings.shared_namespace
-    scheme, _, key = (authorization or "").strip().partition(" ")
-    key = key.strip() if scheme.lower() == "bearer" else ""
-    if not key:
-        return "anonymous"
-    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 # -- inbound -----------------------------------------------------------------------------------
@@ -173,6 +161,12 @@ def _inbound(
     include_usage = bool(options and options.get("include_usage"))
     if reasons:
         return Inbound(endpoint, body, model, stream, include_usage, None, "; ".join(reasons))
+    temperature = body.get("temperature") or 0
+    if temperature > 0:
+        # Sampled answers are cached only when the operator opted in, and then only for requests
+        # sampled the same way: another temperature, top_p or seed is another distribution.
+        sampling = {k: body.get(k) for k in ("temperature", "top_p", "seed") if body.get(k) is not None}
+        namespace = f"{namespace}|sampling:{json.dumps(sampling, sort_keys=True, separators=(',', ':'))}"
     request = coerce_request(
         {
             "messages": messages,

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._exceptions import ConfigurationError
+
 __all__ = ["ServerSettings"]
 
 
@@ -27,9 +29,16 @@ class ServerSettings(BaseModel):
     #: Cache requests with ``temperature > 0`` too. Off by default: a client asking for samples
     #: expects different answers to the same prompt, which a cache would not give.
     allow_sampling_cache: bool = False
-    #: Put every client in this one cache namespace. ``None`` (default): one namespace per client
-    #: API key (a hash of it; the key itself is never stored or forwarded).
+    #: Put every client in this one cache namespace. ``None`` (default): one namespace per tenant
+    #: (with ``api_keys``) or per client API key (a hash of it; the key is never stored or forwarded).
     shared_namespace: str | None = Field(default=None, min_length=1, max_length=128)
+    #: The keys this proxy answers: SHA-256 hex of each key → its tenant (see ``_auth``;
+    #: ``stepcache serve --api-keys FILE``). ``None``: any client is answered, each key in its own
+    #: namespace — only for a proxy that listens on loopback, or with ``allow_anonymous``.
+    api_keys: dict[str, str] | None = None
+    #: Listen beyond loopback without ``api_keys`` (anyone who reaches the proxy spends the
+    #: operator's upstream key).
+    allow_anonymous: bool = False
     #: Request bodies larger than this are refused with HTTP 400.
     max_body_bytes: int = Field(default=4_000_000, ge=1024)
     #: ``False`` forwards every request to the backend uncached (path ``bypass``): a baseline for
@@ -45,3 +54,23 @@ class ServerSettings(BaseModel):
     worker_threads: int = Field(default=40, ge=1, le=1024)
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     access_log: bool = False
+
+    def check_exposure(self) -> None:
+        """Refuse to listen beyond loopback without API keys unless ``allow_anonymous`` says so."""
+        if self.api_keys is None and not self.allow_anonymous and not _loopback(self.host):
+            raise ConfigurationError(
+                f"refusing to listen on {self.host} without API keys: anyone who reaches the proxy would spend "
+                "the upstream key. Give --api-keys FILE (make keys with 'stepcache keys new TENANT --file FILE'), "
+                "listen on 127.0.0.1, or pass --allow-anonymous"
+            )
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

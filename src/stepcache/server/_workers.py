@@ -54,6 +54,7 @@ def run_workers(
 
     if workers < 1:
         raise ConfigurationError(f"workers must be at least 1, not {workers}")
+    settings.check_exposure()
     kwargs = dict(factory_kwargs or {})
     try:
         encoded = json.dumps(kwargs)

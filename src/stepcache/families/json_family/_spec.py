@@ -260,11 +260,34 @@ def keys_in_text(text: str) -> tuple[str, ...]:
     return () if found.doubtful else found.keys
 
 
+#: Work bounds of the JSON family (beyond them a request is left to the generic family).
+MAX_TEXT_CHARS = 200_000
+MAX_SCHEMA_NODES = 400
+
+
+def _schema_nodes(value: object, budget: int = MAX_SCHEMA_NODES + 1) -> int:
+    """How many objects and arrays ``value`` holds, counting no further than ``budget``."""
+    count, stack = 0, [value]
+    while stack and count < budget:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += 1
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            count += 1
+            stack.extend(item)
+    return count
+
+
 def spec_from_request(request: ChatRequest) -> JsonSpec | None:
     """The JSON task ``request`` asks for, or ``None`` when it does not ask for a JSON object."""
     text = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
     fmt = request.response_format
     kind = fmt.get("type") if fmt is not None else None
+    if len(text) > MAX_TEXT_CHARS or (kind == "json_schema" and _schema_nodes(fmt) > MAX_SCHEMA_NODES):
+        # Grounding reads the text once per key: past these bounds the work is not worth a cache
+        # (the generic family still reuses the exact request).
+        return None
     if kind is None or kind == "text":
         if _NOT_JSON.search(text) or _PROSE.search(text):
             return None

@@ -101,6 +101,13 @@ _MEMO_SIZE = 2048
 _memo: OrderedDict[tuple[str, ...], Reading | None] = OrderedDict()
 
 
+#: Work bounds: requests beyond them are not linear look-alike traffic, and are declined (answered by
+#: another family) before any per-number work starts.
+MAX_TEXT_CHARS = 20_000
+MAX_EQUATION_NUMBERS = 40
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
 def read_request(request: ChatRequest) -> Reading | None:
     """The linear task ``request`` asks for, or ``None`` when it is not one or in any doubt.
 
@@ -126,6 +133,8 @@ def explain_request(request: ChatRequest) -> Reading | str:
     if request.response_format is not None:
         return "a response_format asks for structured output"
     users = [m.content for m in request.messages if m.role == "user"]
+    if sum(len(u) for u in users) > MAX_TEXT_CHARS:
+        return f"the user turns are longer than {MAX_TEXT_CHARS} characters: more than one equation's worth"
     chosen = _equation_turn(users)
     if isinstance(chosen, str):
         return chosen
@@ -140,6 +149,9 @@ def explain_request(request: ChatRequest) -> Reading | str:
     eq = _the_equation(equations)
     if isinstance(eq, str):
         return eq
+    if len(_NUMBER.findall(eq.text)) > MAX_EQUATION_NUMBERS:
+        # adaptation tries a formula per number over the earlier ones: bounded work needs a bound here
+        return f"{eq.text[:40]!r}... has more than {MAX_EQUATION_NUMBERS} numbers; the family verifies smaller equations"
     problem = problem_of(eq, "default")
     if problem is None:
         return f"{eq.text!r} is not a linear equation in one unknown with a unique solution"

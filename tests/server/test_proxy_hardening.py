@@ -1,0 +1,286 @@
+"""The proxy against clients an operator cannot trust, and against its own store failing.
+
+Access control (API keys per tenant, every key header, no open proxy beyond loopback), a cache key
+that holds everything that can change an answer, malformed input that is a 400 and never a 500,
+routing errors as OpenAI JSON, and store faults that degrade to uncached answers instead of errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from proxy_harness import FakeUpstream, MakeProxy, Proxy
+
+from stepcache import MemoryStore, ScriptedBackend, StepCache
+from stepcache._exceptions import ConfigurationError, StoreError
+from stepcache._types import Entry, Path as ResultPath, TokenUsage
+from stepcache.cli import main as cli
+from stepcache.server import ServerSettings
+from stepcache.server._auth import hash_key, load_api_keys
+
+KEY_A1, KEY_A2, KEY_B = "sk-team-a-one", "sk-team-a-two", "sk-team-b"
+KEYS = {hash_key(KEY_A1): "team-a", hash_key(KEY_A2): "team-a", hash_key(KEY_B): "team-b"}
+QUESTION = {"model": "m", "messages": [{"role": "user", "content": "Solve 3x + 5 = 20"}]}
+
+
+def _post(proxy: Proxy, headers: dict[str, str], body: Any = None, path: str = "/v1/chat/completions") -> httpx.Response:
+    return httpx.post(proxy.url + path, json=QUESTION if body is None else body, headers=headers, timeout=20)
+
+
+# -- access control ------------------------------------------------------------------------------
+
+
+def test_with_api_keys_only_listed_keys_are_answered(make_proxy: MakeProxy) -> None:
+    proxy = make_proxy(api_keys=KEYS)
+    for headers in ({}, {"authorization": "Bearer sk-unknown"}, {"authorization": "Basic " + base64.b64encode(b"u:p").decode()}):
+        response = _post(proxy, headers)
+        assert response.status_code == 401, headers
+        error = response.json()["error"]
+        assert error["code"] == "invalid_api_key" and "key" in error["message"]
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    assert httpx.get(proxy.url + "/v1/models", timeout=20).status_code == 401
+    for headers in ({"authorization": f"Bearer {KEY_A1}"}, {"api-key": KEY_A2}, {"x-api-key": KEY_B}):
+        assert _post(proxy, headers).status_code == 200, headers
+
+
+def test_keys_of_one_tenant_share_entries_and_tenants_never_do(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+    proxy = make_proxy(api_keys=KEYS)
+    paths = [_post(proxy, h).headers["x-stepcache-path"] for h in (
+        {"authorization": f"Bearer {KEY_A1}"}, {"api-key": KEY_A2}, {"x-api-key": KEY_B}
+    )]
+    assert paths == ["miss", "reuse", "miss"]
+
+
+def test_without_api_keys_every_key_header_is_its_own_namespace(make_proxy: MakeProxy) -> None:
+    proxy = make_proxy()
+    basic = {u: "Basic " + base64.b64encode(f"{u}:pw".encode()).decode() for u in ("user1", "user2")}
+    callers = [{"api-key": "k1"}, {"x-api-key": "k2"}, {"authorization": basic["user1"]},
+               {"authorization": basic["user2"]}, {}]
+    assert [_post(proxy, h).headers["x-stepcache-path"] for h in callers] == ["miss"] * 5
+    assert _post(proxy, {"x-api-key": "k2"}).headers["x-stepcache-path"] == "reuse"
+
+
+@pytest.mark.parametrize(
+    ("settings", "refused"),
+    [
+        ({"host": "0.0.0.0"}, True),
+        ({"host": "10.1.2.3"}, True),
+        ({"host": "0.0.0.0", "allow_anonymous": True}, False),
+        ({"host": "0.0.0.0", "api_keys": KEYS}, False),
+        ({"host": "127.0.0.1"}, False),
+        ({"host": "::1"}, False),
+        ({"host": "localhost"}, False),
+    ],
+)
+def test_no_open_proxy_beyond_loopback(settings: dict[str, Any], refused: bool) -> None:
+    if refused:
+        with pytest.raises(ConfigurationError, match="--api-keys"):
+            ServerSettings(**settings).check_exposure()
+    else:
+        ServerSettings(**settings).check_exposure()
+
+
+def test_serve_refuses_to_expose_an_open_proxy_before_loading_anything(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["serve", "--host", "0.0.0.0", "--upstream", "http://127.0.0.1:9/v1"]) == 2
+    assert "--allow-anonymous" in capsys.readouterr().err
+
+
+def test_keys_new_appends_a_hash_and_prints_the_key_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "keys"
+    assert cli(["keys", "new", "team-a", "--file", str(path)]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key not in path.read_text() and load_api_keys(path) == {hash_key(key): "team-a"}
+    assert cli(["keys", "new", "bad tenant!", "--file", str(path)]) == 2
+
+
+def test_a_bad_keys_file_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text("# comment\nteam-a " + "0" * 64 + "\nteam-b not-a-hash\n")
+    with pytest.raises(ConfigurationError, match=r"keys:3"):
+        load_api_keys(path)
+
+
+# -- a complete cache key ------------------------------------------------------------------------
+
+
+def _engine(answers: list[str]) -> tuple[StepCache, ScriptedBackend]:
+    backend = ScriptedBackend()
+    for answer in answers:
+        backend.enqueue(answer)
+    return StepCache(backend, store=MemoryStore()), backend
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # earlier assistant turns
+        ({"messages": [{"role": "user", "content": "Pick a colour"}, {"role": "assistant", "content": "Red."},
+                       {"role": "user", "content": "Why that one?"}]},
+         {"messages": [{"role": "user", "content": "Pick a colour"}, {"role": "assistant", "content": "Blue."},
+                       {"role": "user", "content": "Why that one?"}]}),
+        # letter case
+        ({"messages": [{"role": "user", "content": "What does the acronym MIT stand for?"}]},
+         {"messages": [{"role": "user", "content": "What does the acronym mit stand for?"}]}),
+        # code indentation
+        ({"messages": [{"role": "user", "content": "What does this print?\nif x:\n    print(1)\nprint(2)"}]},
+         {"messages": [{"role": "user", "content": "What does this print?\nif x:\n    print(1)\n    print(2)"}]}),
+        # a token limit (an answer cut short is not the answer to a request without one)
+        ({"messages": [{"role": "user", "content": "Tell me about the moon."}], "max_tokens": 2},
+         {"messages": [{"role": "user", "content": "Tell me about the moon."}]}),
+    ],
+)
+def test_requests_that_differ_in_what_changes_the_answer_never_share_an_entry(
+    first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    cache, backend = _engine(["first answer", "second answer"])
+    assert cache.complete(first).text == "first answer"
+    result = cache.complete(second)
+    assert result.path is not ResultPath.REUSE and result.text == "second answer"
+
+
+def test_meaningless_whitespace_still_reuses() -> None:
+    cache, _ = _engine(["an answer"])
+    cache.complete({"messages": [{"role": "user", "content": "Tell me about the moon."}]})
+    again = cache.complete({"messages": [{"role": "user", "content": "  Tell  me about the moon.  \n"}]})
+    assert again.path is ResultPath.REUSE
+
+
+def test_sampled_requests_are_cached_only_with_the_same_sampling(make_proxy: MakeProxy) -> None:
+    proxy = make_proxy(allow_sampling_cache=True)
+    body = {**QUESTION, "temperature": 0.7}
+    headers = {"x-api-key": "k"}
+    assert _post(proxy, headers, body).headers["x-stepcache-path"] == "miss"
+    assert _post(proxy, headers, body).headers["x-stepcache-path"] == "reuse"
+    assert _post(proxy, headers, {**body, "temperature": 1.2}).headers["x-stepcache-path"] == "miss"
+    assert _post(proxy, headers, {**body, "seed": 3}).headers["x-stepcache-path"] == "miss"
+
+
+# -- malformed input -----------------------------------------------------------------------------
+
+
+def _raw(proxy: Proxy, payload: bytes, path: str = "/v1/chat/completions") -> httpx.Response:
+    return httpx.post(proxy.url + path, content=payload, headers={"content-type": "application/json"}, timeout=20)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"model": "m", "messages": [{"role": "user", "content": "hi \\ud800 there"}]}',
+        b'{"model": "m\\udfff", "messages": [{"role": "user", "content": "hi"}]}',
+        b'{"model": "m", "messages": [{"role": "system", "content": "\\ud800"}, {"role": "user", "content": "x"}]}',
+        b'{"model": "m", "prompt": "\\udc00"}',
+        ("{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"x\": "
+         + "[" * 990 + "]" * 990 + "}").encode(),
+        ("{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"Give JSON\"}], \"response_format\": "
+         "{\"type\": \"json_schema\", \"json_schema\": {\"name\": \"x\", \"schema\": "
+         + '{"type": "object", "properties": {"a": ' * 150 + '{"type": "string"}' + "}}" * 150 + "}}}").encode(),
+    ],
+)
+def test_malformed_bodies_are_400_never_500(make_proxy: MakeProxy, payload: bytes) -> None:
+    proxy = make_proxy()
+    path = "/v1/completions" if b'"prompt"' in payload else "/v1/chat/completions"
+    response = _raw(proxy, payload, path)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_unknown_routes_and_methods_answer_openai_errors(proxy: Proxy) -> None:
+    missing = httpx.get(proxy.url + "/v1/embeddings", timeout=20)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    wrong = httpx.get(proxy.url + "/v1/chat/completions", timeout=20)
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+# -- store faults ---------------------------------------------------------------------------------
+
+
+class FaultyStore(MemoryStore):
+    """A memory store whose reads, writes or counters fail on demand (a full disk, a stopped server)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_reads = self.fail_writes = self.fail_counts = False
+
+    def _fail(self, when: bool, what: str) -> None:
+        if when:
+            raise StoreError(f"{what} failed: database or disk is full (postgresql://admin:secret@db.internal/cache)")
+
+    def get(self, key: str) -> Entry | None:
+        self._fail(self.fail_reads, "read")
+        return super().get(key)
+
+    def put(self, entry: Entry) -> Entry:
+        self._fail(self.fail_writes, "write")
+        return super().put(entry)
+
+    def record(self, namespace: str, family: str, path: ResultPath, spent: TokenUsage, saved: int) -> None:
+        self._fail(self.fail_counts, "count")
+        super().record(namespace, family, path, spent, saved)
+
+
+def test_hits_survive_a_store_that_cannot_count_and_misses_one_that_cannot_write(make_proxy: MakeProxy) -> None:
+    store = FaultyStore()
+    proxy = make_proxy(store=store)
+    headers = {"x-api-key": "k"}
+    assert _post(proxy, headers).headers["x-stepcache-path"] == "miss"
+    store.fail_counts = True
+    hit = _post(proxy, headers)
+    assert hit.status_code == 200 and hit.headers["x-stepcache-path"] == "reuse"
+    store.fail_writes = True
+    other = _post(proxy, headers, {"model": "m", "messages": [{"role": "user", "content": "Solve 2y - 4 = 10"}]})
+    assert other.status_code == 200 and other.json()["choices"][0]["message"]["content"].endswith("y = 7")
+
+
+def test_a_store_that_cannot_be_read_degrades_to_uncached_answers(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+    store = FaultyStore()
+    proxy = make_proxy(store=store)
+    assert httpx.get(proxy.url + "/readyz", timeout=20).status_code == 200
+    store.fail_reads = True
+    response = _post(proxy, {"x-api-key": "k"})
+    assert response.status_code == 200 and response.headers["x-stepcache-path"] == "bypass"
+    meta = response.json()["stepcache"]
+    assert "store_unavailable" in json.dumps(meta) and "secret" not in response.text
+    health = httpx.get(proxy.url + "/healthz", timeout=20).json()
+    assert health["status"] == "degraded" and health["store"]["state"] == "unavailable"
+    assert "secret" not in json.dumps(health) and "db.internal" not in json.dumps(health)
+    assert httpx.get(proxy.url + "/readyz", timeout=20).status_code == 503
+    # while the breaker is open, requests skip the store at once
+    store.fail_reads = False
+    assert _post(proxy, {"x-api-key": "k"}).headers["x-stepcache-path"] == "bypass"
+
+
+# -- bounded work ---------------------------------------------------------------------------------
+
+
+def _cpu_seconds(request: dict[str, Any], answer: str) -> float:
+    import time
+
+    backend = ScriptedBackend()
+    for _ in range(4):
+        backend.enqueue(answer)
+    cache = StepCache(backend, store=MemoryStore())
+    start = time.process_time()
+    cache.complete(request)
+    cache.complete(request)  # the second time through retrieval and adaptation
+    return time.process_time() - start
+
+
+def test_a_640_term_equation_costs_little_cpu() -> None:
+    equation = " + ".join(f"{i % 9 + 1}x" for i in range(640)) + " = 20"
+    request = {"messages": [{"role": "user", "content": f"Solve {equation}"}]}
+    assert _cpu_seconds(request, "x = 1") < 1.0
+
+
+def test_a_1600_property_schema_costs_little_cpu() -> None:
+    properties = {f"field_{i}": {"type": "string"} for i in range(1600)}
+    schema = {"type": "object", "properties": properties, "required": list(properties)}
+    request = {
+        "messages": [{"role": "user", "content": "Extract the fields from: Name: Ada Lovelace, born 1815."}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "big", "schema": schema}},
+    }
+    assert _cpu_seconds(request, json.dumps({k: "x" for k in properties})) < 1.0

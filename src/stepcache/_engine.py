@@ -104,6 +104,7 @@ class _Lookup:
     served: Sequence[str] | None = None  # the steps of a reused or patched answer, for the audit
     # a patch that still failed after its repairs: answered fresh instead, its calls counted
     failed_patch: tuple[_Candidate, _Repaired] | None = None
+    write: bool = True  # False: the caller asked that nothing from this request be stored
 
     def add(self, candidate: _Candidate) -> _Candidate:
         self.candidates.append(candidate)
@@ -176,16 +177,24 @@ class StepCache:
         )
 
     # -- public ------------------------------------------------------------------------------
-    def complete(self, request: ChatRequest | Mapping[str, Any]) -> Result:
-        """Answer ``request`` from cache where a verified answer can be made, else from the model."""
+    def complete(self, request: ChatRequest | Mapping[str, Any], *, read: bool = True, write: bool = True) -> Result:
+        """Answer ``request`` from cache where a verified answer can be made, else from the model.
+
+        ``read=False`` answers from the model even if the cache could (a caller's ``no-cache``);
+        ``write=False`` stores nothing from this request (``no-store``).
+        """
         req = coerce_request(request)
         family, task = self._detect(req)
         scope = Scope(req.namespace, req.model, family.name)
         key = exact_key(scope, req)
 
-        lookup = _Lookup(text=family.retrieval_text(req, task))
-        result = self._reuse_or_patch(req, family, task, scope, key, lookup)
-        if result is None:
+        lookup = _Lookup(text=family.retrieval_text(req, task), write=write)
+        result = self._reuse_or_patch(req, family, task, scope, key, lookup) if read else None
+        if not read:
+            lookup.semantic_neighbour = None
+            result = self._fresh(req, family, task, scope, key, lookup)
+            result = replace(result, detail=f"{result.detail}; the caller asked not to be answered from the cache")
+        elif result is None:
             if not lookup.candidates:
                 lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
             result = self._fresh(req, family, task, scope, key, lookup)
@@ -490,7 +499,7 @@ class StepCache:
     ) -> Result:
         if repaired.doubtful:
             return replace(result, detail=f"{result.detail}; served unverified, not stored: {repaired.report.summary()}")
-        if not self.config.store_answers:
+        if not self.config.store_answers or not lookup.write:
             return result
         vector = lookup.vector if lookup.vector is not None else self.embedder.embed(lookup.text or req.prompt)
         entry = Entry(

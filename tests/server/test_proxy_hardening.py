@@ -284,3 +284,24 @@ def test_a_1600_property_schema_costs_little_cpu() -> None:
         "response_format": {"type": "json_schema", "json_schema": {"name": "big", "schema": schema}},
     }
     assert _cpu_seconds(request, json.dumps({k: "x" for k in properties})) < 1.0
+
+
+# -- per-request cache control ------------------------------------------------------------------------
+
+
+def test_no_cache_answers_fresh_and_no_store_keeps_nothing(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+    proxy = make_proxy()
+    headers = {"x-api-key": "k"}
+    assert _post(proxy, headers, {**QUESTION, "cache": {"no-store": True}}).headers["x-stepcache-path"] == "miss"
+    assert _post(proxy, headers).headers["x-stepcache-path"] == "miss"  # nothing was stored
+    assert _post(proxy, headers).headers["x-stepcache-path"] == "reuse"
+    assert _post(proxy, headers, {**QUESTION, "cache": {"no-cache": True}}).headers["x-stepcache-path"] == "miss"
+    assert _post(proxy, {**headers, "cache-control": "no-cache"}).headers["x-stepcache-path"] == "miss"
+    calls = len(upstream.calls)
+    assert _post(proxy, {**headers, "cache-control": "no-store"}).headers["x-stepcache-path"] == "reuse"
+    assert len(upstream.calls) == calls
+    other = {"model": "m", "messages": [{"role": "user", "content": "Name three rivers."}]}
+    assert _post(proxy, headers, {**other, "cache": {"ttl": 60}}).headers["x-stepcache-path"] == "miss"
+    assert _post(proxy, headers, other).headers["x-stepcache-path"] == "miss"  # a ttl: the answer is not kept
+    bad = _post(proxy, headers, {**QUESTION, "cache": {"no-cache": "yes"}})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "cache.no-cache"

@@ -217,7 +217,9 @@ class _Proxy:
             body = await self._read_json(request)
             namespace = namespace_for(request.headers, self.settings.api_keys, self.settings.shared_namespace)
             parse = oa.parse_chat if endpoint == "chat" else oa.parse_text
-            inbound = parse(body, namespace=namespace, settings=self.settings)
+            inbound = parse(
+                body, namespace=namespace, settings=self.settings, cache_control=request.headers.get("cache-control")
+            )
             if inbound.request is not None and self.store_breaker.open:
                 inbound = _uncached(inbound, self.store_breaker.last_error)
             if inbound.request is None:
@@ -264,18 +266,22 @@ class _Proxy:
             log.warning("could not count a bypassed request in the store: %s", exc)
 
     async def _answer(self, inbound: oa.Inbound) -> Result:
-        assert inbound.request is not None
+        request = inbound.request
+        assert request is not None
+        if not (inbound.read and inbound.write):
+            # The caller's own cache controls: not shared with anyone else's identical request.
+            return await run_in_threadpool(lambda: self.cache.complete(request, read=inbound.read, write=inbound.write))
         if self.inline_lookup:
             # The reuse path makes no model call and, with an in-process store, no I/O: ~0.4 ms of
             # CPU. Answering it on the loop saves the thread-pool hop, which cost more than that
             # (two thread switches, and GIL hand-offs that wait out the 5 ms switch interval once
             # 32 requests compete). Only a miss or a patch pays the hop, into complete().
-            found = self.cache.lookup(inbound.request)
+            found = self.cache.lookup(request)
             if found is not None:
                 return found
         if not self.settings.coalesce:
-            return await run_in_threadpool(self.cache.complete, inbound.request)
-        result, waited = await self.coalescer.complete(inbound.coalesce_key(), inbound.request)
+            return await run_in_threadpool(self.cache.complete, request)
+        result, waited = await self.coalescer.complete(inbound.coalesce_key(), request)
         if waited:
             self.metrics.coalesced += 1
         return result

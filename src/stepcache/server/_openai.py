@@ -49,13 +49,13 @@ _CHAT_KEYS = frozenset(
         "model", "messages", "stream", "stream_options", "temperature", "top_p", "n", "max_tokens",
         "max_completion_tokens", "response_format", "user", "seed", "metadata", "store", "service_tier",
         "parallel_tool_calls", "logprobs", "top_logprobs", "tools", "tool_choice", "functions",
-        "function_call",
+        "function_call", "cache",
     }
 )
 _TEXT_KEYS = frozenset(
     {
         "model", "prompt", "stream", "stream_options", "temperature", "top_p", "n", "max_tokens", "user",
-        "seed", "logprobs", "echo", "best_of",
+        "seed", "logprobs", "echo", "best_of", "cache",
     }
 )
 _ROLES = ("system", "user", "assistant")
@@ -72,6 +72,10 @@ class Inbound:
     include_usage: bool
     request: ChatRequest | None
     bypass_reason: str = ""
+    #: The caller's cache controls: ``read=False`` for ``no-cache``, ``write=False`` for ``no-store``
+    #: (or a ``ttl``, which this cache honours by not storing at all).
+    read: bool = True
+    write: bool = True
 
     def coalesce_key(self) -> str:
         """Identical requests (same namespace, model and canonical body) share one engine call while
@@ -88,7 +92,7 @@ class Inbound:
 
 
 # -- inbound -----------------------------------------------------------------------------------
-def parse_chat(body: object, *, namespace: str, settings: ServerSettings) -> Inbound:
+def parse_chat(body: object, *, namespace: str, settings: ServerSettings, cache_control: str | None = None) -> Inbound:
     """Validate a ``/v1/chat/completions`` body. Raises :class:`InvalidRequest` saying what is wrong."""
     body = _object(body)
     reasons = _common(body, _CHAT_KEYS, settings)
@@ -112,10 +116,12 @@ def parse_chat(body: object, *, namespace: str, settings: ServerSettings) -> Inb
     max_tokens = _opt_int(body, "max_tokens", 1)
     max_completion = _opt_int(body, "max_completion_tokens", 1)
     response_format = _response_format(body.get("response_format"))
-    return _inbound("chat", body, plain, response_format, max_tokens or max_completion, reasons, namespace, settings)
+    return _inbound(
+        "chat", body, plain, response_format, max_tokens or max_completion, reasons, namespace, settings, cache_control
+    )
 
 
-def parse_text(body: object, *, namespace: str, settings: ServerSettings) -> Inbound:
+def parse_text(body: object, *, namespace: str, settings: ServerSettings, cache_control: str | None = None) -> Inbound:
     """Validate a ``/v1/completions`` body; a single prompt becomes one user message."""
     body = _object(body)
     reasons = _common(body, _TEXT_KEYS, settings)
@@ -137,7 +143,7 @@ def parse_text(body: object, *, namespace: str, settings: ServerSettings) -> Inb
         raise InvalidRequest(f"'prompt' must be a string, not {_kind(prompt)}", param="prompt")
     max_tokens = _opt_int(body, "max_tokens", 1)
     messages = [{"role": "user", "content": prompt}]
-    return _inbound("text", body, messages, None, max_tokens, reasons, namespace, settings)
+    return _inbound("text", body, messages, None, max_tokens, reasons, namespace, settings, cache_control)
 
 
 def _inbound(
@@ -149,6 +155,7 @@ def _inbound(
     reasons: list[str],
     namespace: str,
     settings: ServerSettings,
+    cache_control: str | None = None,
 ) -> Inbound:
     model = body.get("model")
     if model is not None and not isinstance(model, str):
@@ -176,7 +183,29 @@ def _inbound(
             "max_tokens": max_tokens,
         }
     )
-    return Inbound(endpoint, body, model, stream, include_usage, request)
+    read, write = _cache_controls(body.get("cache"), cache_control)
+    return Inbound(endpoint, body, model, stream, include_usage, request, read=read, write=write)
+
+
+def _cache_controls(options: object, header: str | None) -> tuple[bool, bool]:
+    """``(read, write)`` from the body's ``cache`` object (LiteLLM's: ``{"no-cache": true}``,
+    ``{"no-store": true}``, ``{"ttl": 600}``) and the ``Cache-Control`` header."""
+    if options is not None and not isinstance(options, dict):
+        raise InvalidRequest(
+            "'cache' must be an object such as {\"no-cache\": true} or {\"no-store\": true}", param="cache"
+        )
+    options = options or {}
+    unknown = sorted(set(options) - {"no-cache", "no-store", "ttl", "s-maxage", "namespace"})
+    if unknown:
+        raise InvalidRequest(f"cache: unknown control(s) {unknown}; use no-cache, no-store or ttl", param="cache")
+    for name in ("no-cache", "no-store"):
+        if name in options and not isinstance(options[name], bool):
+            raise InvalidRequest(f"cache.{name} must be true or false", param=f"cache.{name}")
+    directives = {d.strip().split("=")[0].lower() for d in (header or "").split(",") if d.strip()}
+    read = not (options.get("no-cache") or "no-cache" in directives)
+    # A time limit is honoured by not keeping the answer at all: it then lives no longer than asked.
+    write = not (options.get("no-store") or "no-store" in directives or options.get("ttl") is not None)
+    return read, write
 
 
 def _common(body: Mapping[str, Any], known: frozenset[str], settings: ServerSettings) -> list[str]:

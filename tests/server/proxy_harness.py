@@ -140,12 +140,12 @@ class FakeUpstream:
 class Served:
     """An ASGI app under uvicorn in a daemon thread, on a socket bound to a free loopback port."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, limits: dict[str, Any] | None = None) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="error", ws="none", lifespan="on", access_log=False)
+        config = uvicorn.Config(app, log_level="error", ws="none", lifespan="on", access_log=False, **(limits or {}))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()

@@ -305,3 +305,29 @@ def test_no_cache_answers_fresh_and_no_store_keeps_nothing(make_proxy: MakeProxy
     assert _post(proxy, headers, other).headers["x-stepcache-path"] == "miss"  # a ttl: the answer is not kept
     bad = _post(proxy, headers, {**QUESTION, "cache": {"no-cache": "yes"}})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "cache.no-cache"
+
+
+# -- HTTP hygiene -----------------------------------------------------------------------------------
+
+
+def test_requests_beyond_the_in_flight_limit_get_429_with_retry_after(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+    import threading
+
+    proxy = make_proxy(max_in_flight=1)
+    upstream.delay = 1.0
+    slow = threading.Thread(target=_post, args=(proxy, {"x-api-key": "k"}))
+    slow.start()
+    import time
+
+    time.sleep(0.3)
+    busy = _post(proxy, {"x-api-key": "k2"}, {"model": "m", "messages": [{"role": "user", "content": "Solve 2a = 4"}]})
+    slow.join()
+    assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+    assert busy.json()["error"]["code"] == "proxy_busy"
+
+
+def test_an_oversized_header_is_refused(make_proxy: MakeProxy) -> None:
+    proxy = make_proxy(max_header_bytes=8192)
+    response = httpx.post(proxy.url + "/v1/chat/completions", json=QUESTION, headers={"x-big": "a" * 100_000}, timeout=10)
+    assert response.status_code == 431 and response.json()["error"]["code"] == "headers_too_large"
+    assert _post(proxy, {"x-api-key": "k"}).status_code == 200

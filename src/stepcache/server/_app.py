@@ -95,7 +95,29 @@ def create_app(cache: StepCache, settings: ServerSettings | None = None, *, owns
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.state.stepcache = proxy
+    app.add_middleware(_HeaderLimit, limit=settings.max_header_bytes)
     return app
+
+
+class _HeaderLimit:
+    """Requests whose headers together exceed ``limit`` bytes get HTTP 431 before any route runs
+    (uvicorn bounds only headers still arriving; a whole oversized head is refused here)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and sum(len(k) + len(v) for k, v in scope.get("headers", ())) > self.limit:
+            body = json.dumps(oa.error_body(
+                f"the request headers are over this proxy's limit of {self.limit} bytes; send smaller headers",
+                type="invalid_request_error", code="headers_too_large",
+            )).encode()
+            await send({"type": "http.response.start", "status": 431,
+                        "headers": [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
 
 
 def run(cache: StepCache, settings: ServerSettings | None = None, *, owns_cache: bool = False) -> None:
@@ -108,13 +130,7 @@ def run(cache: StepCache, settings: ServerSettings | None = None, *, owns_cache:
 
     settings = settings or ServerSettings()
     settings.check_exposure()
-    uvicorn.run(
-        create_app(cache, settings, owns_cache=owns_cache),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-    )
+    uvicorn.run(create_app(cache, settings, owns_cache=owns_cache), **settings.uvicorn_options())
 
 
 class _StoreBreaker:
@@ -212,6 +228,13 @@ class _Proxy:
     # -- completions ---------------------------------------------------------------------------
     async def _complete(self, request: Request, endpoint: oa.Endpoint) -> Response:
         start = time.perf_counter()
+        if self.metrics.in_flight >= self.settings.max_in_flight:
+            self.metrics.failed(endpoint, 429, 0.0)
+            busy = oa.error_body(
+                f"the proxy is answering {self.metrics.in_flight} requests already (its limit); retry shortly",
+                type="rate_limit_error", code="proxy_busy",
+            )
+            return _json(busy, status=429, headers={"Retry-After": "1"})
         self.metrics.in_flight += 1
         try:
             body = await self._read_json(request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +41,13 @@ class ServerSettings(BaseModel):
     allow_anonymous: bool = False
     #: Request bodies larger than this are refused with HTTP 400.
     max_body_bytes: int = Field(default=4_000_000, ge=1024)
+    #: Request heads (request line and headers) larger than this are refused (the connection is
+    #: closed): a 10 MB header must not cost 10 MB per socket.
+    max_header_bytes: int = Field(default=65_536, ge=4096)
+    #: Completions in flight beyond this get HTTP 429 with ``Retry-After`` instead of queueing.
+    max_in_flight: int = Field(default=256, ge=1)
+    #: Idle keep-alive connections are closed after this many seconds.
+    keep_alive_s: float = Field(default=5.0, gt=0)
     #: ``False`` forwards every request to the backend uncached (path ``bypass``): a baseline for
     #: benchmarks that keeps the proxy's own overhead in the comparison.
     cache_enabled: bool = True
@@ -54,6 +61,17 @@ class ServerSettings(BaseModel):
     worker_threads: int = Field(default=40, ge=1, le=1024)
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     access_log: bool = False
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """The HTTP server's own limits, the same for one process and for ``--workers``."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "log_level": self.log_level,
+            "access_log": self.access_log,
+            "h11_max_incomplete_event_size": self.max_header_bytes,
+            "timeout_keep_alive": self.keep_alive_s,
+        }
 
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without API keys unless ``allow_anonymous`` says so."""

@@ -66,15 +66,7 @@ def run_workers(
     os.environ[FACTORY_ENV] = cache_factory
     os.environ[FACTORY_KWARGS_ENV] = encoded
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
-    uvicorn.run(
-        "stepcache.server:app_from_env",
-        factory=True,
-        workers=workers,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-    )
+    uvicorn.run("stepcache.server:app_from_env", factory=True, workers=workers, **settings.uvicorn_options())
 
 
 def app_from_env() -> Starlette:

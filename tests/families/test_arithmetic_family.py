@@ -189,3 +189,26 @@ def test_the_audit_compares_final_answers() -> None:
     b = ["Total: 3 * 2 + 4 * 5 = 26", "The answer is 26."]
     assert family.same_answer(task, a, b) is True
     assert family.same_answer(task, a, [*b[:-1], "The answer is 25."]) is False
+
+
+def test_a_miss_sends_the_callers_request_unchanged_and_serves_an_unverified_answer_as_given() -> None:
+    solver = Solver()
+    text = "A box holds 12 eggs. How many eggs are in 7 boxes and 5 loose eggs together?"
+    solver.known[text] = ["**Step 1.** Eggs in boxes: \\(12 \\times 7 = 84\\)", "So about 90 eggs in all."]
+    result = _cache(solver).complete(_request(text))
+    sent = solver.calls[0]
+    assert sent.messages == ({"role": "user", "content": text},)  # no format instruction added
+    assert result.text == "1. **Step 1.** Eggs in boxes: \\(12 \\times 7 = 84\\)\n2. So about 90 eggs in all."
+
+
+def test_free_form_working_is_read_through_markdown_and_latex() -> None:
+    solver = Solver()
+    first = solver.add(RUNNER, (5, 400))
+    solver.known[first] = [
+        "### Working",
+        "- **Each day:** Maya runs \\(5 \\times 400 = 2000\\) meters",
+        "- **A week:** \\( \\frac{2000 \\cdot 7}{1} = 14000 \\) meters",
+        "The answer is \\boxed{14000}.",
+    ]
+    result = _cache(solver).complete(_request(first))
+    assert result.stored is not None and "served unverified" not in result.detail

@@ -87,7 +87,7 @@ class Family(ABC, Generic[P]):
     min_similarity: float = 0.80
     #: What to do with a fresh model answer that still fails verification after the repairs and has
     #: no fallback: ``False`` raises :class:`~stepcache.UnverifiableAnswer`; ``True`` serves the
-    #: model's own answer as it came (to the request with the family's format line) and stores
+    #: model's own answer as it came (to the request the family sent) and stores
     #: nothing — for families whose checker proves some answers right but cannot write one.
     serve_unverified: ClassVar[bool] = False
     #: Whether a model answer whose only failures are doubts (nothing proven wrong) is sent back to

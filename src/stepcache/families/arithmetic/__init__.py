@@ -20,8 +20,9 @@ Repair
     A result that is wrong while its operands are grounded is recomputed and the right value carried
     to the later lines that used the wrong one — an arithmetic slip costs no model call
     (:meth:`ArithmeticFamily.fix`). Anything else is regenerated from the first failing line with the
-    verified lines as a prefix. A fresh answer that cannot be verified is served as the model wrote it
-    (to the request with the family's one-line format instruction) and not stored.
+    verified lines as a prefix. A miss sends the caller's request unchanged, so an answer that cannot
+    be verified is served exactly as the model gave it — what the caller gets without a cache — and
+    is not stored.
 
 Reuse (``_question.py``, ``_chain.py``)
     At store time each number of the solution gets its *provenance* (which quantity, result, ratio

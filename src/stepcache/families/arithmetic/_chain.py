@@ -25,6 +25,7 @@ from fractions import Fraction
 
 from ._calc import Calc, Token, calculations, tokens_of
 from ._numbers import format_number
+from ._text import plain_line
 from ._question import Question
 
 __all__ = [
@@ -91,7 +92,10 @@ class Line:
     results: frozenset[int] = field(default_factory=frozenset)
 
 
-def read_line(text: str) -> Line:
+def read_line(raw: str) -> Line:
+    """A solution line read: its plain text (:func:`plain_line`), tokens, calculations and the
+    number it states as the answer, if it states one."""
+    text = plain_line(raw)
     tokens = tuple(tokens_of(text))
     calcs = tuple(calculations(tokens))
     final = None
@@ -100,6 +104,11 @@ def read_line(text: str) -> Line:
         at = m.start("num")
         final = next((i for i, t in enumerate(tokens) if t.kind == "num" and t.start <= at < t.end + 1), None)
     return Line(text, tokens, calcs, final, frozenset(c.result for c in calcs))
+
+
+def answer_index(lines: Sequence[Line]) -> int | None:
+    """The index of the last line that states an answer."""
+    return next((n for n in range(len(lines) - 1, -1, -1) if lines[n].final is not None), None)
 
 
 def final_answer(lines: Sequence[Line]) -> Fraction | None:
@@ -203,6 +212,7 @@ def check(question: Question, lines: Sequence[Line]) -> list[Finding]:
     """Everything wrong with a solution, line by line (see the module docstring)."""
     findings: list[Finding] = []
     results: list[Fraction] = []
+    answer_line = answer_index(lines)
     for n, line in enumerate(lines):
         by_result = {c.result: c for c in line.calcs}
         later = {line.tokens[c.result].value for c in line.calcs}
@@ -216,7 +226,7 @@ def check(question: Question, lines: Sequence[Line]) -> list[Finding]:
                     shown = "undefined (division by zero)" if value is None else format_number(value)
                     findings.append(Finding(n, f"{_calc_text(line, calc)} is wrong: it is {shown}", True))
                 results.append(tok.value)
-            elif i == line.final:
+            elif i == line.final and n == answer_line:
                 # the conclusion of the working: the last result (as written: 35 for "= 35%")
                 last = _last_result(lines[: n + 1])
                 if last is None or tok.value not in (last.value, (last.value or 0) * 100 if last.percent else None):
@@ -301,10 +311,30 @@ def correct(question: Question, texts: Sequence[str]) -> list[str] | None:
         line = read_line(out[n])
         by_result = {c.result for c in line.calcs}
         results += [t.value for i, t in enumerate(line.tokens) if i in by_result and t.value is not None]
+    carried = _carried_answer([read_line(t) for t in texts], [read_line(t) for t in out], fixed)
+    if carried is not None:
+        out[carried[0]], changed = carried[1], True
     restated = _restated_answer(question, out)
     if restated is not None:
         out[-1], changed = restated, True
     return out if changed else None
+
+
+def _carried_answer(before: list[Line], after: list[Line], fixed: dict[Fraction, Fraction]) -> tuple[int, str] | None:
+    """The stated answer moved with the last result when that result was corrected: the model's
+    answer repeated its slip ("3 - 1 = 3", "The answer is 3.")."""
+    stated = answer_index(after)
+    last = _last_result(before)
+    if stated is None or last is None or last.value not in fixed:
+        return None
+    line = after[stated]
+    assert line.final is not None
+    answer = line.tokens[line.final]
+    if answer.value not in (last.value, (last.value or 0) * 100 if last.percent else None):
+        return None
+    right = fixed[last.value] if answer.value == last.value else fixed[last.value] * 100
+    rewritten = rewrite(line, {line.final: right})
+    return None if rewritten is None else (stated, rewritten)
 
 
 def _restated_answer(question: Question, texts: list[str]) -> str | None:
@@ -315,7 +345,7 @@ def _restated_answer(question: Question, texts: list[str]) -> str | None:
     overruled)."""
     lines = [read_line(t) for t in texts]
     last = lines[-1] if lines else None
-    if last is None or last.final is None or len(lines) < 2 or not lines[-2].calcs:
+    if last is None or last.final is None or last.calcs or len(lines) < 2 or not lines[-2].calcs:
         return None
     stated = last.tokens[last.final]
     findings = check(question, lines)

@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 from ..._exceptions import StoreError
 from ..._types import BackendRequest, ChatRequest, Entry, StepCheck, Verification
 from .._base import Adaptation, Family, SemanticChange, Task
-from ._chain import carry, check, correct, final_answer, narrow, provenance, read_line
+from ._chain import answer_index, carry, check, correct, final_answer, narrow, provenance, read_line
 from ._question import Question, align, free_after, read_question, rename, skeleton
 from ._read import question_of, split_lines
+from ._text import plain_line
 
 __all__ = ["ArithmeticFamily"]
 
@@ -24,6 +25,7 @@ PATCH_MAX_TOKENS = 200
 #: Constants that are arithmetic, not unit conversions: they survive a change of units.
 _UNITLESS = {"1", "2", "100"}
 
+#: The format a *continuation* is asked for (fresh answers are the caller's own request).
 _SYSTEM = 'One calculation per line, like "Apples: 3 * 4 = 12". End with "The answer is N."' 
 
 
@@ -76,10 +78,15 @@ class ArithmeticFamily(Family[Question]):
 
     # -- generate ------------------------------------------------------------------------------
     def fresh_request(self, request: ChatRequest, task: Task[Question]) -> BackendRequest:
-        system = _SYSTEM if not request.system.strip() else f"{request.system.strip()}\n\n{_SYSTEM}"
-        messages = [{"role": "system", "content": system}]
-        messages += [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
-        return BackendRequest(messages=tuple(messages), model=request.model, max_tokens=request.max_tokens)
+        """The caller's own request, unchanged: the model reasons the way it would without a cache
+        (a format instruction made a small model skip its working), a miss costs what the bare
+        request costs, and an answer that cannot be verified is the one the caller would have got.
+        Free-form working (prose, markdown, LaTeX) is read all the same."""
+        return BackendRequest(
+            messages=tuple({"role": m.role, "content": m.content} for m in request.messages),
+            model=request.model,
+            max_tokens=request.max_tokens,
+        )
 
     def segment(self, task: Task[Question], text: str) -> list[str]:
         return split_lines(text)
@@ -162,12 +169,15 @@ class ArithmeticFamily(Family[Question]):
             reasons = "; ".join(f.reason for f in (proven or mine))
             checks.append(StepCheck(i, not mine, reasons, doubt=bool(mine) and not proven))
         problems: list[str] = []
+        stated = answer_index(lines)
         if not steps:
             problems.append("the answer is empty")
-        elif lines[-1].final is None:
-            problems.append("the solution must end with the line 'The answer is N.'")
+        elif stated is None:
+            problems.append("the solution must state its answer, as in 'The answer is N.'")
         elif not any(line.calcs for line in lines):
             problems.append("no calculation shows how the answer was reached")
+        elif any(line.calcs for line in lines[stated + 1 :]):
+            problems.append("calculations follow the stated answer")
         return Verification(tuple(checks), tuple(problems))
 
     # -- repair --------------------------------------------------------------------------------
@@ -191,9 +201,11 @@ class ArithmeticFamily(Family[Question]):
         return BackendRequest(messages=messages, model=request.model, max_tokens=budget)
 
     def stitch(self, task: Task[Question], steps: Sequence[str], report: Verification, text: str) -> list[str]:
-        prefix = list(steps[: _kept(steps, report)])
+        # One answer in one form: the kept lines and the continuation both plain (no list numbers,
+        # markdown or LaTeX), so a stitched answer never reads "2. 3. 1." or mixes notations.
+        prefix = [plain_line(s) for s in steps[: _kept(steps, report)]]
         seen = {_plain(s) for s in prefix}
-        return prefix + [s for s in self.segment(task, text) if _plain(s) not in seen]
+        return prefix + [p for p in map(plain_line, self.segment(task, text)) if p and _plain(p) not in seen]
 
     # -- audit ---------------------------------------------------------------------------------
     def same_answer(self, task: Task[Question], served: Sequence[str], fresh: Sequence[str]) -> bool | None:

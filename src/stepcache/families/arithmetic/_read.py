@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 
 from ..._types import ChatRequest
-from ._chain import _FINAL
 from ._numbers import numbers_in
 
 __all__ = ["question_of", "split_lines"]
@@ -41,7 +40,6 @@ _ALGEBRA = re.compile(
     r"|(?<![\w-])[b-hj-zB-HJ-Z]\s*[-+*/^]\s*[\d(]"
     r"|[\d)]\s*[-+*/^]\s*[b-hj-zB-HJ-Z](?![\w-])"
 )
-_NUMBERING = re.compile(r"^\s*(?:(?:step|line)\s*\d+\s*[:.)-]|\d+\s*[.)]\s|[-*•]\s+)", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*```")
 _MIN_WORDS = 10
 
@@ -65,20 +63,6 @@ def question_of(request: ChatRequest) -> str | None:
 
 
 def split_lines(text: str) -> list[str]:
-    """A solution's lines: numbering, bullets, bold marks and code fences dropped, and a final
-    answer stated at the end of a longer line ("... = 70 minutes. The answer is 70.") put on a line
-    of its own."""
-    lines: list[str] = []
-    for raw in text.splitlines():
-        if _FENCE.match(raw):
-            continue
-        line = _NUMBERING.sub("", raw.replace("**", "")).strip()
-        if not line:
-            continue
-        m = _FINAL.search(line)
-        if m and m.start() > 0 and line[: m.start()].strip():
-            head = line[: m.start()].rstrip(" .;,")
-            lines += [head, line[m.start() :].strip()]
-        else:
-            lines.append(line)
-    return lines
+    """A solution's lines as the model wrote them (blank lines and code fences dropped), so an answer
+    served as the model gave it reads as it did; what is checked is each line's plain form."""
+    return [line.rstrip() for line in text.splitlines() if line.strip() and not _FENCE.match(line)]

@@ -394,13 +394,14 @@ class StepCache:
 
     def _repair(
         self, req: ChatRequest, family: Family[Any], task: Task[Any], steps: list[str], report: Verification,
-        *, strict: bool = True,
+        *, strict: bool = True, model_rounds: int | None = None,
     ) -> _Repaired:
         """Bounded model repair of the failing region, then the family's deterministic fallback.
         A result still failing raises :class:`UnverifiableAnswer` (``strict``) or is returned."""
         out = _Repaired(steps=steps, report=report)
         _fix(family, task, out)
-        while not out.report.ok and out.calls < family.max_repairs:
+        rounds = family.max_repairs if model_rounds is None else model_rounds
+        while not out.report.ok and out.calls < rounds:
             if out.report.only_doubts and not family.repair_doubts:
                 break
             completion = self.backend.complete(family.patch_request(req, task, out.steps, out.report))
@@ -442,7 +443,7 @@ class StepCache:
         completion = self.backend.complete(family.fresh_request(req, task))
         steps = family.segment(task, completion.text)
         report = family.verify(task, steps)
-        repaired = self._repair(req, family, task, steps, report)
+        repaired = self._repair(req, family, task, steps, report, model_rounds=None if family.repair_fresh else 0)
         repaired.usage = TokenUsage.of(completion) + repaired.usage
         skip = lookup.semantic_neighbour
         if lookup.failed_patch is not None:

@@ -164,3 +164,26 @@ def test_carrying_never_serves_a_wrong_answer(problem: Problem, old: list[int], 
     if stopped is None:
         assert final_answer(_lines(lines)) == problem.answer([Fraction(v) for v in new])
         assert check(b, _lines(lines)) == []
+
+
+def test_a_percent_written_after_multiplying_by_100_is_right_and_never_corrected() -> None:
+    question = read_question("Ann has 8 puppies and Ben 14; 11 of all the puppies have spots. What percentage have spots?")
+    solution = ["Puppies: 8 + 14 = 22", "\\[ \\frac{11}{22} \\times 100 = 50\\% \\]", "The answer is \\boxed{50}."]
+    assert check(question, _lines(solution)) == []
+    assert correct(question, solution) is None  # 50 % here is 50, not 0.5 to be "corrected" to 5000 %
+    other = read_question("Ann has 6 puppies and Ben 10; 4 of all the puppies have spots. What percentage have spots?")
+    lines, stopped = carry(question, other, solution, provenance(question, _lines(solution)))
+    assert stopped is None and final_answer(_lines(lines)) == 25 and "=25%" in lines[1].replace(" ", "")
+    assert lines[2] == "The answer is 25."
+
+
+def test_a_chain_with_a_worked_middle_is_checked_but_never_carried() -> None:
+    question = read_question("A building has 32 bricks: 4 green, twice as many purple, the rest pink. How many pink bricks?")
+    solution = ["Purple: 2 × 4 = 8", "Pink: 32 - (4 + 8) = 32 - 12 = 20", "The answer is 20."]
+    assert check(question, _lines(solution)) == []
+    assert correct(question, solution) is None
+    wrong = ["Purple: 2 × 4 = 8", "Pink: 32 - (4 + 8) = 32 - 12 = 21", "The answer is 21."]
+    assert any(f.proven for f in check(question, _lines(wrong)))
+    other = read_question("A building has 40 bricks: 5 green, twice as many purple, the rest pink. How many pink bricks?")
+    lines, stopped = carry(question, other, solution, provenance(question, _lines(solution)))
+    assert stopped is not None and len(lines) == 1

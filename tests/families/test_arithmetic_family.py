@@ -212,3 +212,12 @@ def test_free_form_working_is_read_through_markdown_and_latex() -> None:
     ]
     result = _cache(solver).complete(_request(first))
     assert result.stored is not None and "served unverified" not in result.detail
+
+
+def test_a_fresh_answer_that_fails_is_never_sent_back_to_the_model() -> None:
+    solver = Solver()
+    text = solver.add(RUNNER, (5, 400))
+    solver.known[text] = ["Each day Maya runs 5 * 400 = 2000 meters", "In a week that is 2000 * 6 = 12000 meters",
+                          "The answer is 12000."]  # 6 is from nowhere: a doubt, and no model repair
+    result = _cache(solver).complete(_request(text))
+    assert len(solver.calls) == 1 and "served unverified" in result.detail

@@ -94,6 +94,10 @@ class Family(ABC, Generic[P]):
     #: the model for repair. ``False`` serves it unverified at once — for families whose doubts are
     #: the model's own reasoning (a number the checker cannot trace), which a repair rarely changes.
     repair_doubts: ClassVar[bool] = True
+    #: Whether a fresh model answer that fails verification is sent back to the model for repair.
+    #: ``False`` (with ``serve_unverified``) keeps the model's own answer when the family cannot
+    #: prove it right: a repair that verifies could still replace a right answer with a wrong one.
+    repair_fresh: ClassVar[bool] = True
 
     # -- recognise -----------------------------------------------------------------------------
     @abstractmethod

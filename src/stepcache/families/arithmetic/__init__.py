@@ -19,10 +19,10 @@ Steps and checks (``_calc.py``, ``_chain.py``)
 Repair
     A result that is wrong while its operands are grounded is recomputed and the right value carried
     to the later lines that used the wrong one — an arithmetic slip costs no model call
-    (:meth:`ArithmeticFamily.fix`). Anything else is regenerated from the first failing line with the
-    verified lines as a prefix. A miss sends the caller's request unchanged, so an answer that cannot
-    be verified is served exactly as the model gave it — what the caller gets without a cache — and
-    is not stored.
+    (:meth:`ArithmeticFamily.fix`). A carried solution that fails is regenerated from the first
+    failing line with the verified lines as a prefix. A fresh answer is never sent back to the model:
+    a miss sends the caller's request unchanged, and an answer that cannot be verified is served
+    exactly as the model gave it — what the caller gets without a cache — and is not stored.
 
 Reuse (``_question.py``, ``_chain.py``)
     At store time each number of the solution gets its *provenance* (which quantity, result, ratio

@@ -58,10 +58,25 @@ class Calc:
     operands: tuple[int, ...]
     ops: tuple[str | int, ...]  # operators as strings, operands as indices into ``operands``
     result: int
+    #: A chain ``A = B = C`` whose middle ``B`` is itself an expression (``32 - (4 + 8) = 32 - 12 =
+    #: 20``): its numbers (token indices) and operator sequence. ``B`` must equal ``C`` too; its
+    #: numbers are the writer's partial results, checked by that equality, never carried.
+    middle: tuple[int, ...] = ()
+    middle_ops: tuple[str | int, ...] = ()
 
     def value(self, values: Sequence[Fraction]) -> Fraction | None:
         """The expression's exact value for these operand values (``None``: division by zero)."""
         return evaluate(self.ops, values)
+
+    def agrees(self, value: Fraction | None, stated: Token) -> bool:
+        """Whether ``value`` is what ``stated`` says: ``50%`` is 0.5, and also 50 where a writer
+        multiplied by 100 and then wrote the sign ("11 / 22 × 100 = 50%")."""
+        if value is None or stated.value is None:
+            return False
+        return value == stated.value or (stated.percent and value == stated.value * 100)
+
+    def middle_value(self, tokens: Sequence[Token]) -> Fraction | None:
+        return evaluate(self.middle_ops, [tokens[i].value or Fraction(0) for i in self.middle]) if self.middle else None
 
 
 def tokens_of(line: str) -> list[Token]:
@@ -119,11 +134,23 @@ def calculations(tokens: Sequence[Token]) -> list[Calc]:
     """Every calculation of a line, left to right (see the module docstring)."""
     calcs: list[Calc] = []
     boundary = 0  # tokens before this belong to an earlier calculation or clause
-    for eq, tok in enumerate(tokens):
-        if not (tok.kind == "op" and tok.text == "="):
+    equals = [i for i, tok in enumerate(tokens) if tok.kind == "op" and tok.text == "="]
+    skip: set[int] = set()
+    for n, eq in enumerate(equals):
+        if eq in skip:
             continue
         result = _result_after(tokens, eq)
-        found = _expression_before(tokens, boundary, eq) if result is not None else None
+        found = _expression_before(tokens, boundary, eq)
+        if found is not None and result is None and n + 1 < len(equals):
+            # "A = B = C" with B an expression: A's value must be C, and so must B's.
+            nxt = equals[n + 1]
+            middle = _parse(tokens, eq + 1, nxt)
+            final = _result_after(tokens, nxt)
+            if middle is not None and final is not None:
+                calcs.append(Calc(found[0], found[1], final, middle=middle[0], middle_ops=middle[1]))
+                skip.add(nxt)
+                boundary = nxt + 1
+                continue
         if found is not None and result is not None:
             calcs.append(Calc(operands=found[0], ops=found[1], result=result))
         boundary = eq + 1
@@ -135,8 +162,8 @@ def _result_after(tokens: Sequence[Token], eq: int) -> int | None:
     if nxt < len(tokens) and tokens[nxt].kind == "num":
         after = tokens[nxt + 1] if nxt + 1 < len(tokens) else None
         unit = nxt + 2 < len(tokens) and tokens[nxt + 2].kind == "word"
-        if after is not None and after.kind == "op" and after.text in "*/×÷(" and not (after.text == "/" and unit):
-            return None  # "= 3 * 4 = 12": the stated value is itself an expression
+        if after is not None and after.kind == "op" and after.text in "*/×÷(+-−–·x" and not (after.text == "/" and unit):
+            return None  # "= 3 * 4 = 12", "= 32 - 12 = 20": the stated value is itself an expression
         return nxt
     return None
 

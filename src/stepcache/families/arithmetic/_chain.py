@@ -153,6 +153,8 @@ def sources(value: Fraction, question: Question, results: Sequence[Fraction]) ->
     for n, result in enumerate(results):
         if result == value:
             found.append(("r", str(n)))
+        elif result * 100 == value and result < 1:
+            found.append(("r", str(n), "x100"))  # "= 35%" then "The answer is 35"
     for i, slot in enumerate(question.slots):
         for form, v in _forms(slot.value, slot.percent, slot.den):
             if v == value:
@@ -185,6 +187,9 @@ def provenance(question: Question, lines: Sequence[Line]) -> list[list[list[Sour
         for i, tok in enumerate(line.tokens):
             if tok.kind != "num" or tok.value is None or i in own:
                 continue
+            if any(i in c.middle for c in line.calcs):
+                per_line.append([])  # a chain's partial result: never carried
+                continue
             before = [own[idx] for idx in own if idx < i]
             usable = results + [known[k] for k in sorted(before)]
             found = sources(tok.value, question, usable)
@@ -216,16 +221,19 @@ def check(question: Question, lines: Sequence[Line]) -> list[Finding]:
     for n, line in enumerate(lines):
         by_result = {c.result: c for c in line.calcs}
         later = {line.tokens[c.result].value for c in line.calcs}
+        middles = {k for c in line.calcs for k in c.middle}
         for i, tok in enumerate(line.tokens):
             if tok.kind != "num" or tok.value is None:
                 continue
             calc = by_result.get(i)
             if calc is not None:
                 value = calc.value([line.tokens[k].value or Fraction(0) for k in calc.operands])
-                if value != tok.value:
+                if not calc.agrees(value, tok) or (calc.middle and not calc.agrees(calc.middle_value(line.tokens), tok)):
                     shown = "undefined (division by zero)" if value is None else format_number(value)
                     findings.append(Finding(n, f"{_calc_text(line, calc)} is wrong: it is {shown}", True))
                 results.append(tok.value)
+            elif i in middles:
+                continue  # a chain's middle: checked by its equality with the result
             elif i == line.final and n == answer_line:
                 # the conclusion of the working: the last result (as written: 35 for "= 35%")
                 last = _last_result(lines[: n + 1])
@@ -372,12 +380,16 @@ def _first_fix(
             continue
         calc = by_result.get(i)
         if calc is None:
+            if any(i in c.middle for c in line.calcs):
+                return None  # a chain with partial results is not rewritten
             if tok.value in fixed and not sources(tok.value, question, seen):
                 return i, fixed[tok.value]
             continue
         operands = [line.tokens[k] for k in calc.operands]
         value = calc.value([t.value or Fraction(0) for t in operands])
-        if value is not None and value != tok.value:
+        if calc.middle and not calc.agrees(value, tok):
+            return None
+        if value is not None and not calc.agrees(value, tok):
             if all(t.value is not None and sources(t.value, question, seen) for t in operands):
                 fixed[tok.value] = value
                 return i, value
@@ -439,6 +451,10 @@ def carry(
             value = calc.value(operands)
             if value is None:
                 return out, f"line {n + 1}: a division by zero with the new numbers"
+            stated = line.tokens[calc.result]
+            cached = calc.value([t.value or Fraction(0) for t in (line.tokens[k] for k in calc.operands)])
+            if stated.percent and stated.value is not None and cached == stated.value * 100 != stated.value:
+                value /= 100  # "11 / 22 × 100 = 50%": the sign, not a second division by 100
             values[calc.result] = value
             results.append(value)
         for i in inputs:
@@ -458,7 +474,9 @@ def _resolve(src: Sequence[str], old: Question, new: Question, results: Sequence
     kind = src[0]
     if kind == "r":
         n = int(src[1])
-        return results[n] if n < len(results) else None
+        if n >= len(results):
+            return None
+        return results[n] * 100 if len(src) > 2 and src[2] == "x100" else results[n]
     if kind == "q":
         i = int(src[1])
         if i >= len(new.slots):

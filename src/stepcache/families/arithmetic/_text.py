@@ -28,9 +28,11 @@ def plain_line(raw: str) -> str:
     text = _LATEX_TEXT.sub(r" \1 ", text)
     for _ in range(3):  # nested fractions, innermost first
         text = _LATEX_FRAC.sub(r"(\1)/(\2)", text)
-    text = _LATEX_BOXED.sub(r" answer: \1 ", text)
+    # "The answer is \boxed{50}" reads "The answer is 50"; a box alone marks the answer
+    text = _LATEX_BOXED.sub(lambda m: f" {m.group(1)} " if "answer" in text[: m.start()].lower() else f" answer: {m.group(1)} ", text)
     text = _LATEX_DELIMS.sub(" ", text)
     for sign, plain in _LATEX_SIGNS.items():
         text = text.replace(sign, plain)
     text = text.replace("{", " ").replace("}", " ")
-    return re.sub(r"[ \t]+", " ", text).strip()
+    text = re.sub(r"[ \t]+", " ", text)
+    return re.sub(r" (?=[.,;:!?](?:\s|$))", "", text).strip()

@@ -197,3 +197,20 @@ def test_complete_text_models_and_forward() -> None:
 def test_rejects_non_http_base_url() -> None:
     with pytest.raises(ValueError, match="http"):
         OpenAIHTTPBackend("127.0.0.1:8080")
+
+
+def test_an_upstream_dripping_its_answer_hits_the_total_deadline() -> None:
+    import time
+
+    class Drip(httpx.SyncByteStream):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            for byte in json.dumps(chat_answer("x = 5")).encode():
+                time.sleep(0.02)  # each wait far inside the per-read timeout
+                yield bytes([byte])
+
+    b = backend(lambda request: httpx.Response(200, stream=Drip()), timeout=5.0, deadline=0.2)
+    with pytest.raises(exc.UpstreamTimeout, match="deadline"):
+        b.complete(REQ)
+    assert backend(lambda request: httpx.Response(200, json=chat_answer("x = 5")), deadline=0.2).complete(REQ).text == "x = 5"
+    with pytest.raises(ValueError, match="deadline"):
+        backend(lambda request: httpx.Response(200), deadline=0)

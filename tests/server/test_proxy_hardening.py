@@ -331,3 +331,21 @@ def test_an_oversized_header_is_refused(make_proxy: MakeProxy) -> None:
     response = httpx.post(proxy.url + "/v1/chat/completions", json=QUESTION, headers={"x-big": "a" * 100_000}, timeout=10)
     assert response.status_code == 431 and response.json()["error"]["code"] == "headers_too_large"
     assert _post(proxy, {"x-api-key": "k"}).status_code == 200
+
+
+def test_a_long_prompt_is_never_looked_up_on_the_event_loop(make_proxy: MakeProxy) -> None:
+    import threading
+
+    proxy = make_proxy(inline_lookup=True)
+    seen: list[str] = []
+    lookup = proxy.cache.lookup
+
+    def recording_lookup(request: Any) -> Any:
+        seen.append(threading.current_thread().name)
+        return lookup(request)
+
+    proxy.cache.lookup = recording_lookup  # type: ignore[method-assign]
+    _post(proxy, {"x-api-key": "k"})
+    long = {"model": "m", "messages": [{"role": "user", "content": "Summarise: " + "lorem ipsum " * 5000}]}
+    assert _post(proxy, {"x-api-key": "k"}, long).status_code == 200
+    assert len(seen) == 1  # only the short request was looked up inline; the long one went to a worker thread

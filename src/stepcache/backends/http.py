@@ -53,6 +53,7 @@ class OpenAIHTTPBackend(Backend):
         max_retries: int = 2,
         retry_backoff: float = 0.25,
         transport: httpx.BaseTransport | None = None,
+        deadline: float | None = 600.0,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(
@@ -60,8 +61,13 @@ class OpenAIHTTPBackend(Backend):
             )
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if deadline is not None and deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds (or None), got {deadline}")
         self.base_url = base_url.rstrip("/")
         self.model = model
+        #: Seconds one call may take in all, however the upstream paces its bytes (``timeout`` bounds
+        #: each wait; an upstream dripping a byte every few seconds never trips it).
+        self.deadline = deadline
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         headers = {"Accept": "application/json", "User-Agent": "stepcache"}
@@ -126,12 +132,27 @@ class OpenAIHTTPBackend(Backend):
             self._client.close()
 
     # -- HTTP ----------------------------------------------------------------------------------
+    def _within_deadline(self, method: str, url: str, path: str, body: Mapping[str, Any] | None) -> httpx.Response:
+        """The response, read whole, or :class:`UpstreamTimeout` once :attr:`deadline` has passed."""
+        start = time.monotonic()
+        with self._client.stream(method, path, json=body) as response:
+            received = bytearray()
+            for chunk in response.iter_bytes():
+                received += chunk
+                if self.deadline is not None and time.monotonic() - start > self.deadline:
+                    raise UpstreamTimeout(
+                        f"{method} {url}: still answering after the {self.deadline:g}s deadline; the upstream is "
+                        "too slow (raise the backend's deadline if its answers are that long)"
+                    )
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-encoding", "content-length")]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(received), request=response.request)
+
     def _call(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
         url = f"{self.base_url}/{path}"
         attempt = 0
         while True:
             try:
-                response = self._client.request(method, path, json=body)
+                response = self._within_deadline(method, url, path, body)
             except httpx.TimeoutException as exc:
                 if isinstance(exc, httpx.ConnectTimeout) and attempt < self.max_retries:
                     attempt = self._sleep(attempt, None)

@@ -294,7 +294,7 @@ class _Proxy:
         if not (inbound.read and inbound.write):
             # The caller's own cache controls: not shared with anyone else's identical request.
             return await run_in_threadpool(lambda: self.cache.complete(request, read=inbound.read, write=inbound.write))
-        if self.inline_lookup:
+        if self.inline_lookup and _small(request):
             # The reuse path makes no model call and, with an in-process store, no I/O: ~0.4 ms of
             # CPU. Answering it on the loop saves the thread-pool hop, which cost more than that
             # (two thread switches, and GIL hand-offs that wait out the 5 ms switch interval once
@@ -357,6 +357,15 @@ class _Proxy:
             raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
         _check_json(body)
         return body
+
+
+#: Requests longer than this are looked up in a worker thread, never on the event loop: reading a
+#: long prompt (families parse it, the embedder reads it) would stall every other request.
+INLINE_LOOKUP_MAX_CHARS = 16_000
+
+
+def _small(request: Any) -> bool:
+    return sum(len(m.content) for m in request.messages) <= INLINE_LOOKUP_MAX_CHARS
 
 
 def _uncached(inbound: oa.Inbound, error: str) -> oa.Inbound:

@@ -349,3 +349,16 @@ def test_a_long_prompt_is_never_looked_up_on_the_event_loop(make_proxy: MakeProx
     long = {"model": "m", "messages": [{"role": "user", "content": "Summarise: " + "lorem ipsum " * 5000}]}
     assert _post(proxy, {"x-api-key": "k"}, long).status_code == 200
     assert len(seen) == 1  # only the short request was looked up inline; the long one went to a worker thread
+
+
+def test_a_worker_exits_when_its_master_is_gone() -> None:
+    import os
+    import threading
+
+    from stepcache.server._workers import watch_master
+
+    gone, alive = threading.Event(), threading.Event()
+    watch_master(os.getppid() + 1_000_000, interval=0.01, exit=gone.set)  # a parent we do not have: gone
+    assert gone.wait(5)
+    watch_master(os.getppid(), interval=0.01, exit=alive.set)  # our real parent: keeps watching
+    assert not alive.wait(0.2)

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
-from collections.abc import Mapping
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConfigurationError
 from ._settings import ServerSettings
+
+log = logging.getLogger("stepcache.server")
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -85,7 +91,27 @@ def app_from_env() -> Starlette:
         settings = ServerSettings.model_validate_json(os.environ.get(SETTINGS_ENV) or "{}")
     except ValueError as exc:
         raise ConfigurationError(f"{FACTORY_KWARGS_ENV} or {SETTINGS_ENV} is not valid: {exc}") from exc
+    watch_master(os.getppid())
     return create_app(_load_factory(name)(**kwargs), settings, owns_cache=True)
+
+
+def watch_master(master: int, *, interval: float = 1.0, exit: Callable[[], None] | None = None) -> threading.Thread:
+    """Exit this worker when the process that started it is gone (killed with ``kill -9``, its
+    workers are re-parented and would keep serving as orphans). A daemon thread polls the parent id."""
+
+    def watch() -> None:
+        while os.getppid() == master:
+            time.sleep(interval)
+        log.warning("the master process %d is gone; this worker (pid %d) exits", master, os.getpid())
+        (exit or _exit_now)()
+
+    thread = threading.Thread(target=watch, name="stepcache-master-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _exit_now() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own shutdown: the cache is closed, counters flushed
 
 
 def _load_factory(name: str) -> Any:

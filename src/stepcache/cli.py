@@ -293,7 +293,7 @@ def _print_audits(stats: StoreStats) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from .server import ServerSettings, run, run_workers
-    from .server._auth import load_api_keys
+    from .server._auth import load_api_keys, load_tenant_limits
 
     settings = ServerSettings(
         host=args.host,
@@ -301,6 +301,7 @@ def _serve(args: argparse.Namespace) -> int:
         upstream_model=args.model,
         cache_enabled=not args.no_cache,
         api_keys=load_api_keys(args.api_keys) if args.api_keys else None,
+        tenant_limits=load_tenant_limits(args.api_keys) if args.api_keys else None,
         allow_anonymous=args.allow_anonymous,
     )
     settings.check_exposure()  # before a model is loaded or a store opened

@@ -362,3 +362,41 @@ def test_a_worker_exits_when_its_master_is_gone() -> None:
     assert gone.wait(5)
     watch_master(os.getppid(), interval=0.01, exit=alive.set)  # our real parent: keeps watching
     assert not alive.wait(0.2)
+
+
+def test_tenant_limits_count_requests_a_minute_and_tokens_a_day() -> None:
+    from stepcache.server._auth import RateLimited, TenantLimits
+
+    now = [1000.0]
+    limits = TenantLimits({"team-a": {"requests_per_minute": 2, "tokens_per_day": 100}}, clock=lambda: now[0])
+    limits.admit("team-a")
+    limits.admit("team-a")
+    with pytest.raises(RateLimited) as refused:
+        limits.admit("team-a")
+    assert 1 <= refused.value.retry_after <= 61
+    limits.admit("team-b")  # no limits for another tenant
+    now[0] += 61
+    limits.admit("team-a")  # the minute has passed
+    limits.spent("team-a", 150)
+    now[0] += 1
+    with pytest.raises(RateLimited, match="tokens"):
+        limits.admit("team-a")
+    now[0] += 86400  # another day, another budget
+    limits.admit("team-a")
+
+
+def test_a_tenant_over_its_rate_gets_429_with_retry_after(make_proxy: MakeProxy, tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text(f"team-a {hash_key(KEY_A1)} rpm=2\nteam-b {hash_key(KEY_B)}\n")
+    from stepcache.server._auth import load_tenant_limits
+
+    proxy = make_proxy(api_keys=load_api_keys(path), tenant_limits=load_tenant_limits(path))
+    a, b = {"authorization": f"Bearer {KEY_A1}"}, {"authorization": f"Bearer {KEY_B}"}
+    assert [_post(proxy, a).status_code for _ in range(2)] == [200, 200]
+    refused = _post(proxy, a)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["error"]["code"] == "tenant_rate_limited"
+    assert _post(proxy, b).status_code == 200
+    path.write_text(f"team-a {hash_key(KEY_A1)} rpm=fast\n")
+    with pytest.raises(ConfigurationError, match="rpm=N"):
+        load_api_keys(path)

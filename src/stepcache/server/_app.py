@@ -29,7 +29,7 @@ from .._exceptions import (
 )
 from .._types import BackendRequest, Result, TokenUsage, Verification
 from . import _openai as oa
-from ._auth import Unauthorized, namespace_for
+from ._auth import RateLimited, TenantLimits, Unauthorized, namespace_for
 from ._coalesce import Coalescer
 from ._metrics import Metrics
 from ._settings import ServerSettings
@@ -159,6 +159,7 @@ class _Proxy:
         self.coalescer = Coalescer(cache.complete)
         self.inline_lookup = _local_store(cache) if settings.inline_lookup is None else settings.inline_lookup
         self.store_breaker = _StoreBreaker()
+        self.tenant_limits = TenantLimits(settings.tenant_limits or {})
 
     # -- routes --------------------------------------------------------------------------------
     async def chat(self, request: Request) -> Response:
@@ -239,6 +240,8 @@ class _Proxy:
         try:
             body = await self._read_json(request)
             namespace = namespace_for(request.headers, self.settings.api_keys, self.settings.shared_namespace)
+            tenant = namespace.removeprefix("tenant-") if self.settings.api_keys is not None else ""
+            self.tenant_limits.admit(tenant)
             parse = oa.parse_chat if endpoint == "chat" else oa.parse_text
             inbound = parse(
                 body, namespace=namespace, settings=self.settings, cache_control=request.headers.get("cache-control")
@@ -266,8 +269,10 @@ class _Proxy:
             if status >= 500:
                 log.warning("%s request failed with HTTP %d: %s", endpoint, status, exc)
             self.metrics.failed(endpoint, status, time.perf_counter() - start)
-            challenge = {"WWW-Authenticate": 'Bearer realm="stepcache"'} if status == 401 else None
-            return _json(error, status=status, headers=challenge)
+            extra = {"WWW-Authenticate": 'Bearer realm="stepcache"'} if status == 401 else None
+            if isinstance(exc, RateLimited):
+                extra = {"Retry-After": str(exc.retry_after)}
+            return _json(error, status=status, headers=extra)
         except Exception:
             log.exception("unexpected error answering a %s request", endpoint)
             self.metrics.failed(endpoint, 500, time.perf_counter() - start)
@@ -276,6 +281,8 @@ class _Proxy:
         finally:
             self.metrics.in_flight -= 1
         self.metrics.served(endpoint, result.path.value, time.perf_counter() - start, result.upstream_tokens)
+        if self.settings.api_keys is not None:
+            self.tenant_limits.spent(namespace.removeprefix("tenant-"), result.upstream_tokens.total)
         return response
 
     def _count_bypass(self, namespace: str, result: Result) -> None:
@@ -467,6 +474,8 @@ def _error(exc: StepCacheError) -> tuple[int, dict[str, Any]]:
 def _error_body(exc: StepCacheError) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, Unauthorized):
         return 401, oa.error_body(str(exc), type="invalid_request_error", code="invalid_api_key")
+    if isinstance(exc, RateLimited):
+        return 429, oa.error_body(str(exc), type="rate_limit_error", code="tenant_rate_limited")
     if isinstance(exc, InvalidRequest):
         code = getattr(exc, "code", "invalid_request")
         return 400, oa.error_body(str(exc), type="invalid_request_error", param=exc.param, code=code)

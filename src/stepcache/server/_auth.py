@@ -9,8 +9,8 @@ its tenant's namespace; any other key, or none, gets HTTP 401. The file holds on
 tenant and the key's SHA-256 (``stepcache keys new TENANT --file FILE`` makes a key and appends its
 line)::
 
-    # tenant      sha256 of the key
-    team-search   3f1c9a...e2 (64 hex digits)
+    # tenant      sha256 of the key             optional limits
+    team-search   3f1c9a...e2 (64 hex digits)   rpm=120 tpd=500000
 
 Without a file every distinct key (of any header kind) is its own namespace and requests without a
 key share ``anonymous``; ``stepcache serve`` then refuses to listen beyond loopback unless told
@@ -22,12 +22,17 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .._exceptions import ConfigurationError, StepCacheError
 
-__all__ = ["Unauthorized", "client_key", "hash_key", "load_api_keys", "new_key", "namespace_for"]
+__all__ = [
+    "Unauthorized", "RateLimited", "TenantLimits", "client_key", "hash_key", "load_api_keys", "load_tenant_limits",
+    "new_key", "namespace_for",
+]
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -35,6 +40,59 @@ _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 class Unauthorized(StepCacheError):
     """The client's API key is missing or not one this proxy accepts (HTTP 401)."""
+
+
+class RateLimited(StepCacheError):
+    """The tenant is over its request rate or token budget (HTTP 429); ``retry_after`` in seconds."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TenantLimits:
+    """Request rates (a sliding minute) and upstream-token budgets (a day) per tenant, counted in
+    this process. Called from the event loop only, so no lock."""
+
+    def __init__(self, limits: Mapping[str, Mapping[str, int]], clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = {tenant: dict(v) for tenant, v in limits.items()}
+        self.clock = clock
+        self.requests: dict[str, deque[float]] = {}
+        self.tokens: dict[str, tuple[int, int]] = {}  # tenant -> (day number, tokens spent)
+
+    def admit(self, tenant: str) -> None:
+        """Count one request of ``tenant`` or raise :class:`RateLimited`."""
+        limits = self.limits.get(tenant)
+        if not limits:
+            return
+        now = self.clock()
+        budget = limits.get("tokens_per_day")
+        day, spent = self.tokens.get(tenant, (int(now // 86400), 0))
+        if budget is not None and day == int(now // 86400) and spent >= budget:
+            raise RateLimited(
+                f"tenant {tenant!r} has spent its {budget} upstream tokens for today; ask the operator for a "
+                "larger budget", retry_after=int(86400 - now % 86400) + 1,
+            )
+        rpm = limits.get("requests_per_minute")
+        if rpm is not None:
+            window = self.requests.setdefault(tenant, deque())
+            while window and now - window[0] >= 60:
+                window.popleft()
+            if len(window) >= rpm:
+                raise RateLimited(
+                    f"tenant {tenant!r} is over its {rpm} requests a minute; retry shortly",
+                    retry_after=int(60 - (now - window[0])) + 1,
+                )
+            window.append(now)
+
+    def spent(self, tenant: str, tokens: int) -> None:
+        if not tokens or tenant not in self.limits:
+            return
+        today = int(self.clock() // 86400)
+        day, spent = self.tokens.get(tenant, (today, 0))
+        self.tokens[tenant] = (today, (spent if day == today else 0) + tokens)
 
 
 def hash_key(key: str) -> str:
@@ -76,6 +134,35 @@ def namespace_for(headers: Mapping[str, str], api_keys: Mapping[str, str] | None
     return "anonymous" if key is None else "key-" + hash_key(key)[:32]
 
 
+#: Optional per-tenant limits after a key's hash: ``rpm=60`` requests a minute, ``tpd=200000``
+#: upstream tokens a day (both per proxy process).
+_LIMIT_NAMES = {"rpm": "requests_per_minute", "tpd": "tokens_per_day"}
+
+
+def _limits_of(fields: list[str], where: str) -> dict[str, int]:
+    limits: dict[str, int] = {}
+    for field in fields:
+        name, _, value = field.partition("=")
+        if name not in _LIMIT_NAMES or not value.isdigit() or int(value) < 1:
+            raise ConfigurationError(
+                f"{where}: {field!r} is not a limit; after 'TENANT SHA256' write rpm=N (requests a minute) "
+                "and/or tpd=N (upstream tokens a day)"
+            )
+        limits[_LIMIT_NAMES[name]] = int(value)
+    return limits
+
+
+def load_tenant_limits(path: str | Path) -> dict[str, dict[str, int]]:
+    """Per-tenant limits from the keys file (tenant → ``requests_per_minute`` / ``tokens_per_day``);
+    a tenant listed with several keys takes the limits of its last line that has any."""
+    limits: dict[str, dict[str, int]] = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        parts = line.split("#", 1)[0].split()
+        if len(parts) > 2:
+            limits[parts[0]] = _limits_of(parts[2:], f"{path}:{number}")
+    return limits
+
+
 def load_api_keys(path: str | Path) -> dict[str, str]:
     """The keys file: SHA-256 hex → tenant. Raises :class:`ConfigurationError` naming the bad line."""
     path = Path(path)
@@ -89,6 +176,8 @@ def load_api_keys(path: str | Path) -> dict[str, str]:
         if not text:
             continue
         parts = text.split()
+        _limits_of(parts[2:], f"{path}:{number}")
+        parts = parts[:2]
         if len(parts) != 2 or not _TENANT.match(parts[0]) or not _HEX.match(parts[1].lower()):
             raise ConfigurationError(
                 f"{path}:{number}: expected 'TENANT SHA256' (a tenant name of letters, digits, '_', '.', '-' "

@@ -36,6 +36,9 @@ class ServerSettings(BaseModel):
     #: ``stepcache serve --api-keys FILE``). ``None``: any client is answered, each key in its own
     #: namespace — only for a proxy that listens on loopback, or with ``allow_anonymous``.
     api_keys: dict[str, str] | None = None
+    #: Per-tenant limits (with ``api_keys``): tenant → ``requests_per_minute`` / ``tokens_per_day``,
+    #: counted per proxy process; beyond them HTTP 429 with ``Retry-After``.
+    tenant_limits: dict[str, dict[str, int]] | None = None
     #: Listen beyond loopback without ``api_keys`` (anyone who reaches the proxy spends the
     #: operator's upstream key).
     allow_anonymous: bool = False

@@ -120,6 +120,23 @@ def _parser() -> argparse.ArgumentParser:
     _add_store_arg(serve)
     serve.set_defaults(handler=_serve)
 
+    entries = sub.add_parser("entries", help="list the entries of a store (newest first)")
+    entries.add_argument("--namespace", default=None, help="only this namespace")
+    entries.add_argument("--family", default=None, help="only this task family")
+    entries.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    entries.add_argument("--json", action="store_true", help="one JSON object per entry")
+    _add_store_arg(entries)
+    entries.set_defaults(handler=_entries)
+
+    purge = sub.add_parser("purge", help="delete entries of a store by namespace, family and/or age")
+    purge.add_argument("--namespace", default=None, help="only this namespace")
+    purge.add_argument("--family", default=None, help="only this task family")
+    purge.add_argument("--older-than", type=_duration, default=None, metavar="AGE",
+                       help="only entries stored longer ago than AGE (e.g. 30d, 12h, 90m, 3600)")
+    purge.add_argument("--all", action="store_true", help="with no other filter: delete every entry")
+    _add_store_arg(purge)
+    purge.set_defaults(handler=_purge)
+
     keys = sub.add_parser("keys", help="client API keys for 'stepcache serve --api-keys'")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
     new_key = keys_sub.add_parser("new", help="make a key for a tenant: print it once, append its hash to FILE")
@@ -230,6 +247,57 @@ def _read_json(path: str) -> Any:
         raise InvalidRequest(f"cannot read the JSON Schema file {path!r}: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    value, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(value) * units[unit]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age; write 30d, 12h, 90m or seconds") from exc
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: an age cannot be negative")
+    return seconds
+
+
+def _lifecycle(store: Any) -> Any:
+    from .store import LifecycleStore
+
+    if not isinstance(store, LifecycleStore):
+        raise ConfigurationError(f"{type(store).__name__} cannot list or delete entries")
+    return store
+
+
+def _entries(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from .store import open_store
+
+    with open_store(args.store) as store:
+        found = _lifecycle(store).entries(namespace=args.namespace, family=args.family, limit=args.limit)
+    for e in found:
+        when = datetime.fromtimestamp(e.created_at, tz=timezone.utc).isoformat(timespec="seconds")
+        if args.json:
+            print(json.dumps({"id": e.id, "namespace": e.scope.namespace, "model": e.scope.model,
+                              "family": e.scope.family, "created_at": when, "prompt": e.prompt}, ensure_ascii=False))
+        else:
+            prompt = " ".join(e.prompt.split())
+            print(f"{e.id:>8}  {when}  {e.scope.family:<10} {e.scope.namespace[:24]:<24} {prompt[:60]}")
+    return EXIT_OK
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from .store import open_store
+
+    if args.namespace is None and args.family is None and args.older_than is None and not args.all:
+        raise InvalidRequest(
+            "purge needs --namespace, --family or --older-than (or --all to delete every entry)", param="all"
+        )
+    with open_store(args.store) as store:
+        deleted = _lifecycle(store).purge(namespace=args.namespace, family=args.family, older_than=args.older_than)
+    print(f"deleted {deleted} entr{'y' if deleted == 1 else 'ies'}")
+    return EXIT_OK
 
 
 def _stats(args: argparse.Namespace) -> int:

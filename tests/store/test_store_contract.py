@@ -259,3 +259,45 @@ def test_audit_counts_are_kept_per_family_and_apart_from_served_tokens(store: St
     only_b = store.stats("tenant-b")
     assert only_b.audits == {"json": {"inconclusive": 1, "dropped": 3}}
     assert only_b.audit_tokens == TokenUsage(1, 0)
+
+
+# -- lifecycle: inspection and purge ---------------------------------------------------------------
+
+
+def _lifecycle_entries(store: Store) -> dict[str, str]:
+    import time
+
+    now = time.time()
+    made = {
+        "old-a-linear": make_entry("old-a-linear", created_at=now - 40 * 86400, vector=unit([1.0, 0.1])),
+        "new-a-json": make_entry("new-a-json", family="json", created_at=now - 60, vector=unit([1.0, 0.2])),
+        "new-b-linear": make_entry("new-b-linear", namespace="tenant-b", created_at=now - 30, vector=unit([1.0, 0.3])),
+    }
+    return {key: store.put(entry).id for key, entry in made.items()}
+
+
+def test_entries_are_listed_newest_first_and_filtered(store: Store) -> None:
+    from stepcache.store import LifecycleStore
+
+    assert isinstance(store, LifecycleStore)
+    ids = _lifecycle_entries(store)
+    assert [e.id for e in store.entries()] == [ids["new-b-linear"], ids["new-a-json"], ids["old-a-linear"]]
+    assert [e.id for e in store.entries(namespace="tenant-a")] == [ids["new-a-json"], ids["old-a-linear"]]
+    assert [e.id for e in store.entries(family="linear", limit=1)] == [ids["new-b-linear"]]
+
+
+def test_purge_deletes_what_matches_and_nothing_finds_it_again(store: Store) -> None:
+    from stepcache.store import LifecycleStore
+
+    assert isinstance(store, LifecycleStore)
+    ids = _lifecycle_entries(store)
+    assert store.purge(older_than=30 * 86400) == 1
+    assert store.get("old-a-linear") is None
+    assert ids["old-a-linear"] not in [e.id for e, _ in store.nearest("tenant-a", "m1", unit([1.0, 0.1]), k=5)]
+    assert store.purge(namespace="tenant-a", family="linear") == 0
+    assert store.purge(namespace="tenant-b") == 1
+    assert store.by_signature(Scope("tenant-b", "m1", "linear"), "sig") == []
+    assert [e.id for e in store.entries()] == [ids["new-a-json"]]
+    assert store.stats().entries == 1
+    # a purged key can be stored again
+    assert store.put(make_entry("old-a-linear")).id

@@ -1,8 +1,8 @@
 """Stores: where verified entries live."""
 
-from ._base import AuditStore, Store
+from ._base import AuditStore, LifecycleStore, Store
 from ._url import open_store
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
 
-__all__ = ["Store", "AuditStore", "open_store", "MemoryStore", "SQLiteStore"]
+__all__ = ["Store", "AuditStore", "LifecycleStore", "open_store", "MemoryStore", "SQLiteStore"]

@@ -91,6 +91,22 @@ class AuditStore(Protocol):
         """
 
 
+@runtime_checkable
+class LifecycleStore(Protocol):
+    """A store an operator can inspect and prune (``stepcache entries``, ``stepcache purge``)."""
+
+    def entries(
+        self, *, namespace: str | None = None, family: str | None = None, limit: int = 100
+    ) -> list[Entry]:
+        """Stored entries, newest first, optionally of one namespace and/or family."""
+
+    def purge(
+        self, *, namespace: str | None = None, family: str | None = None, older_than: float | None = None
+    ) -> int:
+        """Delete the entries matching every filter given (``older_than``: seconds since stored);
+        returns how many. Statistics are kept."""
+
+
 def quarantined_key(entry_id: str, key: str) -> str:
     """The key a quarantined entry is kept under: its original key stays readable in it."""
     return f"quarantined:{entry_id}:{key}"

@@ -129,6 +129,37 @@ class MemoryStore(Store):
                 del self._by_key[entry.key]  # the next identical request stores a fresh answer
         return True
 
+    # -- lifecycle -----------------------------------------------------------------------------
+    def _matching(self, namespace: str | None, family: str | None, older_than: float | None) -> list[Entry]:
+        cutoff = None if older_than is None else time.time() - older_than
+        return [
+            e for e in self._by_id.values()
+            if (namespace is None or e.scope.namespace == namespace)
+            and (family is None or e.scope.family == family)
+            and (cutoff is None or e.created_at < cutoff)
+        ]
+
+    def entries(self, *, namespace: str | None = None, family: str | None = None, limit: int = 100) -> list[Entry]:
+        with self._lock:
+            found = self._matching(namespace, family, None)
+        return sorted(found, key=lambda e: (e.created_at, int(e.id)), reverse=True)[:limit]
+
+    def purge(
+        self, *, namespace: str | None = None, family: str | None = None, older_than: float | None = None
+    ) -> int:
+        with self._lock:
+            doomed = self._matching(namespace, family, older_than)
+            for entry in doomed:
+                row_id = int(entry.id)
+                del self._by_id[row_id]
+                self._quarantined.pop(row_id, None)
+                if self._by_key.get(entry.key) is entry:
+                    del self._by_key[entry.key]
+                ids = self._by_signature.get((entry.scope, entry.signature))
+                if ids is not None and row_id in ids:
+                    ids.remove(row_id)
+        return len(doomed)  # the vector index resolves through _by_id: removed rows are never found
+
     def stats(self, namespace: str | None = None) -> StoreStats:
         with self._lock:
             current = [

@@ -322,6 +322,23 @@ class PostgresStore(Store):
             )
         return True
 
+    # -- lifecycle -----------------------------------------------------------------------------
+    def entries(self, *, namespace: str | None = None, family: str | None = None, limit: int = 100) -> list[Entry]:
+        where, args = _filters(namespace, family, None)
+        with self._connection("list entries") as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM entries WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s", (*args, limit)
+            ).fetchall()
+        return [row_to_entry(r) for r in rows]
+
+    def purge(
+        self, *, namespace: str | None = None, family: str | None = None, older_than: float | None = None
+    ) -> int:
+        where, args = _filters(namespace, family, older_than)
+        with self._connection("purge entries") as conn, conn.transaction():
+            deleted = conn.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
+        return int(deleted)
+
     def stats(self, namespace: str | None = None) -> StoreStats:
         self.flush()
         where = "" if namespace is None else " AND namespace = %s"
@@ -539,3 +556,18 @@ def _float_option(name: str, value: str) -> float:
         return float(value)
     except ValueError as exc:
         raise ConfigurationError(f"PostgreSQL store option {name}={value!r} must be a number") from exc
+
+
+def _filters(namespace: str | None, family: str | None, older_than: float | None) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = ["TRUE"]
+    args: list[Any] = []
+    if namespace is not None:
+        clauses.append("namespace = %s")
+        args.append(namespace)
+    if family is not None:
+        clauses.append("family = %s")
+        args.append(family)
+    if older_than is not None:
+        clauses.append("created_at < %s")
+        args.append(time.time() - older_than)
+    return " AND ".join(clauses), tuple(args)

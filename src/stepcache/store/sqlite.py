@@ -267,6 +267,23 @@ class SQLiteStore(Store):
             ).rowcount
         return changed == 1
 
+    # -- lifecycle -----------------------------------------------------------------------------
+    def entries(self, *, namespace: str | None = None, family: str | None = None, limit: int = 100) -> list[Entry]:
+        where, args = _filters(namespace, family, None)
+        with self._db("cannot read from") as conn:
+            rows = conn.execute(f"{_SELECT} WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?", [*args, limit])
+            return [row_to_entry(r) for r in rows.fetchall()]
+
+    def purge(
+        self, *, namespace: str | None = None, family: str | None = None, older_than: float | None = None
+    ) -> int:
+        where, args = _filters(namespace, family, older_than)
+        with self._db("cannot delete from") as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            deleted = conn.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
+            conn.execute("COMMIT")
+        return int(deleted)  # the vector index resolves ids through the table: deleted rows are never found
+
     def stats(self, namespace: str | None = None) -> StoreStats:
         self.flush()
         where, args = ("AND namespace = ?", (namespace,)) if namespace is not None else ("", ())
@@ -363,3 +380,18 @@ class SQLiteStore(Store):
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
+
+
+def _filters(namespace: str | None, family: str | None, older_than: float | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = ["1 = 1"]
+    args: list[Any] = []
+    if namespace is not None:
+        clauses.append("namespace = ?")
+        args.append(namespace)
+    if family is not None:
+        clauses.append("family = ?")
+        args.append(family)
+    if older_than is not None:
+        clauses.append("created_at < ?")
+        args.append(time.time() - older_than)
+    return " AND ".join(clauses), args

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from proxy_harness import FakeUpstream, MakeProxy, Proxy
 
 from stepcache import MemoryStore, ScriptedBackend, StepCache
@@ -400,3 +402,48 @@ def test_a_tenant_over_its_rate_gets_429_with_retry_after(make_proxy: MakeProxy,
     path.write_text(f"team-a {hash_key(KEY_A1)} rpm=fast\n")
     with pytest.raises(ConfigurationError, match="rpm=N"):
         load_api_keys(path)
+
+
+# -- fuzzing: no body is a 500 ------------------------------------------------------------------------
+
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40) | st.sampled_from(
+    ["Solve 3x + 5 = 20", "Return JSON with keys name, age for Ada, 36", "Maya buys 3 pens at $2 each. How much?", ""]
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+_MESSAGE = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "system", "assistant", "developer", "tool", "bot", 3]), "content": _TEXT | _JSON}
+)
+_BODY = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": _TEXT | _JSON,
+        "messages": st.lists(_MESSAGE, max_size=4) | _JSON,
+        "prompt": _TEXT | _JSON,
+        "temperature": _JSON,
+        "max_tokens": _JSON,
+        "response_format": st.sampled_from([{"type": "json_object"}, {"type": "text"}, {"type": "json_schema"}]) | _JSON,
+        "stream": _JSON,
+        "cache": _JSON,
+        "n": _JSON,
+        "tools": _JSON,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_BODY, endpoint=st.sampled_from(["/v1/chat/completions", "/v1/completions"]))
+def test_no_body_is_a_500(body: dict[str, Any], endpoint: str) -> None:
+    from starlette.testclient import TestClient
+
+    from stepcache.server import create_app
+
+    cache = StepCache(ScriptedBackend(responder=lambda request: "1. 3x = 15\n2. x = 5"), store=MemoryStore())
+    with TestClient(create_app(cache, ServerSettings())) as client:
+        response = client.post(endpoint, json=body)
+    cache.close()
+    assert response.status_code != 500, (body, response.text)
+    assert "error" in response.json() or response.status_code == 200

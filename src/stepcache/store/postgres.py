@@ -329,7 +329,7 @@ class PostgresStore(Store):
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM entries WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s", (*args, limit)
             ).fetchall()
-        return [row_to_entry(r) for r in rows]
+        return [_entry(r) for r in rows]
 
     def purge(
         self, *, namespace: str | None = None, family: str | None = None, older_than: float | None = None

@@ -120,13 +120,33 @@ def _parser() -> argparse.ArgumentParser:
     _add_store_arg(serve)
     serve.set_defaults(handler=_serve)
 
-    entries = sub.add_parser("entries", help="list the entries of a store (newest first)")
-    entries.add_argument("--namespace", default=None, help="only this namespace")
-    entries.add_argument("--family", default=None, help="only this task family")
-    entries.add_argument("--limit", type=int, default=20, help="how many (default 20)")
-    entries.add_argument("--json", action="store_true", help="one JSON object per entry")
-    _add_store_arg(entries)
-    entries.set_defaults(handler=_entries)
+    entries = sub.add_parser("entries", help="inspect a store's entries: list, show, delete")
+    entries_sub = entries.add_subparsers(dest="entries_command", required=True, metavar="COMMAND")
+    listing = entries_sub.add_parser("list", help="the newest entries (id, time, family, namespace, prompt)")
+    listing.add_argument("--namespace", default=None, help="only this namespace")
+    listing.add_argument("--family", default=None, help="only this task family")
+    listing.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per entry")
+    _add_store_arg(listing)
+    listing.set_defaults(handler=_entries)
+    show = entries_sub.add_parser("show", help="one entry whole, as JSON (prompt, steps, text, task)")
+    show.add_argument("id", help="the entry id ('stepcache entries list' shows them)")
+    _add_store_arg(show)
+    show.set_defaults(handler=_entries_show)
+    delete = entries_sub.add_parser("delete", help="delete entries by id")
+    delete.add_argument("ids", nargs="+", metavar="ID")
+    _add_store_arg(delete)
+    delete.set_defaults(handler=_entries_delete)
+
+    export = sub.add_parser("export", help="write every entry of a store as JSON lines (to stdout or --out)")
+    export.add_argument("--namespace", default=None, help="only this namespace")
+    export.add_argument("--out", default=None, metavar="FILE", help="write here instead of stdout")
+    _add_store_arg(export)
+    export.set_defaults(handler=_export)
+    load = sub.add_parser("import", help="add the entries of an export file to a store")
+    load.add_argument("file", metavar="FILE", help="a file written by 'stepcache export'")
+    _add_store_arg(load)
+    load.set_defaults(handler=_import)
 
     purge = sub.add_parser("purge", help="delete entries of a store by namespace, family and/or age")
     purge.add_argument("--namespace", default=None, help="only this namespace")
@@ -284,6 +304,77 @@ def _entries(args: argparse.Namespace) -> int:
         else:
             prompt = " ".join(e.prompt.split())
             print(f"{e.id:>8}  {when}  {e.scope.family:<10} {e.scope.namespace[:24]:<24} {prompt[:60]}")
+    return EXIT_OK
+
+
+def _entry_json(e: Any) -> dict[str, Any]:
+    return {
+        "id": e.id, "key": e.key, "namespace": e.scope.namespace, "model": e.scope.model, "family": e.scope.family,
+        "signature": e.signature, "prompt": e.prompt, "task": e.task, "steps": list(e.steps), "text": e.text,
+        "embedding": [float(x) for x in e.embedding], "prepared": e.prepared, "format_version": e.format_version,
+        "created_at": e.created_at, "cost": [e.cost.prompt, e.cost.completion],
+    }
+
+
+def _entries_show(args: argparse.Namespace) -> int:
+    from .store import open_store
+
+    with open_store(args.store) as store:
+        found = _lifecycle(store).entries(ids=[args.id], limit=1)
+    if not found:
+        raise InvalidRequest(f"no entry {args.id!r} in this store; 'stepcache entries list' shows the ids", param="id")
+    shown = _entry_json(found[0])
+    shown.pop("embedding")
+    print(json.dumps(shown, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def _entries_delete(args: argparse.Namespace) -> int:
+    from .store import open_store
+
+    with open_store(args.store) as store:
+        deleted = _lifecycle(store).purge(ids=args.ids)
+    print(f"deleted {deleted} of {len(args.ids)}")
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .store import open_store
+
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        with open_store(args.store) as store:
+            for e in _lifecycle(store).entries(namespace=args.namespace, limit=10**9):
+                out.write(json.dumps(_entry_json(e), ensure_ascii=False) + "\n")
+    finally:
+        if args.out:
+            out.close()
+    return EXIT_OK
+
+
+def _import(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ._types import Entry, Scope, TokenUsage
+    from .store import open_store
+
+    added = 0
+    with open_store(args.store) as store, open(args.file, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                entry = Entry(
+                    key=d["key"], scope=Scope(d["namespace"], d["model"], d["family"]), signature=d["signature"],
+                    prompt=d["prompt"], task=d["task"], steps=tuple(d["steps"]), text=d["text"],
+                    embedding=np.asarray(d["embedding"], dtype=np.float32), prepared=d["prepared"],
+                    format_version=d["format_version"], created_at=d["created_at"], cost=TokenUsage(*d["cost"]),
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InvalidRequest(f"{args.file}:{number}: not an exported entry ({exc}); use 'stepcache export'") from exc
+            added += store.put(entry).key == entry.key
+    print(f"imported {added} entr{'y' if added == 1 else 'ies'}")
     return EXIT_OK
 
 

@@ -301,3 +301,14 @@ def test_purge_deletes_what_matches_and_nothing_finds_it_again(store: Store) -> 
     assert store.stats().entries == 1
     # a purged key can be stored again
     assert store.put(make_entry("old-a-linear")).id
+
+
+def test_entries_and_purge_by_id(store: Store) -> None:
+    from stepcache.store import LifecycleStore
+
+    assert isinstance(store, LifecycleStore)
+    ids = _lifecycle_entries(store)
+    assert [e.id for e in store.entries(ids=[ids["new-a-json"], "no-such-id"])] == [ids["new-a-json"]]
+    assert store.purge(ids=[ids["new-a-json"], "999999"]) == 1
+    assert store.get("new-a-json") is None and len(store.entries()) == 2
+    assert store.purge(ids=[]) == 0

@@ -10,6 +10,7 @@ counts audit outcomes and quarantines entries an audit found wrong. The built-in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
@@ -96,12 +97,22 @@ class LifecycleStore(Protocol):
     """A store an operator can inspect and prune (``stepcache entries``, ``stepcache purge``)."""
 
     def entries(
-        self, *, namespace: str | None = None, family: str | None = None, limit: int = 100
+        self,
+        *,
+        namespace: str | None = None,
+        family: str | None = None,
+        limit: int = 100,
+        ids: Sequence[str] | None = None,
     ) -> list[Entry]:
-        """Stored entries, newest first, optionally of one namespace and/or family."""
+        """Stored entries, newest first, optionally of one namespace, family and/or these ids."""
 
     def purge(
-        self, *, namespace: str | None = None, family: str | None = None, older_than: float | None = None
+        self,
+        *,
+        namespace: str | None = None,
+        family: str | None = None,
+        older_than: float | None = None,
+        ids: Sequence[str] | None = None,
     ) -> int:
         """Delete the entries matching every filter given (``older_than``: seconds since stored);
         returns how many. Statistics are kept."""

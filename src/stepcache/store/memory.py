@@ -130,34 +130,50 @@ class MemoryStore(Store):
         return True
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def _matching(self, namespace: str | None, family: str | None, older_than: float | None) -> list[Entry]:
+    def _matching(
+        self, namespace: str | None, family: str | None, older_than: float | None, ids: Sequence[str] | None
+    ) -> list[Entry]:
         cutoff = None if older_than is None else time.time() - older_than
+        wanted = None if ids is None else set(ids)
         return [
             e for e in self._by_id.values()
             if (namespace is None or e.scope.namespace == namespace)
             and (family is None or e.scope.family == family)
             and (cutoff is None or e.created_at < cutoff)
+            and (wanted is None or e.id in wanted)
         ]
 
-    def entries(self, *, namespace: str | None = None, family: str | None = None, limit: int = 100) -> list[Entry]:
+    def entries(
+        self,
+        *,
+        namespace: str | None = None,
+        family: str | None = None,
+        limit: int = 100,
+        ids: Sequence[str] | None = None,
+    ) -> list[Entry]:
         with self._lock:
-            found = self._matching(namespace, family, None)
+            found = self._matching(namespace, family, None, ids)
         return sorted(found, key=lambda e: (e.created_at, int(e.id)), reverse=True)[:limit]
 
     def purge(
-        self, *, namespace: str | None = None, family: str | None = None, older_than: float | None = None
+        self,
+        *,
+        namespace: str | None = None,
+        family: str | None = None,
+        older_than: float | None = None,
+        ids: Sequence[str] | None = None,
     ) -> int:
         with self._lock:
-            doomed = self._matching(namespace, family, older_than)
+            doomed = self._matching(namespace, family, older_than, ids)
             for entry in doomed:
                 row_id = int(entry.id)
                 del self._by_id[row_id]
                 self._quarantined.pop(row_id, None)
                 if self._by_key.get(entry.key) is entry:
                     del self._by_key[entry.key]
-                ids = self._by_signature.get((entry.scope, entry.signature))
-                if ids is not None and row_id in ids:
-                    ids.remove(row_id)
+                same = self._by_signature.get((entry.scope, entry.signature))
+                if same is not None and row_id in same:
+                    same.remove(row_id)
         return len(doomed)  # the vector index resolves through _by_id: removed rows are never found
 
     def stats(self, namespace: str | None = None) -> StoreStats:

@@ -28,7 +28,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -323,8 +323,15 @@ class PostgresStore(Store):
         return True
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def entries(self, *, namespace: str | None = None, family: str | None = None, limit: int = 100) -> list[Entry]:
-        where, args = _filters(namespace, family, None)
+    def entries(
+        self,
+        *,
+        namespace: str | None = None,
+        family: str | None = None,
+        limit: int = 100,
+        ids: Sequence[str] | None = None,
+    ) -> list[Entry]:
+        where, args = _filters(namespace, family, None, ids)
         with self._connection("list entries") as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM entries WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s", (*args, limit)
@@ -332,9 +339,14 @@ class PostgresStore(Store):
         return [_entry(r) for r in rows]
 
     def purge(
-        self, *, namespace: str | None = None, family: str | None = None, older_than: float | None = None
+        self,
+        *,
+        namespace: str | None = None,
+        family: str | None = None,
+        older_than: float | None = None,
+        ids: Sequence[str] | None = None,
     ) -> int:
-        where, args = _filters(namespace, family, older_than)
+        where, args = _filters(namespace, family, older_than, ids)
         with self._connection("purge entries") as conn, conn.transaction():
             deleted = conn.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
         return int(deleted)
@@ -558,7 +570,9 @@ def _float_option(name: str, value: str) -> float:
         raise ConfigurationError(f"PostgreSQL store option {name}={value!r} must be a number") from exc
 
 
-def _filters(namespace: str | None, family: str | None, older_than: float | None) -> tuple[str, tuple[Any, ...]]:
+def _filters(
+    namespace: str | None, family: str | None, older_than: float | None, ids: Sequence[str] | None = None
+) -> tuple[str, tuple[Any, ...]]:
     clauses: list[str] = ["TRUE"]
     args: list[Any] = []
     if namespace is not None:
@@ -570,4 +584,8 @@ def _filters(namespace: str | None, family: str | None, older_than: float | None
     if older_than is not None:
         clauses.append("created_at < %s")
         args.append(time.time() - older_than)
+    if ids is not None:
+        numbers = [int(i) for i in ids if str(i).isdigit()]
+        clauses.append(f"id IN ({', '.join(['%s'] * len(numbers))})" if numbers else "1 = 0")
+        args.extend(numbers)
     return " AND ".join(clauses), tuple(args)

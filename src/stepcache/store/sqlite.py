@@ -268,16 +268,28 @@ class SQLiteStore(Store):
         return changed == 1
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def entries(self, *, namespace: str | None = None, family: str | None = None, limit: int = 100) -> list[Entry]:
-        where, args = _filters(namespace, family, None)
+    def entries(
+        self,
+        *,
+        namespace: str | None = None,
+        family: str | None = None,
+        limit: int = 100,
+        ids: Sequence[str] | None = None,
+    ) -> list[Entry]:
+        where, args = _filters(namespace, family, None, ids)
         with self._db("cannot read from") as conn:
             rows = conn.execute(f"{_SELECT} WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?", [*args, limit])
             return [row_to_entry(r) for r in rows.fetchall()]
 
     def purge(
-        self, *, namespace: str | None = None, family: str | None = None, older_than: float | None = None
+        self,
+        *,
+        namespace: str | None = None,
+        family: str | None = None,
+        older_than: float | None = None,
+        ids: Sequence[str] | None = None,
     ) -> int:
-        where, args = _filters(namespace, family, older_than)
+        where, args = _filters(namespace, family, older_than, ids)
         with self._db("cannot delete from") as conn:
             conn.execute("BEGIN IMMEDIATE")
             deleted = conn.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
@@ -382,7 +394,9 @@ class SQLiteStore(Store):
         return f"SQLiteStore({self.path!r})"
 
 
-def _filters(namespace: str | None, family: str | None, older_than: float | None) -> tuple[str, list[Any]]:
+def _filters(
+    namespace: str | None, family: str | None, older_than: float | None, ids: Sequence[str] | None = None
+) -> tuple[str, list[Any]]:
     clauses: list[str] = ["1 = 1"]
     args: list[Any] = []
     if namespace is not None:
@@ -394,4 +408,8 @@ def _filters(namespace: str | None, family: str | None, older_than: float | None
     if older_than is not None:
         clauses.append("created_at < ?")
         args.append(time.time() - older_than)
+    if ids is not None:
+        numbers = [int(i) for i in ids if str(i).isdigit()]
+        clauses.append(f"id IN ({', '.join(['?'] * len(numbers))})" if numbers else "1 = 0")
+        args.extend(numbers)
     return " AND ".join(clauses), args

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sqlite3
 import threading
@@ -261,3 +262,24 @@ def test_migration_2_upgrades_a_version_1_database(tmp_path: pathlib.Path) -> No
         store.record_audit("tenant-a", "linear", AuditOutcome.DISAGREE, TokenUsage(1, 1))
         assert store.get("old") is None
         assert store.stats().quarantined == 1
+
+
+def test_a_deleted_or_replaced_database_file_is_reported(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stepcache.store.sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "IDENTITY_CHECK_S", 0.0)
+    path = tmp_path / "cache.db"
+    store = SQLiteStore(path)
+    store.put(make_entry("k1"))
+    os.replace(path, tmp_path / "moved.db")
+    with pytest.raises(StoreError, match="deleted"):
+        store.get("k1")
+    store.close()
+    other = SQLiteStore(path)  # a new file at the same place: a fresh store is fine with it
+    other.put(make_entry("k2"))
+    replacement = tmp_path / "replacement.db"
+    SQLiteStore(replacement).close()
+    os.replace(replacement, path)
+    with pytest.raises(StoreError, match="replaced"):
+        other.get("k2")
+    other.close()

@@ -55,6 +55,8 @@ _AUDIT = (
 )
 #: Quarantined entries are kept for inspection but never served.
 _LIVE = "quarantined_at IS NULL"
+#: How often (seconds) a store checks that its database file is still the one it opened.
+IDENTITY_CHECK_S = 1.0
 MEMORY = ":memory:"
 
 
@@ -87,6 +89,8 @@ class SQLiteStore(Store):
         self._lock = threading.RLock()
         self._closed = False
         self._conn = self._connect(busy_timeout)
+        self._identity = self._file_identity()
+        self._last_identity_check = time.monotonic()
         self._pending: dict[tuple[str, str, str], list[int]] = {}
         self._pending_records = 0
         self._last_flush = time.monotonic()
@@ -161,11 +165,35 @@ class SQLiteStore(Store):
             )
         return StoreError(f"{doing} {self._where}: {exc}. Check that the file and its folder are readable and writable.")
 
+    def _file_identity(self) -> tuple[int, int] | None:
+        if self.path == MEMORY:
+            return None
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _check_file(self) -> None:
+        """A database file deleted or replaced under a running store is reported, not written to
+        blindly (the open handle would keep writing to a file no one else can see). Checked at most
+        once a second."""
+        if self._identity is None or time.monotonic() - self._last_identity_check < IDENTITY_CHECK_S:
+            return
+        self._last_identity_check = time.monotonic()
+        now = self._file_identity()
+        if now != self._identity:
+            raise StoreError(
+                f"{self._where} was {'deleted' if now is None else 'replaced by another file'} while in use; "
+                "restart StepCache to open the database again"
+            )
+
     @contextmanager
     def _db(self, doing: str) -> Iterator[sqlite3.Connection]:
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self._where} is closed; open a new store to keep using it")
+            self._check_file()
             try:
                 yield self._conn
             except BaseException as exc:
@@ -323,6 +351,7 @@ class SQLiteStore(Store):
         with self._lock:
             if self._closed:
                 return
+            self._identity = None  # closing: flush to the handle we have, whatever became of the file
             try:
                 self.flush()
             finally:

@@ -9,7 +9,8 @@ stored at all) fails in the tests that use the fake, not in production on SQLite
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -183,3 +184,30 @@ def stats_from_rows(
         audit_tokens=audit_tokens,
         quarantined_by_family={str(family): int(n) for family, n in quarantined if int(n)},
     )
+
+
+def entry_filters(
+    mark: str,
+    namespace: str | None,
+    family: str | None,
+    older_than: float | None,
+    ids: Sequence[str] | None = None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause and arguments selecting entries for the lifecycle commands, with ``mark``
+    the driver's placeholder (``?`` for SQLite, ``%s`` for psycopg)."""
+    clauses: list[str] = ["1 = 1"]
+    args: list[Any] = []
+    if namespace is not None:
+        clauses.append(f"namespace = {mark}")
+        args.append(namespace)
+    if family is not None:
+        clauses.append(f"family = {mark}")
+        args.append(family)
+    if older_than is not None:
+        clauses.append(f"created_at < {mark}")
+        args.append(time.time() - older_than)
+    if ids is not None:
+        numbers = [int(i) for i in ids if str(i).isdigit()]
+        clauses.append(f"id IN ({', '.join([mark] * len(numbers))})" if numbers else "1 = 0")
+        args.extend(numbers)
+    return " AND ".join(clauses), args

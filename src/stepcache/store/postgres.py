@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .._exceptions import ConfigurationError, MissingDependency, StoreError
 from .._types import FORMAT_VERSION, AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store, quarantined_key
-from ._codec import add_count, dump_json, row_to_entry, stats_from_rows
+from ._codec import add_count, dump_json, entry_filters, row_to_entry, stats_from_rows
 from ._pg_migrations import lock_key, migrate
 
 if TYPE_CHECKING:
@@ -331,7 +331,7 @@ class PostgresStore(Store):
         limit: int = 100,
         ids: Sequence[str] | None = None,
     ) -> list[Entry]:
-        where, args = _filters(namespace, family, None, ids)
+        where, args = entry_filters("%s", namespace, family, None, ids)
         with self._connection("list entries") as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM entries WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s", (*args, limit)
@@ -346,7 +346,7 @@ class PostgresStore(Store):
         older_than: float | None = None,
         ids: Sequence[str] | None = None,
     ) -> int:
-        where, args = _filters(namespace, family, older_than, ids)
+        where, args = entry_filters("%s", namespace, family, older_than, ids)
         with self._connection("purge entries") as conn, conn.transaction():
             deleted = conn.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
         return int(deleted)
@@ -569,23 +569,3 @@ def _float_option(name: str, value: str) -> float:
     except ValueError as exc:
         raise ConfigurationError(f"PostgreSQL store option {name}={value!r} must be a number") from exc
 
-
-def _filters(
-    namespace: str | None, family: str | None, older_than: float | None, ids: Sequence[str] | None = None
-) -> tuple[str, tuple[Any, ...]]:
-    clauses: list[str] = ["TRUE"]
-    args: list[Any] = []
-    if namespace is not None:
-        clauses.append("namespace = %s")
-        args.append(namespace)
-    if family is not None:
-        clauses.append("family = %s")
-        args.append(family)
-    if older_than is not None:
-        clauses.append("created_at < %s")
-        args.append(time.time() - older_than)
-    if ids is not None:
-        numbers = [int(i) for i in ids if str(i).isdigit()]
-        clauses.append(f"id IN ({', '.join(['%s'] * len(numbers))})" if numbers else "1 = 0")
-        args.extend(numbers)
-    return " AND ".join(clauses), tuple(args)

@@ -29,7 +29,15 @@ import numpy as np
 from .._exceptions import ConfigurationError, StoreError, StoreVersionError
 from .._types import FORMAT_VERSION, AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store, quarantined_key
-from ._codec import COLUMNS, add_count, decode_vector, entry_values, row_to_entry, stats_from_rows
+from ._codec import (
+    COLUMNS,
+    add_count,
+    decode_vector,
+    entry_filters,
+    entry_values,
+    row_to_entry,
+    stats_from_rows,
+)
 from ._migrations import migrate
 from ..retrieve.index import DEFAULT_THRESHOLD
 from ._vectors import ScopedIndexes
@@ -304,7 +312,7 @@ class SQLiteStore(Store):
         limit: int = 100,
         ids: Sequence[str] | None = None,
     ) -> list[Entry]:
-        where, args = _filters(namespace, family, None, ids)
+        where, args = entry_filters("?", namespace, family, None, ids)
         with self._db("cannot read from") as conn:
             rows = conn.execute(f"{_SELECT} WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?", [*args, limit])
             return [row_to_entry(r) for r in rows.fetchall()]
@@ -317,7 +325,7 @@ class SQLiteStore(Store):
         older_than: float | None = None,
         ids: Sequence[str] | None = None,
     ) -> int:
-        where, args = _filters(namespace, family, older_than, ids)
+        where, args = entry_filters("?", namespace, family, older_than, ids)
         with self._db("cannot delete from") as conn:
             conn.execute("BEGIN IMMEDIATE")
             deleted = conn.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
@@ -422,23 +430,3 @@ class SQLiteStore(Store):
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
-
-def _filters(
-    namespace: str | None, family: str | None, older_than: float | None, ids: Sequence[str] | None = None
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = ["1 = 1"]
-    args: list[Any] = []
-    if namespace is not None:
-        clauses.append("namespace = ?")
-        args.append(namespace)
-    if family is not None:
-        clauses.append("family = ?")
-        args.append(family)
-    if older_than is not None:
-        clauses.append("created_at < ?")
-        args.append(time.time() - older_than)
-    if ids is not None:
-        numbers = [int(i) for i in ids if str(i).isdigit()]
-        clauses.append(f"id IN ({', '.join(['?'] * len(numbers))})" if numbers else "1 = 0")
-        args.extend(numbers)
-    return " AND ".join(clauses), args

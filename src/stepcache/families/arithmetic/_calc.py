@@ -323,8 +323,3 @@ def evaluate(ops: Sequence[str | int], values: Sequence[Fraction], *, check_only
     except (_Syntax, ZeroDivisionError, IndexError):
         return None
     return value if pos == len(ops) else None
-
-
-def operand_values(tokens: Sequence[Token], calc: Calc) -> list[Fraction]:
-    return [tokens[i].value or Fraction(0) for i in calc.operands]
-

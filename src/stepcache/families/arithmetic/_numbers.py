@@ -79,11 +79,6 @@ class Number:
     #: For a part: the denominator its word names (3 for ``two thirds``, whose value is 2/3).
     den: int = 0
 
-    @property
-    def written(self) -> Fraction:
-        """The value as written: 40 for ``40%``."""
-        return self.value * 100 if self.percent else self.value
-
 
 def parse_number(text: str) -> Fraction:
     """``"2,500"`` → 2500, ``".5"`` → 1/2. Raises ``ValueError`` for anything else."""

@@ -79,10 +79,6 @@ class Question:
     #: Words written as proper names (capitalised inside a sentence), lower case.
     names: frozenset[str] = frozenset()
 
-    @property
-    def values(self) -> tuple[Fraction, ...]:
-        return tuple(s.value for s in self.slots)
-
 
 @dataclass(frozen=True, slots=True)
 class Alignment:

@@ -27,6 +27,8 @@ import logging
 import random
 import threading
 import time
+import contextvars
+import dataclasses
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +55,9 @@ class _Job:
     task: Task[Any]
     served: tuple[str, ...]
     entries: tuple[str, ...]  # quarantined if the audit disagrees
+    #: The requester's context variables (e.g. a pass-through upstream key): the audit calls the
+    #: upstream as that request would have.
+    context: contextvars.Context = dataclasses.field(default_factory=contextvars.copy_context)
 
 
 class Auditor:
@@ -179,7 +184,7 @@ class Auditor:
                 job = self._jobs.popleft()
                 self._running += 1
             try:
-                self._audit(job)
+                job.context.run(self._audit, job)
                 self._flush_drops()
             except Exception:
                 log.exception("audit of entry %s failed", job.entries[0])

@@ -112,6 +112,14 @@ def _parser() -> argparse.ArgumentParser:
         "(lines 'TENANT SHA256'; make them with 'stepcache keys new'; env STEPCACHE_API_KEYS)",
     )
     serve.add_argument(
+        "--pass-through-keys",
+        action="store_true",
+        default=os.environ.get("STEPCACHE_PASS_THROUGH_KEYS", "") not in ("", "0", "false", "no"),
+        help="forward each client's own API key to the upstream in place of STEPCACHE_UPSTREAM_API_KEY; the upstream "
+        "accepts or refuses it and each key gets its own cache namespace (needs --upstream; env "
+        "STEPCACHE_PASS_THROUGH_KEYS=1)",
+    )
+    serve.add_argument(
         "--allow-anonymous",
         action="store_true",
         help="listen beyond loopback without --api-keys (anyone who reaches the proxy spends the upstream key)",
@@ -452,17 +460,28 @@ def _print_audits(stats: StoreStats) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from .server import ServerSettings, run, run_workers
+    import pydantic
+
     from .server._auth import load_api_keys, load_tenant_limits
 
-    settings = ServerSettings(
-        host=args.host,
-        port=args.port,
-        upstream_model=args.model,
-        cache_enabled=not args.no_cache,
-        api_keys=load_api_keys(args.api_keys) if args.api_keys else None,
-        tenant_limits=load_tenant_limits(args.api_keys) if args.api_keys else None,
-        allow_anonymous=args.allow_anonymous,
-    )
+    if args.pass_through_keys and not args.upstream:
+        raise ConfigurationError(
+            "--pass-through-keys needs an upstream that checks the keys: give --upstream URL (the embedded "
+            "model checks none; use --api-keys FILE to restrict its clients)"
+        )
+    try:
+        settings = ServerSettings(
+            host=args.host,
+            port=args.port,
+            upstream_model=args.model,
+            cache_enabled=not args.no_cache,
+            api_keys=load_api_keys(args.api_keys) if args.api_keys else None,
+            tenant_limits=load_tenant_limits(args.api_keys) if args.api_keys else None,
+            allow_anonymous=args.allow_anonymous,
+            pass_through_keys=args.pass_through_keys,
+        )
+    except pydantic.ValidationError as exc:
+        raise ConfigurationError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from exc
     settings.check_exposure()  # before a model is loaded or a store opened
     options = {
         "upstream": args.upstream,

@@ -74,13 +74,24 @@ class FakeUpstream:
     auth: list[str] = field(default_factory=list)  # Authorization headers received
     mode: str = "ok"  # ok | status500 | garbage | slow | wrong
     delay: float = 0.0
+    #: When set, only ``Authorization: Bearer KEY`` with one of these keys is answered (else 401,
+    #: whose message repeats the key, as real upstreams' do).
+    accepted: frozenset[str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
             self.auth.clear()
-        self.mode, self.delay = "ok", 0.0
+        self.mode, self.delay, self.accepted = "ok", 0.0, None
+
+    def refused(self, request: Request) -> Response | None:
+        if self.accepted is None:
+            return None
+        sent = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if sent in self.accepted:
+            return None
+        return JSONResponse({"error": {"message": f"Incorrect API key provided: {sent}"}}, status_code=401)
 
     def prompts(self) -> list[str]:
         with self.lock:
@@ -103,6 +114,8 @@ class FakeUpstream:
             with self.lock:
                 self.calls.append(body)
                 self.auth.append(request.headers.get("authorization", ""))
+            if (refusal := self.refused(request)) is not None:
+                return refusal
             if self.delay:
                 await asyncio.sleep(self.delay)
             if self.mode == "status500":
@@ -132,6 +145,8 @@ class FakeUpstream:
             )
 
         async def models(request: Request) -> Response:
+            if (refusal := self.refused(request)) is not None:
+                return refusal
             return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
         return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/v1/models", models)])

@@ -16,13 +16,13 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from proxy_harness import FakeUpstream, MakeProxy, Proxy
+from proxy_harness import OPERATOR_KEY, FakeUpstream, MakeProxy, Proxy
 
-from stepcache import MemoryStore, ScriptedBackend, StepCache
+from stepcache import CacheConfig, MemoryStore, ScriptedBackend, StepCache
 from stepcache._exceptions import ConfigurationError, StoreError
 from stepcache._types import Entry, Path as ResultPath, TokenUsage
 from stepcache.cli import main as cli
-from stepcache.server import ServerSettings
+from stepcache.server import ServerSettings, create_app
 from stepcache.server._auth import hash_key, load_api_keys
 
 KEY_A1, KEY_A2, KEY_B = "sk-team-a-one", "sk-team-a-two", "sk-team-b"
@@ -90,6 +90,58 @@ def test_no_open_proxy_beyond_loopback(settings: dict[str, Any], refused: bool) 
 def test_serve_refuses_to_expose_an_open_proxy_before_loading_anything(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["serve", "--host", "0.0.0.0", "--upstream", "http://127.0.0.1:9/v1"]) == 2
     assert "--allow-anonymous" in capsys.readouterr().err
+
+
+# -- pass-through keys ---------------------------------------------------------------------------
+
+CLIENT_1, CLIENT_2 = "sk-client-one", "sk-client-two"
+
+
+def test_pass_through_forwards_each_clients_key_and_gives_it_its_own_namespace(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
+    upstream.accepted = frozenset({CLIENT_1, CLIENT_2})
+    proxy = make_proxy(pass_through_keys=True, config=CacheConfig(audit_rate=1.0))
+    paths = [_post(proxy, h).headers["x-stepcache-path"] for h in (
+        {"authorization": f"Bearer {CLIENT_1}"}, {"x-api-key": CLIENT_2}, {"api-key": CLIENT_1},
+    )]
+    assert paths == ["miss", "miss", "reuse"]
+    assert proxy.cache.audits.join(timeout=10)  # the reuse was audited: with its requester's key
+    assert upstream.auth == [f"Bearer {CLIENT_1}", f"Bearer {CLIENT_2}", f"Bearer {CLIENT_1}"]
+    # A request the cache must not answer is forwarded with the client's key too.
+    tools = dict(QUESTION, tools=[{"type": "function", "function": {"name": "lookup", "parameters": {}}}])
+    assert _post(proxy, {"authorization": f"Bearer {CLIENT_2}"}, tools).headers["x-stepcache-path"] == "bypass"
+    assert upstream.auth[-1] == f"Bearer {CLIENT_2}"
+    models = httpx.get(proxy.url + "/v1/models", headers={"authorization": f"Bearer {CLIENT_1}"}, timeout=20)
+    assert models.status_code == 200 and upstream.auth[-1] != f"Bearer {OPERATOR_KEY}"
+
+
+def test_pass_through_refuses_what_the_upstream_refuses_and_caches_nothing_for_it(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
+    upstream.accepted = frozenset({CLIENT_1})
+    proxy = make_proxy(pass_through_keys=True)
+    assert _post(proxy, {"authorization": f"Bearer {CLIENT_1}"}).status_code == 200
+    missing = _post(proxy, {})
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "invalid_api_key"
+    for _ in range(2):  # the same question the accepted key has cached: never served to a refused key
+        refused = _post(proxy, {"authorization": "Bearer sk-stolen-guess"})
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+        assert "sk-stolen-guess" not in refused.text
+    assert upstream.auth[-2:] == ["Bearer sk-stolen-guess"] * 2
+    assert httpx.get(proxy.url + "/v1/models", headers={"x-api-key": "nope"}, timeout=20).status_code == 401
+
+
+def test_pass_through_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="choose one"):
+        ServerSettings(pass_through_keys=True, api_keys=KEYS)
+    with pytest.raises(ValueError, match="namespace"):
+        ServerSettings(pass_through_keys=True, shared_namespace="all")
+    ServerSettings(host="0.0.0.0", pass_through_keys=True).check_exposure()
+    cache = StepCache(ScriptedBackend([]), store=MemoryStore())
+    with pytest.raises(ConfigurationError, match="--upstream"):
+        create_app(cache, ServerSettings(pass_through_keys=True))
+    assert cli(["serve", "--pass-through-keys"]) == 2
 
 
 def test_keys_new_appends_a_hash_and_prints_the_key_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

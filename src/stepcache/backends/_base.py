@@ -18,6 +18,9 @@ class Backend(ABC):
 
     #: Shown in logs, ``/v1/models`` and benchmark reports.
     name: str = "backend"
+    #: Whether calls authenticate with the key set by :func:`~stepcache.backends.upstream_key`
+    #: (the proxy's pass-through mode needs an upstream that checks each client's key).
+    forwards_client_keys: bool = False
 
     @abstractmethod
     def complete(self, request: BackendRequest) -> Completion:

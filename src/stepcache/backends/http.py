@@ -19,6 +19,7 @@ import httpx
 from .._exceptions import BackendError, UpstreamProtocolError, UpstreamStatusError, UpstreamTimeout
 from .._types import BackendRequest, Completion
 from ._base import Backend
+from ._credentials import current_upstream_key
 
 __all__ = ["OpenAIHTTPBackend"]
 
@@ -33,7 +34,9 @@ class OpenAIHTTPBackend(Backend):
     """Calls ``{base_url}/chat/completions`` (and ``/completions``, ``/models``) over HTTP.
 
     ``base_url`` is the API root including the version, e.g. ``http://127.0.0.1:8080/v1``.
-    ``api_key`` is the *operator's* key for the upstream; a proxy client's key is never forwarded.
+    ``api_key`` is the *operator's* key for the upstream; a proxy client's key is forwarded only in
+    pass-through mode, where the proxy sets it with :func:`~stepcache.backends.upstream_key` and it
+    replaces ``api_key`` for that request's calls.
     ``model`` pins the upstream model name, overriding whatever the request names.
     Retries ``max_retries`` times, with exponential backoff from ``retry_backoff`` seconds, on
     429/5xx answers and on failures to connect; a read timeout is not retried (the model may still be
@@ -42,6 +45,7 @@ class OpenAIHTTPBackend(Backend):
     """
 
     name = "openai-http"
+    forwards_client_keys = True
 
     def __init__(
         self,
@@ -135,7 +139,9 @@ class OpenAIHTTPBackend(Backend):
     def _within_deadline(self, method: str, url: str, path: str, body: Mapping[str, Any] | None) -> httpx.Response:
         """The response, read whole, or :class:`UpstreamTimeout` once :attr:`deadline` has passed."""
         start = time.monotonic()
-        with self._client.stream(method, path, json=body) as response:
+        key = current_upstream_key()
+        auth = {"Authorization": f"Bearer {key}"} if key else None
+        with self._client.stream(method, path, json=body, headers=auth) as response:
             received = bytearray()
             for chunk in response.iter_bytes():
                 received += chunk

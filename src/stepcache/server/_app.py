@@ -29,7 +29,8 @@ from .._exceptions import (
 )
 from .._types import BackendRequest, Result, TokenUsage, Verification
 from . import _openai as oa
-from ._auth import RateLimited, TenantLimits, Unauthorized, namespace_for
+from ..backends._credentials import bind_upstream_key
+from ._auth import RateLimited, TenantLimits, Unauthorized, client_key, namespace_for
 from ._coalesce import Coalescer
 from ._metrics import Metrics
 from ._settings import ServerSettings
@@ -71,6 +72,11 @@ def create_app(cache: StepCache, settings: ServerSettings | None = None, *, owns
     ``cache`` (close it after the server stops) unless ``owns_cache``: then the app closes it at
     shutdown."""
     settings = settings or ServerSettings()
+    if settings.pass_through_keys and not cache.backend.forwards_client_keys:
+        raise ConfigurationError(
+            f"pass-through keys need an upstream that checks them; the {cache.backend.name} backend does not "
+            "(serve an HTTP upstream with --upstream URL, or give clients keys with --api-keys FILE)"
+        )
     proxy = _Proxy(cache, settings)
 
     @asynccontextmanager
@@ -170,12 +176,18 @@ class _Proxy:
 
     async def models(self, request: Request) -> Response:
         try:
-            namespace_for(request.headers, self.settings.api_keys, self.settings.shared_namespace)
+            self._namespace(request)
         except Unauthorized as exc:
             status, error = _error(exc)
             return _json(error, status=status, headers={"WWW-Authenticate": 'Bearer realm="stepcache"'})
         try:
             names = await run_in_threadpool(self.cache.backend.models)
+        except UpstreamStatusError as exc:
+            if self.settings.pass_through_keys and exc.status_code in (401, 403):
+                status, error = self._error(exc)
+                return _json(error, status=status)
+            log.warning("upstream model list unavailable: %s", exc)
+            names = []
         except StepCacheError as exc:
             log.warning("upstream model list unavailable: %s", exc)
             names = []
@@ -239,7 +251,7 @@ class _Proxy:
         self.metrics.in_flight += 1
         try:
             body = await self._read_json(request)
-            namespace = namespace_for(request.headers, self.settings.api_keys, self.settings.shared_namespace)
+            namespace = self._namespace(request)
             tenant = namespace.removeprefix("tenant-") if self.settings.api_keys is not None else ""
             self.tenant_limits.admit(tenant)
             parse = oa.parse_chat if endpoint == "chat" else oa.parse_text
@@ -265,7 +277,7 @@ class _Proxy:
             self.metrics.failed(endpoint, 499, time.perf_counter() - start)
             return Response(status_code=499)
         except StepCacheError as exc:
-            status, error = _error(exc)
+            status, error = self._error(exc)
             if status >= 500:
                 log.warning("%s request failed with HTTP %d: %s", endpoint, status, exc)
             self.metrics.failed(endpoint, status, time.perf_counter() - start)
@@ -284,6 +296,26 @@ class _Proxy:
         if self.settings.api_keys is not None:
             self.tenant_limits.spent(namespace.removeprefix("tenant-"), result.upstream_tokens.total)
         return response
+
+    def _namespace(self, request: Request) -> str:
+        """The request's cache namespace; in pass-through mode also makes the client's key the
+        upstream key for the rest of this request (a context variable: it follows the request into
+        worker threads and nowhere else)."""
+        settings = self.settings
+        namespace = namespace_for(
+            request.headers, settings.api_keys, settings.shared_namespace, pass_through=settings.pass_through_keys
+        )
+        if settings.pass_through_keys:
+            bind_upstream_key(client_key(request.headers))
+        return namespace
+
+    def _error(self, exc: StepCacheError) -> tuple[int, dict[str, Any]]:
+        if self.settings.pass_through_keys and isinstance(exc, UpstreamStatusError) and exc.status_code in (401, 403):
+            # The client's own key was refused upstream: its problem to fix, not the proxy's.
+            message = f"the upstream refused this API key (HTTP {exc.status_code}); check the key you send"
+            code = "invalid_api_key" if exc.status_code == 401 else "permission_denied"
+            return exc.status_code, oa.error_body(message, type="invalid_request_error", code=code)
+        return _error(exc)
 
     def _count_bypass(self, namespace: str, result: Result) -> None:
         """Counted in the store too, so ``stepcache stats`` shows the share of uncached traffic —

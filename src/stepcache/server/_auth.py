@@ -12,6 +12,12 @@ line)::
     # tenant      sha256 of the key             optional limits
     team-search   3f1c9a...e2 (64 hex digits)   rpm=120 tpd=500000
 
+In pass-through mode (``--pass-through-keys``) the client's key is its upstream key: the proxy
+forwards it in place of the operator's and the upstream accepts or refuses it; a request without a
+key gets 401, and each key has its own namespace, so a key the upstream never accepted has nothing
+cached to be served. A key revoked upstream is still answered from its own entries until they expire
+or are purged (``stepcache purge --namespace key-...``).
+
 Without a file every distinct key (of any header kind) is its own namespace and requests without a
 key share ``anonymous``; ``stepcache serve`` then refuses to listen beyond loopback unless told
 ``--allow-anonymous``, since anyone who reaches it spends the operator's upstream key.
@@ -116,10 +122,20 @@ def client_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def namespace_for(headers: Mapping[str, str], api_keys: Mapping[str, str] | None, shared: str | None = None) -> str:
+def namespace_for(
+    headers: Mapping[str, str], api_keys: Mapping[str, str] | None, shared: str | None = None, *, pass_through: bool = False
+) -> str:
     """The cache namespace of a request; raises :class:`Unauthorized` when keys are required and
-    the request has none this proxy knows."""
+    the request has none this proxy knows (or, with ``pass_through``, none at all: the upstream
+    checks the key itself)."""
     key = client_key(headers)
+    if pass_through:
+        if key is None:
+            raise Unauthorized(
+                "this proxy forwards each client's own upstream API key: send it as 'Authorization: Bearer KEY' "
+                "(or an 'api-key' / 'x-api-key' header)"
+            )
+        return "key-" + hash_key(key)[:32]
     if api_keys is not None:
         tenant = api_keys.get(hash_key(key)) if key else None
         if tenant is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .._exceptions import ConfigurationError
 
@@ -39,6 +39,11 @@ class ServerSettings(BaseModel):
     #: Per-tenant limits (with ``api_keys``): tenant → ``requests_per_minute`` / ``tokens_per_day``,
     #: counted per proxy process; beyond them HTTP 429 with ``Retry-After``.
     tenant_limits: dict[str, dict[str, int]] | None = None
+    #: Pass-through mode: every client must send its own upstream API key, which the proxy forwards
+    #: to the upstream in place of the operator's (the upstream authenticates and bills it); each
+    #: key has its own cache namespace (a hash of it), so a key the upstream never accepted has no
+    #: entries to be served. Not combined with ``api_keys`` or ``shared_namespace``.
+    pass_through_keys: bool = False
     #: Listen beyond loopback without ``api_keys`` (anyone who reaches the proxy spends the
     #: operator's upstream key).
     allow_anonymous: bool = False
@@ -76,13 +81,29 @@ class ServerSettings(BaseModel):
             "timeout_keep_alive": self.keep_alive_s,
         }
 
+    @model_validator(mode="after")
+    def _one_key_scheme(self) -> ServerSettings:
+        if self.pass_through_keys and self.api_keys is not None:
+            raise ValueError(
+                "pass_through_keys and api_keys are two ways to authenticate clients; choose one "
+                "(--pass-through-keys lets the upstream check each client's own key)"
+            )
+        if self.pass_through_keys and self.shared_namespace is not None:
+            raise ValueError(
+                "pass_through_keys needs one cache namespace per client key: with a shared namespace a key "
+                "the upstream would refuse could be answered from another client's entries"
+            )
+        return self
+
     def check_exposure(self) -> None:
         """Refuse to listen beyond loopback without API keys unless ``allow_anonymous`` says so."""
-        if self.api_keys is None and not self.allow_anonymous and not _loopback(self.host):
+        guarded = self.api_keys is not None or self.pass_through_keys
+        if not guarded and not self.allow_anonymous and not _loopback(self.host):
             raise ConfigurationError(
                 f"refusing to listen on {self.host} without API keys: anyone who reaches the proxy would spend "
                 "the upstream key. Give --api-keys FILE (make keys with 'stepcache keys new TENANT --file FILE'), "
-                "listen on 127.0.0.1, or pass --allow-anonymous"
+                "let the upstream check each client's own key with --pass-through-keys, listen on 127.0.0.1, "
+                "or pass --allow-anonymous"
             )
 
 

@@ -18,7 +18,7 @@ def test_public_members_are_exported() -> None:
 
 
 PINNED = """
-AuditOutcome Backend BackendError BackendRequest CacheConfig ChatRequest Completion ConfigurationError Embedder Entry
+AnswerStream AuditOutcome Backend BackendError BackendRequest CacheConfig ChatRequest Completion ConfigurationError Embedder Entry
 FORMAT_VERSION Family HashedNgramEmbedder InvalidRequest LlamaCppBackend MemoryStore Message MissingDependency
 OpenAIHTTPBackend Path Result SQLiteStore Scope ScriptedBackend StepCache StepCacheError StepCheck StepCounts
 Store StoreError StoreStats StoreVersionError Task TokenUsage UnverifiableAnswer UpstreamProtocolError

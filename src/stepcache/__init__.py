@@ -9,7 +9,7 @@ Reuse verified steps of earlier answers for look-alike requests; regenerate only
     print(result.text, result.path)
 """
 
-from ._engine import CacheConfig, StepCache
+from ._engine import AnswerStream, CacheConfig, StepCache
 from ._exceptions import (
     BackendError,
     ConfigurationError,
@@ -57,6 +57,7 @@ __all__ = [
     # engine
     "StepCache",
     "CacheConfig",
+    "AnswerStream",
     # values
     "FORMAT_VERSION",
     "ChatRequest",

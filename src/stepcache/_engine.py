@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
@@ -17,11 +17,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._audit import Auditor
-from ._exceptions import ConfigurationError, StoreError, UnverifiableAnswer
+from ._exceptions import ConfigurationError, StoreError, UnverifiableAnswer, UpstreamProtocolError
 from ._plugins import load_families
 from ._request import coerce_request, exact_key
 from ._types import (
     ChatRequest,
+    Completion,
     Entry,
     Path,
     Result,
@@ -37,7 +38,7 @@ from .families import Adaptation, Family, SemanticChange, Task
 from .retrieve import Embedder
 from .store import AuditStore, Store
 
-__all__ = ["StepCache", "CacheConfig"]
+__all__ = ["StepCache", "CacheConfig", "AnswerStream"]
 
 log = logging.getLogger("stepcache")
 
@@ -109,6 +110,53 @@ class _Lookup:
     def add(self, candidate: _Candidate) -> _Candidate:
         self.candidates.append(candidate)
         return candidate
+
+
+class AnswerStream(Iterator[str]):
+    """An answer as :meth:`StepCache.stream` sends it: iterate for the text pieces.
+
+    :attr:`path` is known before the first piece (``reuse``, ``patch``, ``miss`` or ``skip``);
+    :attr:`result` once the last piece has been taken. :meth:`close` abandons the answer (the
+    model's stream is closed, nothing is stored). Not thread-safe: one consumer at a time.
+    """
+
+    def __init__(self, steps: Generator[Path | str, None, Result]) -> None:
+        self._steps = steps
+        self.path: Path | None = None
+        self.result: Result | None = None
+
+    def __iter__(self) -> AnswerStream:
+        return self
+
+    def __next__(self) -> str:
+        while True:
+            try:
+                item = self._steps.send(None)
+            except StopIteration as done:
+                self.result = done.value
+                raise
+            if isinstance(item, Path):
+                self.path = item
+                continue
+            return item
+
+    def start(self) -> Path:
+        """Run until the path is known (the lookup done; no model text waited for) and return it."""
+        while self.path is None:
+            try:
+                item = self._steps.send(None)
+            except StopIteration as done:
+                self.result = done.value
+                self.path = done.value.path
+                break
+            if isinstance(item, Path):
+                self.path = item
+            else:  # pragma: no cover - the engine always names the path first
+                raise AssertionError("an answer stream sent text before its path")
+        return self.path
+
+    def close(self) -> None:
+        self._steps.close()
 
 
 class StepCache:
@@ -223,6 +271,95 @@ class StepCache:
             if lookup.served is not None:
                 self.audits.offer(req, family, task, result, lookup.served)
         return result
+
+    def stream(self, request: ChatRequest | Mapping[str, Any], *, read: bool = True, write: bool = True) -> AnswerStream:
+        """Answer ``request`` as :meth:`complete` would, as text pieces sent as soon as they are safe.
+
+        A reuse or patch comes in one piece at once. A fresh answer comes as the model writes it, as
+        far as its family can vouch for it (:meth:`Family.verify_prefix`): the ``generic`` family's
+        text as it arrives; a step family's steps once each is complete and verified — the first
+        failing step is never sent: the model's stream is closed there, the answer is repaired from
+        the verified steps (the patch path) and the repaired steps follow; JSON once the whole
+        object verifies. The pieces joined are :attr:`AnswerStream.result`'s text. Closing the
+        stream early (a client that hung up) closes the model's stream and stores nothing.
+        """
+        return AnswerStream(self._streamed(coerce_request(request), read=read, write=write))
+
+    def _streamed(self, req: ChatRequest, *, read: bool, write: bool) -> Generator[Path | str, None, Result]:
+        family, task = self._detect(req)
+        scope = Scope(req.namespace, req.model, family.name)
+        key = exact_key(scope, req)
+        lookup = _Lookup(text=family.retrieval_text(req, task), write=write)
+        result = self._reuse_or_patch(req, family, task, scope, key, lookup) if read else None
+        if result is not None:
+            yield result.path
+            if result.text:
+                yield result.text
+            self._record(req, family, result, lookup)
+            if lookup.served is not None:
+                self.audits.offer(req, family, task, result, lookup.served)
+            return result
+        if read and not lookup.candidates:
+            lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
+        if not read:
+            lookup.semantic_neighbour = None
+        yield Path.SKIP if lookup.failed_patch is not None or lookup.semantic_neighbour is not None else Path.MISS
+        sent = ""
+        settled: tuple[str, ...] = ()
+        upstream = self.backend.stream(family.fresh_request(req, task))
+        completion: Completion | None = None
+        raw, pieces, frozen = "", 0, False
+        try:
+            for item in upstream:
+                if isinstance(item, Completion):
+                    completion = item
+                    break
+                raw += item
+                pieces += 1
+                if frozen or (family.prefix_unit == "line" and "\n" not in item):
+                    continue
+                text = raw if family.prefix_unit == "text" else raw[: raw.rfind("\n") + 1]
+                prefix = family.verify_prefix(task, text)
+                if prefix is None:
+                    frozen = True  # this family sends nothing before the whole answer verifies
+                    continue
+                if prefix.text.startswith(sent) and len(prefix.text) > len(sent):
+                    yield prefix.text[len(sent):]
+                    sent, settled = prefix.text, prefix.steps
+                if prefix.failed:
+                    frozen = True
+                    if family.repair_fresh:
+                        # Repaired from the verified steps: the rest of this answer is not needed.
+                        completion = Completion(text=text, completion_tokens=pieces, finish_reason="cut")
+                        break
+        finally:
+            close = getattr(upstream, "close", None)
+            if callable(close):
+                close()
+        if completion is None:
+            raise UpstreamProtocolError(f"the {self.backend.name} backend's stream ended without its completion")
+        result = self._fresh(req, family, task, scope, key, lookup, completion=completion)
+        if not read:
+            result = replace(result, detail=f"{result.detail}; the caller asked not to be answered from the cache")
+        if not result.text.startswith(sent):
+            result = self._after_sent(family, task, settled, sent, result)
+        if len(result.text) > len(sent):
+            yield result.text[len(sent):]
+        self._record(req, family, result, lookup)
+        return result
+
+    def _after_sent(self, family: Family[Any], task: Task[Any], settled: tuple[str, ...], sent: str, result: Result) -> Result:
+        """The verified answer that follows the steps already sent, when the repaired answer does
+        not begin with them (a fallback written from scratch): the sent steps, then the answer's."""
+        steps = list(settled) + [s for s in family.segment(task, result.text) if s not in settled]
+        report = family.verify(task, steps)
+        text = family.render(task, steps)
+        if report.ok and text.startswith(sent):
+            return replace(result, text=text, verification=report, detail=f"{result.detail}; continued after the steps already streamed")
+        raise UnverifiableAnswer(
+            "the repaired answer does not continue the verified steps already streamed; retry without streaming",
+            report=report,
+        )
 
     def _record(self, req: ChatRequest, family: Family[Any], result: Result, lookup: _Lookup) -> None:
         saved = 0
@@ -438,9 +575,12 @@ class StepCache:
 
     # -- miss / skip ---------------------------------------------------------------------------
     def _fresh(
-        self, req: ChatRequest, family: Family[Any], task: Task[Any], scope: Scope, key: str, lookup: _Lookup
+        self, req: ChatRequest, family: Family[Any], task: Task[Any], scope: Scope, key: str, lookup: _Lookup,
+        *, completion: Completion | None = None,
     ) -> Result:
-        completion = self.backend.complete(family.fresh_request(req, task))
+        """Answer from the model (or from ``completion``, the model's answer already streamed)."""
+        if completion is None:
+            completion = self.backend.complete(family.fresh_request(req, task))
         steps = family.segment(task, completion.text)
         report = family.verify(task, steps)
         repaired = self._repair(req, family, task, steps, report, model_rounds=None if family.repair_fresh else 0)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from stepcache import _exceptions as exc
-from stepcache._types import BackendRequest
+from stepcache._types import BackendRequest, Completion
 from stepcache.backends import OpenAIHTTPBackend
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -214,3 +214,94 @@ def test_an_upstream_dripping_its_answer_hits_the_total_deadline() -> None:
     assert backend(lambda request: httpx.Response(200, json=chat_answer("x = 5")), deadline=0.2).complete(REQ).text == "x = 5"
     with pytest.raises(ValueError, match="deadline"):
         backend(lambda request: httpx.Response(200), deadline=0)
+
+
+# -- streaming -----------------------------------------------------------------------------------
+
+
+def sse_events(*events: object, done: bool = True) -> list[bytes]:
+    lines = [f"data: {json.dumps(e)}\n\n".encode() for e in events]
+    return lines + ([b"data: [DONE]\n\n"] if done else [])
+
+
+def chunk(content: str | None = None, finish: str | None = None, **extra: object) -> dict[str, object]:
+    delta = {} if content is None else {"content": content}
+    return {"object": "chat.completion.chunk", "model": "up", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+
+
+def streaming(events: list[bytes], seen: list[httpx.Request] | None = None, status: int = 200) -> Handler:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(request)
+        return httpx.Response(status, headers={"content-type": "text/event-stream"}, content=iter(events))
+
+    return handle
+
+
+def test_stream_yields_pieces_then_the_completion_with_the_upstreams_usage() -> None:
+    seen: list[httpx.Request] = []
+    usage = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+    events = sse_events(chunk("x "), chunk("= "), chunk("5", "stop"), {"choices": [], "usage": usage})
+    items = list(backend(streaming(events, seen)).stream(REQ))
+    assert items[:-1] == ["x ", "= ", "5"]
+    assert items[-1] == Completion(text="x = 5", prompt_tokens=9, completion_tokens=3, model="up", finish_reason="stop")
+    body = json.loads(seen[0].content)
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+
+
+def test_a_stream_cut_before_its_finish_is_an_error_not_an_answer() -> None:
+    events = sse_events(chunk("x = "), done=False)
+    with pytest.raises(exc.UpstreamProtocolError, match="cut short"):
+        list(backend(streaming(events)).stream(REQ))
+
+
+def test_an_error_event_mid_stream_and_garbage_are_backend_errors() -> None:
+    with pytest.raises(exc.UpstreamStatusError, match="mid-stream"):
+        list(backend(streaming(sse_events(chunk("x"), {"error": {"message": "overloaded"}}))).stream(REQ))
+    with pytest.raises(exc.UpstreamProtocolError, match="not JSON"):
+        list(backend(streaming([b"data: {oops\n\n"])).stream(REQ))
+
+
+def test_an_upstream_that_ignores_stream_answers_in_one_piece() -> None:
+    items = list(backend(lambda r: httpx.Response(200, json=chat_answer("x = 5"))).stream(REQ))
+    assert items[0] == "x = 5" and items[-1].text == "x = 5"  # type: ignore[union-attr]
+
+
+def test_stream_errors_before_the_first_byte_are_mapped_and_retried_like_calls() -> None:
+    attempts: list[int] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        if len(attempts) == 1:
+            return httpx.Response(503, json={"error": {"message": "busy"}})
+        return streaming(sse_events(chunk("ok", "stop")))(request)
+
+    assert list(backend(flaky).stream(REQ))[0] == "ok" and len(attempts) == 2
+    with pytest.raises(exc.UpstreamStatusError) as caught:
+        list(backend(lambda r: httpx.Response(400, json={"error": {"message": "bad"}})).stream(REQ))
+    assert caught.value.status_code == 400
+
+
+def test_forward_stream_relays_the_upstreams_bytes_unchanged() -> None:
+    events = sse_events(chunk("a"), chunk("b", "stop"))
+    seen: list[httpx.Request] = []
+    relayed = b"".join(backend(streaming(events, seen), model="pinned").forward_stream("chat/completions", {"model": "m", "stream": True}))
+    assert relayed == b"".join(events)
+    assert json.loads(seen[0].content)["model"] == "pinned"
+
+
+def test_closing_a_stream_early_closes_the_upstream_response() -> None:
+    closed: list[bool] = []
+
+    class Events(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            yield from sse_events(chunk("a"), chunk("b"), chunk("c", "stop"))
+
+        def close(self) -> None:
+            closed.append(True)
+
+    handler = lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Events())  # noqa: E731
+    stream = backend(handler).stream(REQ)
+    assert next(stream) == "a"
+    stream.close()  # type: ignore[attr-defined]
+    assert closed == [True]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -17,7 +18,7 @@ from stepcache._exceptions import (
     UpstreamProtocolError,
     UpstreamStatusError,
 )
-from stepcache._types import BackendRequest
+from stepcache._types import BackendRequest, Completion
 from stepcache.backends._base import Backend
 from stepcache.backends.llama import (
     DEFAULT_LOCAL_MODEL_NAME,
@@ -50,6 +51,8 @@ class FakeLlama:
             self.calls.append(kwargs)
             if self.raises is not None:
                 raise self.raises
+            if kwargs.get("stream"):
+                return self._chunks()
             return {
                 "id": "chatcmpl-1",
                 "object": "chat.completion",
@@ -62,6 +65,16 @@ class FakeLlama:
         finally:
             with self._count_lock:
                 self.active -= 1
+
+    def _chunks(self) -> Iterator[dict[str, Any]]:
+        pieces = self.text.split(" ")
+        for i, piece in enumerate(pieces):
+            content = piece if i == 0 else " " + piece
+            yield {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
+        yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
+
+    def tokenize(self, text: bytes) -> list[int]:
+        return list(range(len(text.split())))
 
     def close(self) -> None:
         self.closed = True
@@ -339,3 +352,21 @@ def test_no_extra_buffers_leaves_a_llama_cpp_without_the_field_alone() -> None:
     original = package.llama_cpp.llama_model_default_params
     with _no_extra_buffers(package):
         assert package.llama_cpp.llama_model_default_params is original
+
+
+def test_stream_yields_sampled_pieces_then_a_completion_counted_from_them() -> None:
+    fake = FakeLlama("x = 5 because 3x = 15")
+    items = list(LlamaCppBackend(llama=fake).stream(request()))
+    assert items[:-1] == ["x", " =", " 5", " because", " 3x", " =", " 15"]
+    last = items[-1]
+    assert isinstance(last, Completion) and last.text == fake.text and last.finish_reason == "length"
+    assert last.completion_tokens == 7 and last.prompt_tokens == 6  # the fake tokenizer: words of "Be brief." and "Solve 2x = 10"
+    assert fake.calls[0]["stream"] is True
+
+
+def test_a_closed_stream_releases_the_model_for_the_next_call() -> None:
+    backend = LlamaCppBackend(llama=FakeLlama("a b c"))
+    stream = backend.stream(request())
+    next(stream)
+    stream.close()  # type: ignore[attr-defined]
+    assert backend.complete(request()).text == "a b c"  # the lock was released

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from types import TracebackType
 
 from .._types import BackendRequest, Completion
@@ -25,6 +26,15 @@ class Backend(ABC):
     @abstractmethod
     def complete(self, request: BackendRequest) -> Completion:
         """Return the model's answer to ``request``."""
+
+    def stream(self, request: BackendRequest) -> Iterator[str | Completion]:
+        """The answer as it is generated: text pieces, then the whole :class:`Completion` (whose
+        text is the pieces joined) as the last item. Closing the iterator early stops the work
+        where the backend can. This default yields the whole text once :meth:`complete` returns."""
+        completion = self.complete(request)
+        if completion.text:
+            yield completion.text
+        yield completion
 
     def models(self) -> list[str]:
         """Model names this backend serves (for ``GET /v1/models``)."""

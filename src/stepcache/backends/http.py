@@ -11,7 +11,8 @@ import json
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
@@ -135,52 +136,101 @@ class OpenAIHTTPBackend(Backend):
             self._closed.set()
             self._client.close()
 
-    # -- HTTP ----------------------------------------------------------------------------------
-    def _within_deadline(self, method: str, url: str, path: str, body: Mapping[str, Any] | None) -> httpx.Response:
-        """The response, read whole, or :class:`UpstreamTimeout` once :attr:`deadline` has passed."""
+    # -- streaming -----------------------------------------------------------------------------
+    def stream(self, request: BackendRequest) -> Iterator[str | Completion]:
+        """POST ``/chat/completions`` with ``stream: true``: text pieces as the upstream sends them,
+        then the whole :class:`Completion` (usage from the final chunk, when the upstream reports it).
+
+        A stream that ends without a finish reason or ``[DONE]`` raises :class:`UpstreamProtocolError`,
+        so a cut answer is never taken for a whole one. Closing the iterator closes the connection,
+        which stops generation on servers that watch for it (vLLM, llama.cpp's server, OpenAI).
+        """
+        body = chat_body(request, self.model)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        pieces: list[str] = []
+        finish, model, usage = "", "", {}
+        with self._opened("POST", "chat/completions", body) as response:
+            if not _is_event_stream(response):  # a server that ignores "stream": one JSON answer
+                completion = parse_chat(self._json(response, "POST", "chat/completions"))
+                if completion.text:
+                    yield completion.text
+                yield completion
+                return
+            for event in self._events(response, "chat/completions"):
+                for choice in event.get("choices") or ():
+                    if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
+                        continue
+                    delta = choice.get("delta")
+                    piece = delta.get("content") if isinstance(delta, Mapping) else None
+                    if isinstance(piece, str) and piece:
+                        pieces.append(piece)
+                        yield piece
+                    finish = str(choice.get("finish_reason") or finish)
+                if isinstance(event.get("usage"), Mapping):
+                    usage = event["usage"]
+                model = str(event.get("model") or model)
+        if not finish:
+            raise UpstreamProtocolError(
+                f"POST {self.base_url}/chat/completions: the stream ended without a finish reason (cut short)"
+            )
+        yield Completion(
+            text="".join(pieces),
+            prompt_tokens=_count(usage.get("prompt_tokens")),
+            completion_tokens=_count(usage.get("completion_tokens")) or len(pieces),
+            model=model,
+            finish_reason=finish,
+        )
+
+    def forward_stream(self, path: str, body: Mapping[str, Any]) -> Iterator[bytes]:
+        """POST ``body`` (which asks for ``stream: true``) to ``{base_url}/{path}`` and yield the
+        upstream's bytes as they arrive, unchanged: the proxy relays bypassed streams this way.
+        Errors before the first byte raise as :meth:`forward`'s do; closing the iterator closes the
+        upstream connection."""
+        payload = dict(body)
+        if self.model:
+            payload["model"] = self.model
         start = time.monotonic()
+        with self._opened("POST", path.lstrip("/"), payload) as response:
+            for chunk in response.iter_bytes():
+                self._check_deadline(start, "POST", f"{self.base_url}/{path.lstrip('/')}")
+                yield chunk
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    @contextmanager
+    def _opened(self, method: str, path: str, body: Mapping[str, Any] | None) -> Iterator[httpx.Response]:
+        """An upstream response with a 2xx status, its body not read yet. Failures to connect and
+        retryable statuses are retried; an error status raises :class:`UpstreamStatusError`; httpx
+        errors while the body is read (in the block) become :class:`BackendError` subclasses."""
+        url = f"{self.base_url}/{path}"
         key = current_upstream_key()
         auth = {"Authorization": f"Bearer {key}"} if key else None
-        with self._client.stream(method, path, json=body, headers=auth) as response:
-            received = bytearray()
-            for chunk in response.iter_bytes():
-                received += chunk
-                if self.deadline is not None and time.monotonic() - start > self.deadline:
-                    raise UpstreamTimeout(
-                        f"{method} {url}: still answering after the {self.deadline:g}s deadline; the upstream is "
-                        "too slow (raise the backend's deadline if its answers are that long)"
-                    )
-        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-encoding", "content-length")]
-        return httpx.Response(response.status_code, headers=headers, content=bytes(received), request=response.request)
-
-    def _call(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
-        url = f"{self.base_url}/{path}"
         attempt = 0
-        while True:
-            try:
-                response = self._within_deadline(method, url, path, body)
-            except httpx.TimeoutException as exc:
-                if isinstance(exc, httpx.ConnectTimeout) and attempt < self.max_retries:
-                    attempt = self._sleep(attempt, None)
-                    continue
-                raise UpstreamTimeout(
-                    f"{method} {url}: no answer within {self._client.timeout.read}s ({type(exc).__name__}); "
-                    "raise the backend timeout or check the upstream's load"
-                ) from exc
-            except httpx.ConnectError as exc:
-                if attempt < self.max_retries:
-                    attempt = self._sleep(attempt, None)
-                    continue
-                error = BackendError(
-                    f"{method} {url}: cannot connect ({exc}); check that the upstream server is running "
-                    "and that --upstream points at its API root (e.g. http://127.0.0.1:8080/v1)"
-                )
-                error.retryable = True
-                raise error from exc
-            except httpx.HTTPError as exc:
-                raise UpstreamProtocolError(f"{method} {url}: the connection failed mid-answer: {exc}") from exc
-
-            if response.status_code >= 400:
+        with ExitStack() as stack:
+            while True:
+                stack.close()  # the previous attempt's response, if any
+                try:
+                    response = stack.enter_context(self._client.stream(method, path, json=body, headers=auth))
+                    if response.status_code < 400:
+                        break
+                    response.read()
+                except httpx.TimeoutException as exc:
+                    if isinstance(exc, httpx.ConnectTimeout) and attempt < self.max_retries:
+                        attempt = self._sleep(attempt, None)
+                        continue
+                    raise self._timeout(method, url, exc) from exc
+                except httpx.ConnectError as exc:
+                    if attempt < self.max_retries:
+                        attempt = self._sleep(attempt, None)
+                        continue
+                    error = BackendError(
+                        f"{method} {url}: cannot connect ({exc}); check that the upstream server is running "
+                        "and that --upstream points at its API root (e.g. http://127.0.0.1:8080/v1)"
+                    )
+                    error.retryable = True
+                    raise error from exc
+                except httpx.HTTPError as exc:
+                    raise UpstreamProtocolError(f"{method} {url}: the connection failed mid-answer: {exc}") from exc
                 if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
                     attempt = self._sleep(attempt, response.headers.get("retry-after"))
                     continue
@@ -191,15 +241,72 @@ class OpenAIHTTPBackend(Backend):
                     body=response.text[:_BODY_EXCERPT * 4],
                 )
             try:
-                data = response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise UpstreamProtocolError(
-                    f"{method} {url} answered HTTP {response.status_code} with a body that is not JSON: "
-                    f"{_excerpt(response.text)}"
-                ) from exc
-            if not isinstance(data, dict):
-                raise UpstreamProtocolError(f"{method} {url}: expected a JSON object, got {_excerpt(data)}")
-            return data
+                yield response
+            except httpx.TimeoutException as exc:
+                raise self._timeout(method, url, exc) from exc
+            except httpx.HTTPError as exc:
+                raise UpstreamProtocolError(f"{method} {url}: the connection failed mid-answer: {exc}") from exc
+
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
+        with self._opened(method, path, body) as response:
+            return self._json(response, method, path)
+
+    def _json(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
+        """The whole body as a JSON object, read within :attr:`deadline`."""
+        url = f"{self.base_url}/{path}"
+        start = time.monotonic()
+        received = bytearray()
+        for chunk in response.iter_bytes():
+            received += chunk
+            self._check_deadline(start, method, url)
+        try:
+            data = json.loads(bytes(received))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UpstreamProtocolError(
+                f"{method} {url} answered HTTP {response.status_code} with a body that is not JSON: "
+                f"{_excerpt(bytes(received).decode('utf-8', 'replace'))}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise UpstreamProtocolError(f"{method} {url}: expected a JSON object, got {_excerpt(data)}")
+        return data
+
+    def _events(self, response: httpx.Response, path: str) -> Iterator[dict[str, Any]]:
+        """The JSON objects of an SSE stream's ``data:`` lines, until ``[DONE]``."""
+        url = f"{self.base_url}/{path}"
+        start = time.monotonic()
+        for line in response.iter_lines():
+            self._check_deadline(start, "POST", url)
+            if not line.startswith("data:"):
+                continue  # blank separators, "event:" and ":" comment lines
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                return
+            try:
+                event = json.loads(payload)
+            except json.JSONDecodeError as exc:
+                raise UpstreamProtocolError(f"POST {url}: a stream event is not JSON: {_excerpt(payload)}") from exc
+            if not isinstance(event, dict):
+                raise UpstreamProtocolError(f"POST {url}: a stream event is not an object: {_excerpt(payload)}")
+            if isinstance(event.get("error"), Mapping):
+                raise UpstreamStatusError(
+                    f"POST {url}: the upstream reported an error mid-stream: {_excerpt(event['error'])}",
+                    status_code=502,
+                    body=payload[:_BODY_EXCERPT * 4],
+                )
+            yield event
+
+    def _check_deadline(self, start: float, method: str, url: str) -> None:
+        if self.deadline is not None and time.monotonic() - start > self.deadline:
+            raise UpstreamTimeout(
+                f"{method} {url}: still answering after the {self.deadline:g}s deadline; the upstream is "
+                "too slow (raise the backend's deadline if its answers are that long)"
+            )
+
+    def _timeout(self, method: str, url: str, exc: httpx.TimeoutException) -> UpstreamTimeout:
+        return UpstreamTimeout(
+            f"{method} {url}: no answer within {self._client.timeout.read}s ({type(exc).__name__}); "
+            "raise the backend timeout or check the upstream's load"
+        )
 
     def _sleep(self, attempt: int, retry_after: str | None) -> int:
         delay = self.retry_backoff * (2**attempt) * (0.5 + random.random() / 2)
@@ -267,6 +374,11 @@ def _completion(data: Mapping[str, Any], choice: Mapping[str, Any], text: str) -
         model=str(data.get("model") or ""),
         finish_reason=str(choice.get("finish_reason") or "stop"),
     )
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    content_type = str(response.headers.get("content-type", ""))
+    return content_type.split(";")[0].strip().lower() == "text/event-stream"
 
 
 def _count(value: object) -> int:

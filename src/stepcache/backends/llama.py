@@ -147,6 +147,57 @@ class LlamaCppBackend(Backend):
                 raise BackendError(f"{self.name} failed to generate: {type(exc).__name__}: {exc}") from exc
         return self._completion(raw)
 
+    def stream(self, request: BackendRequest) -> Iterator[str | Completion]:
+        """Tokens as llama.cpp samples them. llama-cpp-python's stream reports no usage, so the
+        completion's tokens are the streamed pieces (one per sampled token) and the prompt's are
+        counted with the model's tokenizer when it has one. Closing the iterator stops sampling."""
+        kwargs = self._translate(request)
+        kwargs["stream"] = True
+        pieces: list[str] = []
+        finish = "stop"
+        with self._lock:
+            if self._llama is None:
+                raise BackendError(f"the {self.name} backend is closed; create a new LlamaCppBackend")
+            try:
+                chunks = self._llama.create_chat_completion(**kwargs)
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    piece = (choice.get("delta") or {}).get("content")
+                    if isinstance(piece, str) and piece:
+                        pieces.append(piece)
+                        yield piece
+                    finish = str(choice.get("finish_reason") or finish)
+            except ValueError as exc:
+                raise UpstreamStatusError(
+                    f"{self.name} rejected the request: {exc}. Shorten the prompt or lower max_tokens, "
+                    "or create the backend with a larger n_ctx",
+                    status_code=400,
+                ) from exc
+            except (KeyError, IndexError, TypeError, AttributeError) as exc:
+                raise UpstreamProtocolError(f"{self.name} streamed a chunk without the expected fields ({exc!r})") from exc
+            except GeneratorExit:
+                raise
+            except Exception as exc:  # the boundary: whatever llama.cpp raises becomes a BackendError
+                raise BackendError(f"{self.name} failed to generate: {type(exc).__name__}: {exc}") from exc
+            prompt_tokens = self._prompt_tokens(kwargs["messages"])
+        yield Completion(
+            text="".join(pieces),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(pieces),
+            model=self.name,
+            finish_reason=finish,
+        )
+
+    def _prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
+        tokenize = getattr(self._llama, "tokenize", None)
+        if not callable(tokenize):
+            return 0
+        text = "\n".join(str(m.get("content", "")) for m in messages)
+        try:
+            return len(tokenize(text.encode("utf-8", "replace")))
+        except Exception:  # an estimate only; never fail an answer over it
+            return 0
+
     def _translate(self, request: BackendRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "messages": [dict(m) for m in request.messages],

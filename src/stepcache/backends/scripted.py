@@ -6,9 +6,10 @@ so callers test StepCache (and their own code around it) without a model or a ne
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .._exceptions import BackendError
@@ -50,6 +51,8 @@ class ScriptedBackend(Backend):
         self.responder = responder
         self.model_names = list(model_names)
         self.calls: list[BackendRequest] = []
+        #: Streams the caller closed before their last piece (see :meth:`stream`).
+        self.abandoned = 0
         for text in replies:
             self.enqueue(text)
 
@@ -97,6 +100,19 @@ class ScriptedBackend(Backend):
             model=request.model,
             finish_reason="stop",
         )
+
+    def stream(self, request: BackendRequest) -> Iterator[str | Completion]:
+        """The reply :meth:`complete` would give, a word at a time (with its following whitespace).
+        A stream closed before its end counts in :attr:`abandoned`."""
+        completion = self.complete(request)
+        try:
+            for piece in re.findall(r"\s*\S+\s*|\s+", completion.text):
+                yield piece
+        except GeneratorExit:
+            with self._lock:
+                self.abandoned += 1
+            raise
+        yield completion
 
     def models(self) -> list[str]:
         return list(self.model_names)

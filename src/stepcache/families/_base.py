@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from .._types import BackendRequest, ChatRequest, Entry, Verification
 
-__all__ = ["Family", "Task", "Adaptation", "SemanticChange", "steps_of"]
+__all__ = ["Family", "Task", "Adaptation", "SemanticChange", "Prefix", "steps_of"]
 
 #: A family's own reading of a request (``Reading`` for linear, ``JsonSpec`` for JSON, ...).
 P = TypeVar("P")
@@ -74,6 +74,20 @@ def steps_of(adapted: list[str] | Adaptation | SemanticChange | None) -> list[st
     return adapted.steps if isinstance(adapted, Adaptation) else list(adapted)
 
 
+@dataclass(frozen=True, slots=True)
+class Prefix:
+    """What the start of a model answer still being generated already settles (see
+    :meth:`Family.verify_prefix`)."""
+
+    #: The start of the answer the engine will serve, safe to send now: the rendering of the
+    #: verified ``steps`` (without a trailing separator; the next step's rendering extends it).
+    text: str
+    #: The verified steps ``text`` renders.
+    steps: tuple[str, ...] = ()
+    #: A complete step already failed verification: nothing from it on will be sent as generated.
+    failed: bool = False
+
+
 class Family(ABC, Generic[P]):
     #: Unique name; part of every cache scope.
     name: ClassVar[str]
@@ -98,6 +112,10 @@ class Family(ABC, Generic[P]):
     #: ``False`` (with ``serve_unverified``) keeps the model's own answer when the family cannot
     #: prove it right: a repair that verifies could still replace a right answer with a wrong one.
     repair_fresh: ClassVar[bool] = True
+    #: When :meth:`verify_prefix` is worth asking while an answer streams in: ``"line"`` once a
+    #: line is complete (it is given the text up to its last line break), ``"text"`` after every
+    #: piece the model sends.
+    prefix_unit: ClassVar[str] = "line"
 
     # -- recognise -----------------------------------------------------------------------------
     @abstractmethod
@@ -175,6 +193,17 @@ class Family(ABC, Generic[P]):
 
     def fallback(self, task: Task[P]) -> list[str] | None:
         """A correct answer written without the model, or ``None`` when the family cannot."""
+        return None
+
+    # -- streaming -----------------------------------------------------------------------------
+    def verify_prefix(self, task: Task[P], text: str) -> Prefix | None:
+        """While a fresh answer streams in: the part of the final answer that ``text`` (the model's
+        answer so far) already settles — its complete steps that verify, in order, rendered as
+        :meth:`render` will render them — and whether a complete step failed. The engine sends
+        ``Prefix.text`` to a streaming client at once, so it must be a prefix of what the engine
+        serves once the answer is whole and repaired (a repair keeps the verified steps before the
+        first failure). ``None`` (the default): nothing is sent before the whole answer verifies.
+        """
         return None
 
     # -- audit ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 from .._request import normalise_text
 from .._types import BackendRequest, ChatRequest, Entry, StepCheck, Verification
-from ._base import Family, Task
+from ._base import Family, Prefix, Task
 
 __all__ = ["GenericFamily"]
 
@@ -36,6 +36,7 @@ class GenericFamily(Family[str]):
 
     name = "generic"
     priority = 1000
+    prefix_unit = "text"
     min_similarity = 2.0  # above 1.0: never adapt from an embedding neighbour
 
     def __init__(self, *, max_repairs: int = 1) -> None:
@@ -82,6 +83,11 @@ class GenericFamily(Family[str]):
         if _normalised(cached) != _normalised(task):
             return None
         return list(entry.steps)
+
+    def verify_prefix(self, task: Task[str], text: str) -> Prefix:
+        """Any text is served as the model wrote it (only an empty answer is repaired), so all of it
+        can be sent as it comes once it holds more than white space."""
+        return Prefix(text if text.strip() else "")
 
     def verify(self, task: Task[str], steps: Sequence[str]) -> Verification:
         checks = tuple(StepCheck(i, True) for i in range(len(steps)))

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from ..._exceptions import StoreError
 from ..._types import BackendRequest, ChatRequest, Entry, StepCheck, Verification
-from .._base import Adaptation, Family, SemanticChange, Task
+from .._base import Adaptation, Family, Prefix, SemanticChange, Task
 from ._chain import answer_index, carry, check, correct, final_answer, narrow, provenance, read_line
 from ._question import Question, align, free_after, read_question, rename, skeleton
 from ._read import question_of, split_lines
@@ -182,6 +182,17 @@ class ArithmeticFamily(Family[Question]):
         elif any(line.calcs for line in lines[stated + 1 :]):
             problems.append("calculations follow the stated answer")
         return Verification(tuple(checks), tuple(problems))
+
+    def verify_prefix(self, task: Task[Question], text: str) -> Prefix:
+        """The complete lines, as the model wrote them, up to the first one a check doubts or
+        disproves; the line stating the answer is held back for the whole answer's checks."""
+        steps = self.segment(task, text)
+        lines = [read_line(s) for s in steps]
+        flagged = {f.line for f in check(_question(task), lines)}
+        good = next((i for i in range(len(steps)) if i in flagged), len(steps))
+        held = next((i for i, line in enumerate(lines) if line.final is not None), good)
+        sent = min(good, held)
+        return Prefix(self.render(task, steps[:sent]), tuple(steps[:sent]), failed=good < len(steps))
 
     # -- repair --------------------------------------------------------------------------------
     def fix(self, task: Task[Question], steps: Sequence[str], report: Verification) -> list[str] | None:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from ..._exceptions import StoreError
 from ..._types import BackendRequest, ChatRequest, Entry, StepCheck, Verification
-from .._base import Family, Task
+from .._base import Family, Prefix, Task
 from . import _adapt
 from ._parse import normalise, strip_numbering
 from ._present import Presentation, render_answer
@@ -148,17 +148,7 @@ class LinearFamily(Family[Reading]):
 
     def verify(self, task: Task[Reading], steps: Sequence[str]) -> Verification:
         problem = _problem(task)
-        solution = problem.solution
-        checks: list[StepCheck] = []
-        seen: dict[str, int] = {}
-        for i, step in enumerate(steps):
-            key = _adapt.step_key(step)
-            reason = check_step(problem.var, solution, step)
-            if not reason and key in seen:
-                # A repeated line is not a step; a served answer must read as one derivation.
-                reason = f"repeats step {seen[key] + 1}"
-            seen.setdefault(key, i)
-            checks.append(StepCheck(i, not reason, reason))
+        checks = _step_checks(problem, steps)
         problems: list[str] = []
         final = final_value(problem, steps[-1]) if steps else None
         if not steps:
@@ -174,6 +164,24 @@ class LinearFamily(Family[Reading]):
             # have followed another caller's "final number only"): regenerate it whole.
             checks[0] = StepCheck(0, False, "a lone final line does not show the steps")
         return Verification(tuple(checks), tuple(problems))
+
+    def verify_prefix(self, task: Task[Reading], text: str) -> Prefix | None:
+        """The complete lines' steps that hold, in order, as :meth:`render` numbers them. Only for
+        the default presentation: another one (a format line, "final number only") is written
+        around the whole answer, so nothing can be sent before it is complete."""
+        if not _reading(task).presentation.default:
+            return None
+        steps = self.segment(task, text)
+        if text.lstrip().startswith("- "):
+            return Prefix("")  # a bullet list is read whole (see segment): wait for its end
+        problem = _problem(task)
+        checks = _step_checks(problem, steps)
+        good = next((c.index for c in checks if not c.ok), len(steps))
+        # The answer line ("x = 5") is held back, right or not: the rules about the last line
+        # (its format; not a lone answer) are judged on the whole answer, and a repair may rewrite it.
+        held = next((i for i, step in enumerate(steps) if (final := final_value(problem, step)) and final[0] == problem.var), good)
+        sent = min(good, held)
+        return Prefix(self.render(task, steps[:sent]), tuple(steps[:sent]), failed=good < len(steps))
 
     # -- repair --------------------------------------------------------------------------------
     def patch_request(
@@ -224,3 +232,19 @@ def _kept(steps: Sequence[str], report: Verification) -> int:
     """How many leading steps survive a patch: all before the first failing one (all, if none fails)."""
     first = report.first_failure
     return len(steps) if first is None else min(first, len(steps))
+
+
+def _step_checks(problem: Problem, steps: Sequence[str]) -> list[StepCheck]:
+    """Each step checked on its own (an equation the solution satisfies) and against repeats; the
+    rules about the answer as a whole (its last line) are :meth:`LinearFamily.verify`'s."""
+    checks: list[StepCheck] = []
+    seen: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        key = _adapt.step_key(step)
+        reason = check_step(problem.var, problem.solution, step)
+        if not reason and key in seen:
+            # A repeated line is not a step; a served answer must read as one derivation.
+            reason = f"repeats step {seen[key] + 1}"
+        seen.setdefault(key, i)
+        checks.append(StepCheck(i, not reason, reason))
+    return checks

@@ -304,15 +304,17 @@ def test_metrics_after_traffic(proxy: Proxy, upstream: FakeUpstream) -> None:
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="m", messages=[])
     text = httpx.get(proxy.url + "/metrics").text
-    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
-    assert samples['stepcache_requests_total{endpoint="chat",path="miss"}'] == "1"
-    assert samples['stepcache_requests_total{endpoint="chat",path="reuse"}'] == "1"
-    assert samples['stepcache_requests_total{endpoint="chat",path="bypass"}'] == "1"
-    assert samples['stepcache_request_errors_total{endpoint="chat",status="400"}'] == "1"
-    assert samples['stepcache_upstream_tokens_spent_total{kind="prompt"}'] == "20"  # miss + bypass
-    assert samples['stepcache_upstream_tokens_spent_total{kind="completion"}'] == "10"
-    assert int(samples["stepcache_upstream_tokens_saved_total"]) > 0
-    assert samples['stepcache_store_entries{family="all"}'] == "1"
-    assert samples['stepcache_request_duration_seconds_count{path="reuse"}'] == "1"
-    assert samples['stepcache_request_duration_seconds_bucket{path="miss",le="+Inf"}'] == "1"
+    # Values as numbers: prometheus_client writes 1.0 where the hand-written text had 1.
+    lines = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    samples = {series: float(value) for series, value in lines}
+    assert samples['stepcache_requests_total{endpoint="chat",path="miss"}'] == 1
+    assert samples['stepcache_requests_total{endpoint="chat",path="reuse"}'] == 1
+    assert samples['stepcache_requests_total{endpoint="chat",path="bypass"}'] == 1
+    assert samples['stepcache_request_errors_total{endpoint="chat",status="400"}'] == 1
+    assert samples['stepcache_upstream_tokens_spent_total{kind="prompt"}'] == 20  # miss + bypass
+    assert samples['stepcache_upstream_tokens_spent_total{kind="completion"}'] == 10
+    assert samples["stepcache_upstream_tokens_saved_total"] > 0
+    assert samples['stepcache_store_entries{family="all"}'] == 1
+    assert samples['stepcache_request_duration_seconds_count{path="reuse"}'] == 1
+    assert samples['stepcache_request_duration_seconds_bucket{le="+Inf",path="miss"}'] == 1
     assert "# TYPE stepcache_request_duration_seconds histogram" in text

@@ -50,7 +50,7 @@ def test_a_generic_miss_streams_as_it_is_written_and_is_stored_whole() -> None:
     cache = StepCache(backend, store=MemoryStore())
     stream = cache.stream(user("Tell me about Paris"))
     assert stream.start() is Path.MISS
-    pieces = list(stream)
+    pieces = [piece for piece in stream if piece]
     assert len(pieces) > 5  # word by word, not the whole answer at the end
     assert stream.result is not None and "".join(pieces) == stream.result.text
     again = cache.stream(user("Tell me about Paris"))
@@ -62,9 +62,9 @@ def test_linear_steps_are_sent_before_the_model_has_finished() -> None:
     backend = LineBackend(LINEAR_ANSWER)
     cache = StepCache(backend, store=MemoryStore())
     stream = cache.stream(user("Solve 3x + 5 = 20"))
-    first = next(stream)
+    first = next(piece for piece in stream if piece)
     assert first == "1. 3x + 5 = 20" and backend.produced == 1 and not backend.finished.is_set()
-    rest = list(stream)
+    rest = [piece for piece in stream if piece]
     assert stream.result is not None and stream.result.path is Path.MISS
     assert first + "".join(rest) == stream.result.text == cache.complete(user("Solve 3x + 5 = 20")).text
     assert rest[-1].endswith("x = 5")  # the answer line comes with the whole answer's checks
@@ -75,7 +75,7 @@ def test_the_first_failing_step_is_never_sent_and_the_answer_is_repaired_from_th
     backend = LineBackend(wrong, "3. x = 15/3\n4. x = 5")
     cache = StepCache(backend, store=MemoryStore())
     stream = cache.stream(user("Solve 3x + 5 = 20"))
-    pieces = list(stream)
+    pieces = [piece for piece in stream if piece]
     assert stream.result is not None
     assert all("6" not in piece for piece in pieces)
     assert backend.closed_early == 1 and backend.produced == 3  # closed at the failing step
@@ -89,7 +89,7 @@ def test_closing_a_stream_closes_the_models_and_stores_nothing() -> None:
     store = MemoryStore()
     cache = StepCache(backend, store=store)
     stream = cache.stream(user("Solve 3x + 5 = 20"))
-    next(stream)
+    next(piece for piece in stream if piece)
     stream.close()
     assert backend.closed_early == 1
     assert store.stats().entries == 0
@@ -102,7 +102,8 @@ def test_json_is_sent_only_once_the_whole_object_verifies() -> None:
     cache = StepCache(backend, store=MemoryStore())
     stream = cache.stream(user(PERSON, response_format={"type": "json_object"}))
     pieces = list(stream)
-    assert len(pieces) == 1 and stream.result is not None and pieces[0] == stream.result.text
+    assert pieces[0] == ""  # the model has begun: a heartbeat, nothing sendable yet
+    assert [p for p in pieces if p] == [pieces[-1]] and stream.result is not None and pieces[-1] == stream.result.text
 
 
 def test_a_reuse_comes_in_one_piece_with_its_path_known_first() -> None:
@@ -111,7 +112,7 @@ def test_a_reuse_comes_in_one_piece_with_its_path_known_first() -> None:
     cache.complete(user("Solve 3x + 5 = 20"))
     stream = cache.stream(user("Solve 4x + 2 = 30"))
     assert stream.start() is Path.REUSE
-    pieces = list(stream)
+    pieces = [piece for piece in stream if piece]
     assert len(pieces) == 1 and pieces[0].endswith("x = 7") and len(backend.calls) == 1
 
 
@@ -121,8 +122,8 @@ def test_arithmetic_lines_flow_and_the_answer_line_waits() -> None:
     backend = LineBackend(answer)
     cache = StepCache(backend, store=MemoryStore())
     stream = cache.stream(user(question))
-    first = next(stream)
+    first = next(piece for piece in stream if piece)
     assert first == "Tom has 3 * 4 = 12 apples." and not backend.finished.is_set()
-    rest = list(stream)
+    rest = [piece for piece in stream if piece]
     assert stream.result is not None and stream.result.family == "arithmetic"
     assert first + "".join(rest) == stream.result.text and rest[-1].endswith("The answer is 10.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
@@ -43,6 +44,8 @@ __all__ = ["StepCache", "CacheConfig", "AnswerStream"]
 log = logging.getLogger("stepcache")
 
 _TASK_MEMO_SIZE = 4096
+#: While a streamed answer has nothing to send, an empty piece at most this often (seconds).
+_HEARTBEAT_S = 0.5
 
 
 class CacheConfig(BaseModel):
@@ -113,7 +116,8 @@ class _Lookup:
 
 
 class AnswerStream(Iterator[str]):
-    """An answer as :meth:`StepCache.stream` sends it: iterate for the text pieces.
+    """An answer as :meth:`StepCache.stream` sends it: iterate for the text pieces. A piece may be
+    empty: the model is answering but nothing can be sent yet (at most one every half second).
 
     :attr:`path` is known before the first piece (``reuse``, ``patch``, ``miss`` or ``skip``);
     :attr:`result` once the last piece has been taken. :meth:`close` abandons the answer (the
@@ -309,6 +313,7 @@ class StepCache:
         upstream = self.backend.stream(family.fresh_request(req, task))
         completion: Completion | None = None
         raw, pieces, frozen = "", 0, False
+        quiet_since: float | None = None  # when a piece was last sent (None: the model not heard yet)
         try:
             for item in upstream:
                 if isinstance(item, Completion):
@@ -316,6 +321,11 @@ class StepCache:
                     break
                 raw += item
                 pieces += 1
+                if quiet_since is None or time.monotonic() - quiet_since >= _HEARTBEAT_S:
+                    # Nothing to send yet, but the model is answering: an empty piece lets the
+                    # consumer commit its response (and notice a client that has gone).
+                    quiet_since = time.monotonic()
+                    yield ""
                 if frozen or (family.prefix_unit == "line" and "\n" not in item):
                     continue
                 text = raw if family.prefix_unit == "text" else raw[: raw.rfind("\n") + 1]
@@ -325,6 +335,7 @@ class StepCache:
                     continue
                 if prefix.text.startswith(sent) and len(prefix.text) > len(sent):
                     yield prefix.text[len(sent):]
+                    quiet_since = time.monotonic()
                     sent, settled = prefix.text, prefix.steps
                 if prefix.failed:
                     frozen = True

@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +22,7 @@ import openai
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from stepcache._engine import StepCache
@@ -77,13 +77,21 @@ class FakeUpstream:
     #: When set, only ``Authorization: Bearer KEY`` with one of these keys is answered (else 401,
     #: whose message repeats the key, as real upstreams' do).
     accepted: frozenset[str] | None = None
+    #: Seconds between streamed chunks (``stream: true`` answers come a word at a time).
+    token_delay: float = 0.0
+    #: The line of a linear answer (1-based) replaced with a wrong one, in every mode.
+    wrong_line: int | None = None
+    #: Per streamed answer: how many chunks it sent, and how it ended ("done" | "cancelled").
+    streams: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
             self.auth.clear()
+            self.streams.clear()
         self.mode, self.delay, self.accepted = "ok", 0.0, None
+        self.token_delay, self.wrong_line = 0.0, None
 
     def refused(self, request: Request) -> Response | None:
         if self.accepted is None:
@@ -102,11 +110,40 @@ class FakeUpstream:
         fmt = body.get("response_format") or {}
         if self.mode == "wrong":
             return "I would rather not answer in JSON."
+        if self.wrong_line is not None and (solved := solve(user)):
+            lines = solved.splitlines()  # one wrong answer; the repair that follows is answered right
+            wrong, self.wrong_line = self.wrong_line, None
+            lines[wrong - 1] = re.sub(r"\d+$", lambda m: str(int(m[0]) + 1), lines[wrong - 1])
+            return "\n".join(lines)
         if fmt.get("type") == "json_schema":
             return json.dumps(instance(fmt["json_schema"]["schema"]))
         if fmt.get("type") == "json_object":
             return json.dumps({"answer": user[:20]})
         return solve_word_problem(user) or solve(user) or f"Echo: {user}"
+
+    async def chunks(self, body: dict[str, Any]) -> AsyncIterator[str]:
+        """The answer as ``chat.completion.chunk`` events, a word at a time, ``token_delay`` apart."""
+        record: dict[str, Any] = {"sent": 0, "end": "running", "last_at": 0.0}
+        with self.lock:
+            self.streams.append(record)
+        head = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": body.get("model", "fake")}
+        try:
+            for piece in re.findall(r"\s*\S+\s*", self.answer(body)):
+                if self.token_delay:
+                    await asyncio.sleep(self.token_delay)
+                record["sent"] += 1
+                record["last_at"] = time.monotonic()
+                delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+                yield f"data: {json.dumps({**head, 'choices': [delta]})}\n\n"
+            yield f"data: {json.dumps({**head, 'choices': [{'index': 0, 'delta': {}, 'finish_reason': 'stop'}]})}\n\n"
+            if (body.get("stream_options") or {}).get("include_usage"):
+                usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+                yield f"data: {json.dumps({**head, 'choices': [], 'usage': usage})}\n\n"
+            yield "data: [DONE]\n\n"
+            record["end"] = "done"
+        except BaseException:
+            record["end"] = "cancelled"
+            raise
 
     def app(self) -> Starlette:
         async def chat(request: Request) -> Response:
@@ -124,6 +161,8 @@ class FakeUpstream:
                 return PlainTextResponse("<html>bad gateway</html>")
             if self.mode == "slow":
                 await asyncio.sleep(3)
+            if body.get("stream"):
+                return StreamingResponse(self.chunks(body), media_type="text/event-stream")
             choices: list[dict[str, Any]] = []
             for i in range(body.get("n") or 1):
                 if body.get("tools"):

@@ -159,7 +159,7 @@ def test_bypass_forwards_the_body_unchanged_and_never_caches(
     assert proxy.cache.store.stats().entries == 0
 
 
-def test_streamed_bypass_replays_the_forwarded_answer(proxy: Proxy, upstream: FakeUpstream) -> None:
+def test_streamed_bypass_relays_the_upstreams_stream(proxy: Proxy, upstream: FakeUpstream) -> None:
     client = proxy.client()
     raw = client.chat.completions.with_raw_response.create(
         model="m", messages=user(SOLVE_A), temperature=1.0, stream=True
@@ -167,7 +167,7 @@ def test_streamed_bypass_replays_the_forwarded_answer(proxy: Proxy, upstream: Fa
     assert raw.headers["x-stepcache-path"] == "bypass"
     text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     assert text.endswith("x = 5")
-    assert "stream" not in upstream.calls[0]  # re-streamed by the proxy from the full answer
+    assert upstream.calls[0]["stream"] is True and upstream.streams[0]["end"] == "done"  # relayed as it came
 
 
 def test_sampling_is_cached_when_the_operator_opts_in(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:

@@ -176,25 +176,9 @@ def test_chat_chunks_rebuild_the_text_and_end_with_done() -> None:
     assert events[-1]["choices"] == [] and events[-1]["usage"]["total_tokens"] == 20
 
 
-def test_text_chunks_and_forwarded_chunks() -> None:
+def test_text_chunks() -> None:
     events = _events(oa.text_chunks(RESULT, model="m", include_usage=False))
     assert "".join(e["choices"][0]["text"] for e in events) == RESULT.text
-    upstream = {
-        "id": "x",
-        "model": "m",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, "finish_reason": "tool_calls"},
-            {"index": 1, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"},
-        ],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
-        "stepcache": {"path": "bypass"},
-    }
-    events = _events(oa.forwarded_chunks("chat", upstream, include_usage=True))
-    assert events[0]["choices"][0]["delta"]["tool_calls"][0]["index"] == 0
-    assert events[1]["choices"][0]["finish_reason"] == "tool_calls"
-    assert events[2]["choices"][0]["delta"]["content"] == "hi" and events[2]["choices"][0]["index"] == 1
-    assert events[3]["stepcache"] == {"path": "bypass"}
-    assert events[4]["usage"]["total_tokens"] == 3
 
 
 @settings(max_examples=60, deadline=None)

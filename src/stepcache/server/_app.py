@@ -11,9 +11,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from .._exceptions import (
     BackendError,
@@ -27,7 +27,7 @@ from .._exceptions import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
-from .._types import BackendRequest, Result, TokenUsage, Verification
+from .._types import BackendRequest, Completion, Result, TokenUsage, Verification
 from . import _openai as oa
 from ..backends._credentials import bind_upstream_key
 from ._auth import RateLimited, TenantLimits, Unauthorized, client_key, namespace_for
@@ -36,18 +36,19 @@ from ._metrics import Metrics
 from ._settings import ServerSettings
 
 try:
+    import anyio
     import anyio.to_thread
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect, Request
-    from starlette.responses import Response
+    from starlette.responses import Response, StreamingResponse
     from starlette.routing import Route
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependency("starlette", "server", "The OpenAI-compatible proxy (stepcache serve)") from exc
 
 if TYPE_CHECKING:
-    from .._engine import StepCache
+    from .._engine import AnswerStream, StepCache
 
 __all__ = ["create_app", "run"]
 
@@ -249,6 +250,7 @@ class _Proxy:
             )
             return _json(busy, status=429, headers={"Retry-After": "1"})
         self.metrics.in_flight += 1
+        handed_off = False
         try:
             body = await self._read_json(request)
             namespace = self._namespace(request)
@@ -260,17 +262,33 @@ class _Proxy:
             )
             if inbound.request is not None and self.store_breaker.open:
                 inbound = _uncached(inbound, self.store_breaker.last_error)
+            if inbound.request is not None and inbound.stream:
+                found = self._inline_lookup(inbound)
+                if found is None:
+                    try:
+                        streamed = await self._stream_answer(inbound, namespace, start)
+                    except StoreError as exc:
+                        self._store_failed(exc)
+                        inbound = _uncached(inbound, str(exc))
+                    else:
+                        handed_off = True  # the stream counts itself when it ends
+                        return streamed
+                else:
+                    result, response = found, _render(inbound, found)
             if inbound.request is None:
+                if inbound.stream:
+                    streamed = await self._bypass_stream(inbound, namespace, start)
+                    handed_off = True
+                    return streamed
                 response, result = await self._bypass(inbound)
                 self._count_bypass(namespace, result)
-            else:
+            elif not inbound.stream:
                 try:
                     result = await self._answer(inbound)
                     response = _render(inbound, result)
                 except StoreError as exc:
                     # The store is down, not the upstream: answer uncached and stop trying it for a while.
-                    log.warning("cache store failed; answering uncached for %.0f s: %s", STORE_COOLDOWN_S, exc)
-                    self.store_breaker.trip(exc)
+                    self._store_failed(exc)
                     response, result = await self._bypass(_uncached(inbound, str(exc)))
         except ClientDisconnect:
             # The client went away before sending its whole body: nothing to answer, nothing to log.
@@ -291,11 +309,168 @@ class _Proxy:
             body = oa.error_body("internal error in the StepCache proxy; see its log", type="server_error")
             return _json(body, status=500)
         finally:
-            self.metrics.in_flight -= 1
-        self.metrics.served(endpoint, result.path.value, time.perf_counter() - start, result.upstream_tokens)
+            if not handed_off:
+                self.metrics.in_flight -= 1
+        self._served(endpoint, namespace, result, start)
+        return response
+
+    def _served(self, endpoint: oa.Endpoint, namespace: str, result: Result, start: float, first: float | None = None) -> None:
+        elapsed = time.perf_counter() - start
+        self.metrics.served(endpoint, result.path.value, elapsed, result.upstream_tokens)
+        self.metrics.first_token(result.path.value, elapsed if first is None else first)
         if self.settings.api_keys is not None:
             self.tenant_limits.spent(namespace.removeprefix("tenant-"), result.upstream_tokens.total)
-        return response
+
+    def _store_failed(self, exc: StoreError) -> None:
+        log.warning("cache store failed; answering uncached for %.0f s: %s", STORE_COOLDOWN_S, exc)
+        self.store_breaker.trip(exc)
+
+    # -- streaming -----------------------------------------------------------------------------
+    def _inline_lookup(self, inbound: oa.Inbound) -> Result | None:
+        request = inbound.request
+        if request is None or not (inbound.read and inbound.write) or not self.inline_lookup or not _small(request):
+            return None
+        return self.cache.lookup(request)
+
+    async def _stream_answer(self, inbound: oa.Inbound, namespace: str, start: float) -> Response:
+        """A streamed answer from the cache: headers go out once the path is known and the model
+        (if it is asked) has begun; then each piece as the engine vouches for it (see
+        ``StepCache.stream``). Failures before that are HTTP errors; after it, an error event."""
+        request = inbound.request
+        assert request is not None
+        answer = self.cache.stream(request, read=inbound.read, write=inbound.write)
+        try:
+            path = await run_in_threadpool(answer.start)
+            first = await run_in_threadpool(_pull, answer)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(answer.close)
+            raise
+        writer = oa.ChunkWriter(inbound.endpoint, model=inbound.model, include_usage=inbound.include_usage)
+        events = self._relay(answer, writer, first, inbound.endpoint, namespace, start)
+        return StreamingResponse(events, media_type=_SSE, headers={PATH_HEADER: path.value})
+
+    async def _relay(
+        self, answer: AnswerStream, writer: oa.ChunkWriter, first: str | None, endpoint: oa.Endpoint,
+        namespace: str, start: float,
+    ) -> AsyncIterator[str]:
+        done = False
+        first_at: float | None = None
+        try:
+            yield writer.start()
+            last_sent = time.monotonic()
+            piece = first
+            while piece is not None:
+                if piece:
+                    first_at = time.perf_counter() - start if first_at is None else first_at
+                    yield writer.piece(piece)
+                    last_sent = time.monotonic()
+                elif time.monotonic() - last_sent >= _KEEP_ALIVE_S:
+                    # The model is writing what cannot be sent yet (a JSON object, a held step):
+                    # an SSE comment keeps proxies from timing out and shows whether the client left.
+                    yield _KEEP_ALIVE
+                    last_sent = time.monotonic()
+                piece = await run_in_threadpool(_pull, answer)
+            result = answer.result
+            assert result is not None
+            for event in writer.finish(result):
+                yield event
+            done = True
+            self._served(endpoint, namespace, result, start, first_at)
+        except StepCacheError as exc:
+            status, error = self._error(exc)
+            log.warning("a streamed %s answer failed after it began (HTTP %d): %s", endpoint, status, exc)
+            self.metrics.failed(endpoint, status, time.perf_counter() - start)
+            done = True
+            yield writer.error(error)
+        finally:
+            if not done:  # the client went away: stop the model, store nothing
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(answer.close)
+                self.metrics.failed(endpoint, 499, time.perf_counter() - start)
+            self.metrics.in_flight -= 1
+
+    async def _bypass_stream(self, inbound: oa.Inbound, namespace: str, start: float) -> Response:
+        """A request the cache must not answer, streamed from the upstream as it arrives: relayed
+        byte for byte when the backend can forward raw bodies, else the backend's text stream."""
+        backend = self.cache.backend
+        body = dict(inbound.body)
+        if self.settings.upstream_model:
+            body["model"] = self.settings.upstream_model
+        endpoint = inbound.endpoint
+        if isinstance(backend, Forwarding):
+            chunks: Iterator[bytes] = backend.forward_stream(_ENDPOINT_PATHS[endpoint], body)
+            first = await run_in_threadpool(_pull, chunks)
+            relayed = self._relay_bytes(chunks, first, inbound, namespace, start)
+            return StreamingResponse(relayed, media_type=_SSE, headers={PATH_HEADER: "bypass"})
+        pieces = backend.stream(_backend_request(inbound, body))
+        head = await run_in_threadpool(_pull, pieces)
+        writer = oa.ChunkWriter(endpoint, model=inbound.model, include_usage=inbound.include_usage)
+        events = self._relay_text(pieces, head, writer, inbound, namespace, start)
+        return StreamingResponse(events, media_type=_SSE, headers={PATH_HEADER: "bypass"})
+
+    async def _relay_bytes(
+        self, chunks: Iterator[bytes], first: bytes | None, inbound: oa.Inbound, namespace: str, start: float
+    ) -> AsyncIterator[bytes]:
+        usage = _StreamUsage()
+        done = False
+        first_at: float | None = None
+        try:
+            chunk = first
+            while chunk is not None:
+                first_at = time.perf_counter() - start if first_at is None else first_at
+                usage.feed(chunk)
+                yield chunk
+                chunk = await run_in_threadpool(_pull, chunks)
+            done = True
+            result = oa.bypass_result("", usage.tokens, inbound.bypass_reason)
+            self._served(inbound.endpoint, namespace, result, start, first_at)
+            self._count_bypass(namespace, result)
+        except StepCacheError as exc:
+            status, error = self._error(exc)
+            log.warning("a relayed %s stream failed after it began (HTTP %d): %s", inbound.endpoint, status, exc)
+            self.metrics.failed(inbound.endpoint, status, time.perf_counter() - start)
+            done = True
+            yield oa.sse(error).encode()
+        finally:
+            if not done:
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(_close, chunks)
+                self.metrics.failed(inbound.endpoint, 499, time.perf_counter() - start)
+            self.metrics.in_flight -= 1
+
+    async def _relay_text(
+        self, pieces: Iterator[str | Completion], head: str | Completion | None, writer: oa.ChunkWriter,
+        inbound: oa.Inbound, namespace: str, start: float,
+    ) -> AsyncIterator[str]:
+        done = False
+        first_at: float | None = None
+        try:
+            yield writer.start()
+            item = head
+            while isinstance(item, str):
+                first_at = time.perf_counter() - start if first_at is None else first_at
+                yield writer.piece(item)
+                item = await run_in_threadpool(_pull, pieces)
+            if item is None:
+                raise UpstreamProtocolError(f"the {self.cache.backend.name} backend's stream ended without its completion")
+            result = oa.bypass_result(item.text, TokenUsage.of(item), inbound.bypass_reason)
+            for event in writer.finish(result, item.finish_reason):
+                yield event
+            done = True
+            self._served(inbound.endpoint, namespace, result, start, first_at)
+            self._count_bypass(namespace, result)
+        except StepCacheError as exc:
+            status, error = self._error(exc)
+            self.metrics.failed(inbound.endpoint, status, time.perf_counter() - start)
+            done = True
+            yield writer.error(error)
+        finally:
+            if not done:
+                with anyio.CancelScope(shield=True):
+                    await run_in_threadpool(_close, pieces)
+                self.metrics.failed(inbound.endpoint, 499, time.perf_counter() - start)
+            self.metrics.in_flight -= 1
 
     def _namespace(self, request: Request) -> str:
         """The request's cache namespace; in pass-through mode also makes the client's key the
@@ -352,14 +527,12 @@ class _Proxy:
         """Forward a request the cache must not answer, unchanged but for the operator's model pin."""
         backend = self.cache.backend
         body = dict(inbound.body)
-        # Replayed as SSE below from the full answer; see oa.forwarded_chunks for why.
-        body.pop("stream", None)
+        body.pop("stream", None)  # streamed requests take _bypass_stream; this one may be an uncached retry
         body.pop("stream_options", None)
         if self.settings.upstream_model:
             body["model"] = self.settings.upstream_model
-        forward: Callable[[str, Mapping[str, Any]], dict[str, Any]] | None = getattr(backend, "forward", None)
-        if callable(forward):
-            data = await run_in_threadpool(forward, _ENDPOINT_PATHS[inbound.endpoint], body)
+        if isinstance(backend, Forwarding):
+            data = await run_in_threadpool(backend.forward, _ENDPOINT_PATHS[inbound.endpoint], body)
             spent = _usage_of(data)
             result = oa.bypass_result("", spent, inbound.bypass_reason)
             data["stepcache"] = result.metadata()
@@ -367,11 +540,7 @@ class _Proxy:
             completion = await run_in_threadpool(backend.complete, _backend_request(inbound, body))
             data = oa.completion_response(inbound.endpoint, completion, model=inbound.model, reason=inbound.bypass_reason)
             result = oa.bypass_result(completion.text, TokenUsage.of(completion), inbound.bypass_reason)
-        headers = {PATH_HEADER: "bypass"}
-        if inbound.stream:
-            chunks = oa.forwarded_chunks(inbound.endpoint, data, include_usage=inbound.include_usage)
-            return Response("".join(chunks), media_type=_SSE, headers=headers), result
-        return _json(data, headers=headers), result
+        return _json(data, headers={PATH_HEADER: "bypass"}), result
 
     async def _read_json(self, request: Request) -> object:
         limit = self.settings.max_body_bytes
@@ -579,3 +748,53 @@ def _backend_request(inbound: oa.Inbound, body: Mapping[str, Any]) -> BackendReq
         stop=(stop,) if isinstance(stop, str) else tuple(s for s in stop or () if isinstance(s, str)),
     )
 
+
+_KEEP_ALIVE = ": keep-alive\n\n"
+#: Seconds without a piece to send before a keep-alive comment goes out.
+_KEEP_ALIVE_S = 1.0
+
+
+@runtime_checkable
+class Forwarding(Protocol):
+    """A backend that can forward a raw OpenAI body (what the proxy cannot cache) unchanged."""
+
+    def forward(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def forward_stream(self, path: str, body: Mapping[str, Any]) -> Iterator[bytes]: ...
+
+
+_T = TypeVar("_T")
+
+
+def _pull(items: Iterator[_T]) -> _T | None:
+    """The next item, or ``None`` at the end (run in a worker thread: it may wait on the model)."""
+    return next(items, None)
+
+
+def _close(items: Iterator[Any]) -> None:
+    close = getattr(items, "close", None)
+    if callable(close):
+        close()
+
+
+class _StreamUsage:
+    """The ``usage`` object of a relayed SSE stream (sent by the upstream when the client asked for
+    it with ``stream_options.include_usage``), read from the bytes as they pass."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+        self.tokens = TokenUsage()
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self.pending + chunk).split(b"\n")
+        self.pending = lines.pop()
+        if len(self.pending) > 1_000_000:
+            self.pending = b""  # not SSE as we know it; stop looking
+        for line in lines:
+            if line.startswith(b"data:") and b'"usage"' in line:
+                try:
+                    event = json.loads(line[5:])
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and isinstance(event.get("usage"), Mapping):
+                    self.tokens = _usage_of(event)

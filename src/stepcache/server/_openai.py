@@ -28,9 +28,9 @@ __all__ = [
     "parse_text",
     "chat_completion",
     "text_completion",
+    "ChunkWriter",
     "chat_chunks",
     "text_chunks",
-    "forwarded_chunks",
     "bypass_result",
     "error_body",
     "DONE",
@@ -384,85 +384,61 @@ def sse(obj: Mapping[str, Any]) -> str:
     return f"data: {json.dumps(obj, separators=(',', ':'), ensure_ascii=False)}\n\n"
 
 
-def chat_chunks(result: Result, *, model: str, include_usage: bool) -> list[str]:
-    """The whole answer as ``chat.completion.chunk`` events (one per line of text), then ``[DONE]``.
+class ChunkWriter:
+    """SSE events of one streamed answer, written as its pieces become known: :meth:`start`, a
+    :meth:`piece` per text piece, then :meth:`finish` (the finish reason, the ``stepcache`` object,
+    usage when asked, ``[DONE]``) or :meth:`error` when the answer cannot be completed."""
 
-    The answer is complete and verified before the first byte is sent, so a stream never carries a
-    partial or unverified answer. The last chunk with choices also carries the ``stepcache`` object.
-    """
-    head = {"id": new_id("chat"), "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-    events = [sse({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})]
-    for piece in result.text.splitlines(keepends=True):
-        events.append(sse({**head, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}))
-    events.append(
-        sse({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "stepcache": result.metadata()})
-    )
-    if include_usage:
-        events.append(sse({**head, "choices": [], "usage": usage(result.upstream_tokens)}))
-    events.append(DONE)
-    return events
+    def __init__(self, endpoint: Endpoint, *, model: str, include_usage: bool) -> None:
+        self.endpoint = endpoint
+        self.include_usage = include_usage
+        self.head = {
+            "id": new_id(endpoint),
+            "object": "chat.completion.chunk" if endpoint == "chat" else "text_completion",
+            "created": int(time.time()),
+            "model": model,
+        }
+
+    def _choice(self, text: str | None, finish: str | None, *, role: bool = False) -> dict[str, Any]:
+        if self.endpoint == "chat":
+            delta: dict[str, Any] = {} if text is None else {"content": text}
+            if role:
+                delta["role"] = "assistant"
+            return {"index": 0, "delta": delta, "finish_reason": finish}
+        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+
+    def start(self) -> str:
+        """The opening event (chat's assistant role); empty for text completions."""
+        return sse({**self.head, "choices": [self._choice("", None, role=True)]}) if self.endpoint == "chat" else ""
+
+    def piece(self, text: str) -> str:
+        return sse({**self.head, "choices": [self._choice(text, None)]}) if text else ""
+
+    def finish(self, result: Result, finish_reason: str = "stop") -> list[str]:
+        events = [sse({**self.head, "choices": [self._choice(None, finish_reason)], "stepcache": result.metadata()})]
+        if self.include_usage:
+            events.append(sse({**self.head, "choices": [], "usage": usage(result.upstream_tokens)}))
+        events.append(DONE)
+        return events
+
+    def error(self, body: Mapping[str, Any]) -> str:
+        """An OpenAI-style error event (SDKs raise it as an API error), then ``[DONE]``."""
+        return sse(body) + DONE
+
+
+def chat_chunks(result: Result, *, model: str, include_usage: bool) -> list[str]:
+    """A whole answer (a reuse, a patch) as ``chat.completion.chunk`` events (one per line of
+    text), then ``[DONE]``. The last chunk with choices also carries the ``stepcache`` object."""
+    return _chunks(ChunkWriter("chat", model=model, include_usage=include_usage), result)
 
 
 def text_chunks(result: Result, *, model: str, include_usage: bool) -> list[str]:
-    head = {"id": new_id("text"), "object": "text_completion", "created": int(time.time()), "model": model}
-    events = [
-        sse({**head, "choices": [{"index": 0, "text": piece, "logprobs": None, "finish_reason": None}]})
-        for piece in result.text.splitlines(keepends=True)
-    ]
-    events.append(
-        sse(
-            {
-                **head,
-                "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": "stop"}],
-                "stepcache": result.metadata(),
-            }
-        )
-    )
-    if include_usage:
-        events.append(sse({**head, "choices": [], "usage": usage(result.upstream_tokens)}))
-    events.append(DONE)
-    return events
+    return _chunks(ChunkWriter("text", model=model, include_usage=include_usage), result)
 
 
-def forwarded_chunks(endpoint: Endpoint, response: Mapping[str, Any], *, include_usage: bool) -> list[str]:
-    """SSE events for a forwarded (bypass) answer.
-
-    Bypassed requests are forwarded without ``stream`` and the upstream's full answer is replayed as
-    one chunk per choice: simpler and safer than relaying a live stream, at the price of the
-    client seeing the first token only when the last is ready.
-    """
-    head = {
-        "id": response.get("id") or new_id(endpoint),
-        "object": "chat.completion.chunk" if endpoint == "chat" else "text_completion",
-        "created": response.get("created") or int(time.time()),
-        "model": response.get("model", ""),
-    }
-    events: list[str] = []
-    choices = [c for c in response.get("choices") or [] if isinstance(c, Mapping)]
-    for i, choice in enumerate(choices):
-        index = choice.get("index", i)
-        if endpoint == "chat":
-            message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
-            assert isinstance(message, Mapping)
-            delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
-            calls = message.get("tool_calls")
-            if isinstance(calls, list):
-                delta["tool_calls"] = [{**c, "index": n} for n, c in enumerate(calls) if isinstance(c, Mapping)]
-            first: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": None}
-            if choice.get("logprobs") is not None:
-                first["logprobs"] = choice["logprobs"]
-            last: dict[str, Any] = {"index": index, "delta": {}, "finish_reason": choice.get("finish_reason") or "stop"}
-        else:
-            first = {"index": index, "text": choice.get("text", ""), "logprobs": choice.get("logprobs"), "finish_reason": None}
-            last = {"index": index, "text": "", "logprobs": None, "finish_reason": choice.get("finish_reason") or "stop"}
-        events.append(sse({**head, "choices": [first]}))
-        events.append(sse({**head, "choices": [last]}))
-    if events and "stepcache" in response:
-        events[-1] = sse({**head, "choices": [last], "stepcache": response["stepcache"]})
-    if include_usage and isinstance(response.get("usage"), Mapping):
-        events.append(sse({**head, "choices": [], "usage": response["usage"]}))
-    events.append(DONE)
-    return events
+def _chunks(writer: ChunkWriter, result: Result) -> list[str]:
+    events = [writer.start(), *(writer.piece(p) for p in result.text.splitlines(keepends=True)), *writer.finish(result)]
+    return [e for e in events if e]
 
 
 def bypass_result(text: str, spent: TokenUsage, reason: str) -> Result:

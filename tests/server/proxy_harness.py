@@ -188,7 +188,36 @@ class FakeUpstream:
                 return refusal
             return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
-        return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/v1/models", models)])
+        async def responses(request: Request) -> Response:
+            """A minimal /v1/responses: echoes the input's text (a bypassed Responses request lands here)."""
+            body = await request.json()
+            with self.lock:
+                self.calls.append(body)
+                self.auth.append(request.headers.get("authorization", ""))
+            text = body["input"] if isinstance(body.get("input"), str) else "items"
+            usage = {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10,
+                     "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+            response = {
+                "id": "resp_fake", "object": "response", "created_at": 1, "status": "completed", "model": body.get("model"),
+                "output": [{"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+                            "content": [{"type": "output_text", "text": f"Echo: {text}", "annotations": []}]}],
+                "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "usage": usage,
+            }
+            if not body.get("stream"):
+                return JSONResponse(response)
+
+            async def events() -> AsyncIterator[str]:
+                yield f"event: response.output_text.delta\ndata: {json.dumps({'type': 'response.output_text.delta', 'delta': 'Echo', 'sequence_number': 0})}\n\n"
+                done = {"type": "response.completed", "response": response, "sequence_number": 1}
+                yield f"event: response.completed\ndata: {json.dumps(done)}\n\n"
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        return Starlette(routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/responses", responses, methods=["POST"]),
+            Route("/v1/models", models),
+        ])
 
 
 class Served:

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -33,6 +33,9 @@ from ..backends._credentials import bind_upstream_key
 from ._auth import RateLimited, TenantLimits, Unauthorized, client_key, namespace_for
 from ._coalesce import Coalescer
 from ._metrics import Metrics
+from ._responses import UPSTREAM_PATH as RESPONSES_PATH
+from ._responses import ResponsesWriter, parse_responses, response_object, response_stream
+from ._responses import usage_of as responses_usage
 from ._settings import ServerSettings
 
 try:
@@ -95,6 +98,7 @@ def create_app(cache: StepCache, settings: ServerSettings | None = None, *, owns
     routes = [
         Route("/v1/chat/completions", proxy.chat, methods=["POST"]),
         Route("/v1/completions", proxy.text, methods=["POST"]),
+        Route("/v1/responses", proxy.responses, methods=["POST"]),
         Route("/v1/models", proxy.models, methods=["GET"]),
         Route("/healthz", proxy.healthz, methods=["GET"]),
         Route("/readyz", proxy.readyz, methods=["GET"]),
@@ -175,6 +179,9 @@ class _Proxy:
     async def text(self, request: Request) -> Response:
         return await self._complete(request, "text")
 
+    async def responses(self, request: Request) -> Response:
+        return await self._complete(request, "responses")
+
     async def models(self, request: Request) -> Response:
         try:
             self._namespace(request)
@@ -240,7 +247,7 @@ class _Proxy:
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # -- completions ---------------------------------------------------------------------------
-    async def _complete(self, request: Request, endpoint: oa.Endpoint) -> Response:
+    async def _complete(self, request: Request, endpoint: str) -> Response:
         start = time.perf_counter()
         if self.metrics.in_flight >= self.settings.max_in_flight:
             self.metrics.failed(endpoint, 429, 0.0)
@@ -256,10 +263,7 @@ class _Proxy:
             namespace = self._namespace(request)
             tenant = namespace.removeprefix("tenant-") if self.settings.api_keys is not None else ""
             self.tenant_limits.admit(tenant)
-            parse = oa.parse_chat if endpoint == "chat" else oa.parse_text
-            inbound = parse(
-                body, namespace=namespace, settings=self.settings, cache_control=request.headers.get("cache-control")
-            )
+            inbound = _parse(endpoint, body, namespace, self.settings, request.headers.get("cache-control"))
             if inbound.request is not None and self.store_breaker.open:
                 inbound = _uncached(inbound, self.store_breaker.last_error)
             if inbound.request is not None and inbound.stream:
@@ -314,7 +318,7 @@ class _Proxy:
         self._served(endpoint, namespace, result, start)
         return response
 
-    def _served(self, endpoint: oa.Endpoint, namespace: str, result: Result, start: float, first: float | None = None) -> None:
+    def _served(self, endpoint: str, namespace: str, result: Result, start: float, first: float | None = None) -> None:
         elapsed = time.perf_counter() - start
         self.metrics.served(endpoint, result.path.value, elapsed, result.upstream_tokens)
         self.metrics.first_token(result.path.value, elapsed if first is None else first)
@@ -346,12 +350,11 @@ class _Proxy:
             with anyio.CancelScope(shield=True):
                 await run_in_threadpool(answer.close)
             raise
-        writer = oa.ChunkWriter(inbound.endpoint, model=inbound.model, include_usage=inbound.include_usage)
-        events = self._relay(answer, writer, first, inbound.endpoint, namespace, start)
+        events = self._relay(answer, _writer(inbound), first, inbound.label, namespace, start)
         return StreamingResponse(events, media_type=_SSE, headers={PATH_HEADER: path.value})
 
     async def _relay(
-        self, answer: AnswerStream, writer: oa.ChunkWriter, first: str | None, endpoint: oa.Endpoint,
+        self, answer: AnswerStream, writer: _Writer, first: str | None, endpoint: str,
         namespace: str, start: float,
     ) -> AsyncIterator[str]:
         done = False
@@ -397,22 +400,20 @@ class _Proxy:
         body = dict(inbound.body)
         if self.settings.upstream_model:
             body["model"] = self.settings.upstream_model
-        endpoint = inbound.endpoint
         if isinstance(backend, Forwarding):
-            chunks: Iterator[bytes] = backend.forward_stream(_ENDPOINT_PATHS[endpoint], body)
+            chunks: Iterator[bytes] = backend.forward_stream(_upstream_path(inbound), body)
             first = await run_in_threadpool(_pull, chunks)
             relayed = self._relay_bytes(chunks, first, inbound, namespace, start)
             return StreamingResponse(relayed, media_type=_SSE, headers={PATH_HEADER: "bypass"})
         pieces = backend.stream(_backend_request(inbound, body))
         head = await run_in_threadpool(_pull, pieces)
-        writer = oa.ChunkWriter(endpoint, model=inbound.model, include_usage=inbound.include_usage)
-        events = self._relay_text(pieces, head, writer, inbound, namespace, start)
+        events = self._relay_text(pieces, head, _writer(inbound), inbound, namespace, start)
         return StreamingResponse(events, media_type=_SSE, headers={PATH_HEADER: "bypass"})
 
     async def _relay_bytes(
         self, chunks: Iterator[bytes], first: bytes | None, inbound: oa.Inbound, namespace: str, start: float
     ) -> AsyncIterator[bytes]:
-        usage = _StreamUsage()
+        usage = _StreamUsage(responses_usage if inbound.api == "responses" else _usage_of)
         done = False
         first_at: float | None = None
         try:
@@ -424,23 +425,23 @@ class _Proxy:
                 chunk = await run_in_threadpool(_pull, chunks)
             done = True
             result = oa.bypass_result("", usage.tokens, inbound.bypass_reason)
-            self._served(inbound.endpoint, namespace, result, start, first_at)
+            self._served(inbound.label, namespace, result, start, first_at)
             self._count_bypass(namespace, result)
         except StepCacheError as exc:
             status, error = self._error(exc)
-            log.warning("a relayed %s stream failed after it began (HTTP %d): %s", inbound.endpoint, status, exc)
-            self.metrics.failed(inbound.endpoint, status, time.perf_counter() - start)
+            log.warning("a relayed %s stream failed after it began (HTTP %d): %s", inbound.label, status, exc)
+            self.metrics.failed(inbound.label, status, time.perf_counter() - start)
             done = True
             yield oa.sse(error).encode()
         finally:
             if not done:
                 with anyio.CancelScope(shield=True):
                     await run_in_threadpool(_close, chunks)
-                self.metrics.failed(inbound.endpoint, 499, time.perf_counter() - start)
+                self.metrics.failed(inbound.label, 499, time.perf_counter() - start)
             self.metrics.in_flight -= 1
 
     async def _relay_text(
-        self, pieces: Iterator[str | Completion], head: str | Completion | None, writer: oa.ChunkWriter,
+        self, pieces: Iterator[str | Completion], head: str | Completion | None, writer: _Writer,
         inbound: oa.Inbound, namespace: str, start: float,
     ) -> AsyncIterator[str]:
         done = False
@@ -458,18 +459,18 @@ class _Proxy:
             for event in writer.finish(result, item.finish_reason):
                 yield event
             done = True
-            self._served(inbound.endpoint, namespace, result, start, first_at)
+            self._served(inbound.label, namespace, result, start, first_at)
             self._count_bypass(namespace, result)
         except StepCacheError as exc:
             status, error = self._error(exc)
-            self.metrics.failed(inbound.endpoint, status, time.perf_counter() - start)
+            self.metrics.failed(inbound.label, status, time.perf_counter() - start)
             done = True
             yield writer.error(error)
         finally:
             if not done:
                 with anyio.CancelScope(shield=True):
                     await run_in_threadpool(_close, pieces)
-                self.metrics.failed(inbound.endpoint, 499, time.perf_counter() - start)
+                self.metrics.failed(inbound.label, 499, time.perf_counter() - start)
             self.metrics.in_flight -= 1
 
     def _namespace(self, request: Request) -> str:
@@ -532,14 +533,17 @@ class _Proxy:
         if self.settings.upstream_model:
             body["model"] = self.settings.upstream_model
         if isinstance(backend, Forwarding):
-            data = await run_in_threadpool(backend.forward, _ENDPOINT_PATHS[inbound.endpoint], body)
-            spent = _usage_of(data)
+            data = await run_in_threadpool(backend.forward, _upstream_path(inbound), body)
+            spent = responses_usage(data) if inbound.api == "responses" else _usage_of(data)
             result = oa.bypass_result("", spent, inbound.bypass_reason)
             data["stepcache"] = result.metadata()
         else:  # e.g. the embedded model: no raw API, so answer the plain-text part of the request
             completion = await run_in_threadpool(backend.complete, _backend_request(inbound, body))
-            data = oa.completion_response(inbound.endpoint, completion, model=inbound.model, reason=inbound.bypass_reason)
             result = oa.bypass_result(completion.text, TokenUsage.of(completion), inbound.bypass_reason)
+            if inbound.api == "responses":
+                data = response_object(result, model=inbound.model, request_body=inbound.body, finish_reason=completion.finish_reason)
+            else:
+                data = oa.completion_response(inbound.endpoint, completion, model=inbound.model, reason=inbound.bypass_reason)
         return _json(data, headers={PATH_HEADER: "bypass"}), result
 
     async def _read_json(self, request: Request) -> object:
@@ -627,7 +631,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """404, 405 and other routing errors as OpenAI-style JSON."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status == 404:
-        message = f"no such endpoint: {request.method} {request.url.path}; this proxy serves /v1/chat/completions, /v1/completions and /v1/models"
+        message = f"no such endpoint: {request.method} {request.url.path}; this proxy serves /v1/chat/completions, /v1/completions, /v1/responses and /v1/models"
     elif status == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
     else:
@@ -647,6 +651,10 @@ def _local_store(cache: StepCache) -> bool:
 
 def _render(inbound: oa.Inbound, result: Result) -> Response:
     headers = {PATH_HEADER: result.path.value}
+    if inbound.api == "responses":
+        if inbound.stream:
+            return Response(response_stream(result, model=inbound.model, request_body=inbound.body), media_type=_SSE, headers=headers)
+        return _json(response_object(result, model=inbound.model, request_body=inbound.body), headers=headers)
     if inbound.stream:
         chunker = oa.chat_chunks if inbound.endpoint == "chat" else oa.text_chunks
         events = chunker(result, model=inbound.model, include_usage=inbound.include_usage)
@@ -723,6 +731,8 @@ def _usage_of(data: Mapping[str, Any]) -> TokenUsage:
 
 def _backend_request(inbound: oa.Inbound, body: Mapping[str, Any]) -> BackendRequest:
     """The text-only core of a bypassed request, for backends that cannot forward raw bodies."""
+    if inbound.chat_body is not None:  # a Responses request: its chat equivalent
+        body = {**inbound.chat_body, **({"model": body["model"]} if "model" in body else {})}
     if inbound.endpoint == "text":
         prompt = body.get("prompt")
         messages: list[dict[str, str]] = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
@@ -778,10 +788,12 @@ def _close(items: Iterator[Any]) -> None:
 
 
 class _StreamUsage:
-    """The ``usage`` object of a relayed SSE stream (sent by the upstream when the client asked for
-    it with ``stream_options.include_usage``), read from the bytes as they pass."""
+    """The ``usage`` object of a relayed SSE stream (chat: sent when the client asked for it with
+    ``stream_options.include_usage``; Responses: in ``response.completed``), read from the bytes as
+    they pass, with ``read`` (chat's or the Responses API's field names)."""
 
-    def __init__(self) -> None:
+    def __init__(self, read: Callable[[Mapping[str, Any]], TokenUsage]) -> None:
+        self.read = read
         self.pending = b""
         self.tokens = TokenUsage()
 
@@ -796,5 +808,30 @@ class _StreamUsage:
                     event = json.loads(line[5:])
                 except ValueError:
                     continue
-                if isinstance(event, dict) and isinstance(event.get("usage"), Mapping):
-                    self.tokens = _usage_of(event)
+                if not isinstance(event, dict):
+                    continue
+                if isinstance(event.get("response"), Mapping):
+                    event = event["response"]  # Responses: response.completed carries the response
+                if isinstance(event.get("usage"), Mapping):
+                    self.tokens = self.read(event)
+
+
+_Writer = oa.ChunkWriter | ResponsesWriter
+
+
+def _writer(inbound: oa.Inbound) -> _Writer:
+    if inbound.api == "responses":
+        return ResponsesWriter(inbound.model, inbound.body)
+    return oa.ChunkWriter(inbound.endpoint, model=inbound.model, include_usage=inbound.include_usage)
+
+
+def _upstream_path(inbound: oa.Inbound) -> str:
+    return RESPONSES_PATH if inbound.api == "responses" else _ENDPOINT_PATHS[inbound.endpoint]
+
+
+def _parse(api: str, body: object, namespace: str, settings: ServerSettings, cache_control: str | None) -> oa.Inbound:
+    if api == "responses":
+        parsed = parse_responses(body, namespace=namespace, settings=settings, cache_control=cache_control)
+        return dataclasses.replace(parsed.inbound, api="responses", chat_body=parsed.chat_body)
+    parse = oa.parse_chat if api == "chat" else oa.parse_text
+    return parse(body, namespace=namespace, settings=settings, cache_control=cache_control)

@@ -76,6 +76,15 @@ class Inbound:
     #: (or a ``ttl``, which this cache honours by not storing at all).
     read: bool = True
     write: bool = True
+    #: The API the client spoke: ``chat``, ``text`` or ``responses`` (a Responses request is answered
+    #: as the equivalent chat request, ``chat_body``, and rendered back in its own shape).
+    api: str = ""
+    chat_body: Mapping[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        """The API, for metrics and logs."""
+        return self.api or self.endpoint
 
     def coalesce_key(self) -> str:
         """Identical requests (same namespace, model and canonical body) share one engine call while

@@ -27,6 +27,7 @@ from ._openai import Inbound, _kind, _object, _opt_int, parse_chat
 from ._settings import ServerSettings
 
 __all__ = [
+    "ResponsesWriter",
     "UPSTREAM_PATH",
     "ResponsesInbound",
     "parse_responses",
@@ -472,3 +473,25 @@ def _usage(tokens: TokenUsage) -> dict[str, Any]:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
+
+
+class ResponsesWriter:
+    """:class:`ResponseEvents` behind the interface of :class:`~._openai.ChunkWriter`, so the
+    proxy streams both APIs with one loop."""
+
+    def __init__(self, model: str, request_body: Mapping[str, Any]) -> None:
+        self.events = ResponseEvents(model, request_body)
+
+    def start(self) -> str:
+        return self.events.start()
+
+    def piece(self, text: str) -> str:
+        return self.events.delta(text) if text else ""
+
+    def finish(self, result: Result, finish_reason: str = "stop") -> list[str]:
+        return [self.events.finish(result, finish_reason=finish_reason)]
+
+    def error(self, body: Mapping[str, Any]) -> str:
+        error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+        assert isinstance(error, Mapping)
+        return self.events.error(str(error.get("message") or "the answer failed"), str(error.get("code") or "server_error"))

@@ -521,6 +521,7 @@ def test_the_sdk_reads_a_stream(client: openai.OpenAI) -> None:
 
 def test_public_names_are_pinned() -> None:
     assert rs.__all__ == [
+        "ResponsesWriter",
         "UPSTREAM_PATH",
         "ResponsesInbound",
         "parse_responses",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -385,6 +387,50 @@ def test_an_oversized_header_is_refused(make_proxy: MakeProxy) -> None:
     response = httpx.post(proxy.url + "/v1/chat/completions", json=QUESTION, headers={"x-big": "a" * 100_000}, timeout=10)
     assert response.status_code == 431 and response.json()["error"]["code"] == "headers_too_large"
     assert _post(proxy, {"x-api-key": "k"}).status_code == 200
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the server closes ``sock`` within ``seconds`` (a hang check, not a speed claim)."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_silent_and_dripping_clients_are_cut_off_and_others_still_served(make_proxy: MakeProxy) -> None:
+    proxy = make_proxy(header_timeout_s=0.5)
+    host, port = proxy.url.removeprefix("http://").split(":")
+    silent = socket.create_connection((host, int(port)))
+    dripping = socket.create_connection((host, int(port)))
+    dripping.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
+    for _ in range(3):  # a header line now and then, never the end of the head
+        time.sleep(0.3)
+        try:
+            dripping.sendall(b"x-slow: 1\r\n")
+        except OSError:
+            break
+    assert _closed_within(silent, 5) and _closed_within(dripping, 5)
+    silent.close()
+    dripping.close()
+    with httpx.Client(timeout=20) as client:  # keep-alive requests are unaffected
+        for _ in range(3):
+            assert client.post(proxy.url + "/v1/chat/completions", json=QUESTION).status_code == 200
+            time.sleep(0.3)
+
+
+def test_an_unfinished_head_over_the_limit_is_refused_at_once(make_proxy: MakeProxy) -> None:
+    proxy = make_proxy(max_header_bytes=8192)
+    host, port = proxy.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nx-big: " + b"a" * 50_000)  # no end of line
+        sock.settimeout(5)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 431") and b"headers_too_large" in answer
 
 
 def test_a_long_prompt_is_never_looked_up_on_the_event_loop(make_proxy: MakeProxy) -> None:

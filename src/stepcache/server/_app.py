@@ -82,6 +82,7 @@ def create_app(cache: StepCache, settings: ServerSettings | None = None, *, owns
             "(serve an HTTP upstream with --upstream URL, or give clients keys with --api-keys FILE)"
         )
     proxy = _Proxy(cache, settings)
+    _configure_protocol(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -835,3 +836,11 @@ def _parse(api: str, body: object, namespace: str, settings: ServerSettings, cac
         return dataclasses.replace(parsed.inbound, api="responses", chat_body=parsed.chat_body)
     parse = oa.parse_chat if api == "chat" else oa.parse_text
     return parse(body, namespace=namespace, settings=settings, cache_control=cache_control)
+
+
+def _configure_protocol(settings: ServerSettings) -> None:
+    try:
+        from ._http import configure
+    except ImportError:  # no httptools: uvicorn's h11 and its own size limit
+        return
+    configure(settings.header_timeout_s, settings.max_header_bytes)

@@ -52,6 +52,10 @@ class ServerSettings(BaseModel):
     #: Request heads (request line and headers) larger than this are refused (the connection is
     #: closed): a 10 MB header must not cost 10 MB per socket.
     max_header_bytes: int = Field(default=65_536, ge=4096)
+    #: A connection whose request head (request line and headers) is not complete this many
+    #: seconds after it could start (the connection opened, or the previous response ended, plus
+    #: the keep-alive wait) is closed: slow or silent clients cannot hold sockets forever.
+    header_timeout_s: float = Field(default=10.0, gt=0)
     #: Completions in flight beyond this get HTTP 429 with ``Retry-After`` instead of queueing.
     max_in_flight: int = Field(default=256, ge=1)
     #: Idle keep-alive connections are closed after this many seconds.
@@ -79,6 +83,7 @@ class ServerSettings(BaseModel):
             "access_log": self.access_log,
             "h11_max_incomplete_event_size": self.max_header_bytes,
             "timeout_keep_alive": self.keep_alive_s,
+            **_guarded_protocol(),
         }
 
     @model_validator(mode="after")
@@ -116,3 +121,13 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _guarded_protocol() -> dict[str, str]:
+    """uvicorn's ``http`` option for the protocol that bounds request heads, when httptools (part
+    of ``uvicorn[standard]``) is there; without it uvicorn's h11 bounds only their size."""
+    try:
+        from ._http import PROTOCOL
+    except ImportError:
+        return {}
+    return {"http": PROTOCOL}

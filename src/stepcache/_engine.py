@@ -339,7 +339,8 @@ class StepCache:
                     sent, settled = prefix.text, prefix.steps
                 if prefix.failed:
                     frozen = True
-                    if family.repair_fresh:
+                    if family.repair_fresh and type(family).fix is Family.fix:
+                        # (A family with its own fix may mend the whole answer without the model.)
                         # Repaired from the verified steps: the rest of this answer is not needed.
                         completion = Completion(text=text, completion_tokens=pieces, finish_reason="cut")
                         break

@@ -120,3 +120,32 @@ def test_a_backend_without_raw_forwarding_streams_bypassed_requests_too() -> Non
     finally:
         served.stop()
         cache.close()
+
+
+def test_a_non_streamed_request_abandoned_by_its_client_stops_the_upstream(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+    upstream.token_delay = 0.1  # ~2 s of answer
+    proxy = make_proxy()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(proxy.url + "/v1/chat/completions", json={**PROSE, "stream": False}, timeout=0.6)
+    deadline = time.monotonic() + 5
+    while (not upstream.streams or upstream.streams[0]["end"] == "running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert upstream.streams[0]["end"] == "cancelled"
+    assert proxy.cache.store.stats().entries == 0
+
+
+def test_an_identical_request_still_waiting_keeps_the_shared_call_alive(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+    import threading
+
+    upstream.token_delay = 0.15  # ~1.5 s of answer
+    proxy = make_proxy()
+    body = {**PROSE, "stream": False}
+    patient: list[httpx.Response] = []
+    waiter = threading.Thread(target=lambda: patient.append(httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=30)))
+    waiter.start()
+    time.sleep(0.2)
+    with pytest.raises(httpx.ReadTimeout):  # a second, identical request gives up early
+        httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=0.4)
+    waiter.join()
+    assert patient[0].status_code == 200 and patient[0].json()["choices"][0]["message"]["content"].startswith("Echo")
+    assert len(upstream.streams) == 1 and upstream.streams[0]["end"] == "done"

@@ -31,7 +31,7 @@ from .._types import BackendRequest, Completion, Result, TokenUsage, Verificatio
 from . import _openai as oa
 from ..backends._credentials import bind_upstream_key
 from ._auth import RateLimited, TenantLimits, Unauthorized, client_key, namespace_for
-from ._coalesce import Coalescer
+from ._coalesce import ClientGone, Coalescer
 from ._metrics import Metrics
 from ._responses import UPSTREAM_PATH as RESPONSES_PATH
 from ._responses import ResponsesWriter, parse_responses, response_object, response_stream
@@ -168,7 +168,7 @@ class _Proxy:
         self.cache = cache
         self.settings = settings
         self.metrics = Metrics()
-        self.coalescer = Coalescer(cache.complete)
+        self.coalescer = Coalescer(cache)
         self.inline_lookup = _local_store(cache) if settings.inline_lookup is None else settings.inline_lookup
         self.store_breaker = _StoreBreaker()
         self.tenant_limits = TenantLimits(settings.tenant_limits or {})
@@ -289,14 +289,15 @@ class _Proxy:
                 self._count_bypass(namespace, result)
             elif not inbound.stream:
                 try:
-                    result = await self._answer(inbound)
+                    result = await self._answer(inbound, request)
                     response = _render(inbound, result)
                 except StoreError as exc:
                     # The store is down, not the upstream: answer uncached and stop trying it for a while.
                     self._store_failed(exc)
                     response, result = await self._bypass(_uncached(inbound, str(exc)))
-        except ClientDisconnect:
-            # The client went away before sending its whole body: nothing to answer, nothing to log.
+        except (ClientDisconnect, ClientGone):
+            # The client went away (before sending its whole body, or while its answer was being
+            # made, which was then abandoned): nothing to answer, nothing to log.
             self.metrics.failed(endpoint, 499, time.perf_counter() - start)
             return Response(status_code=499)
         except StepCacheError as exc:
@@ -504,12 +505,13 @@ class _Proxy:
         except StepCacheError as exc:
             log.warning("could not count a bypassed request in the store: %s", exc)
 
-    async def _answer(self, inbound: oa.Inbound) -> Result:
+    async def _answer(self, inbound: oa.Inbound, client: Request) -> Result:
         request = inbound.request
         assert request is not None
         if not (inbound.read and inbound.write):
             # The caller's own cache controls: not shared with anyone else's identical request.
-            return await run_in_threadpool(lambda: self.cache.complete(request, read=inbound.read, write=inbound.write))
+            result, _ = await self.coalescer.complete(None, request, client.is_disconnected, read=inbound.read, write=inbound.write)
+            return result
         if self.inline_lookup and _small(request):
             # The reuse path makes no model call and, with an in-process store, no I/O: ~0.4 ms of
             # CPU. Answering it on the loop saves the thread-pool hop, which cost more than that
@@ -518,9 +520,8 @@ class _Proxy:
             found = self.cache.lookup(request)
             if found is not None:
                 return found
-        if not self.settings.coalesce:
-            return await run_in_threadpool(self.cache.complete, request)
-        result, waited = await self.coalescer.complete(inbound.coalesce_key(), request)
+        key = inbound.coalesce_key() if self.settings.coalesce else None
+        result, waited = await self.coalescer.complete(key, request, client.is_disconnected)
         if waited:
             self.metrics.coalesced += 1
         return result

@@ -1,56 +1,110 @@
-"""Singleflight: concurrent identical requests share one engine call.
+"""Engine calls for non-streamed requests: shared by identical requests in flight, and abandoned
+when every client waiting for one has gone.
 
-Without it, 32 clients asking the same new question at once would all miss and all go upstream.
-The first becomes the leader; the others wait for its result. If the leader's answer was stored, a
-waiter then asks the engine itself, which is now an exact hit (path ``reuse``, no upstream call), so
-each response and the store's statistics stay truthful. If nothing was stored, waiters share the
-leader's answer, reporting zero upstream tokens of their own.
+Singleflight: without it, 32 clients asking the same new question at once would all miss and all go
+upstream. The first becomes the leader; the others wait for its result. If the leader's answer was
+stored, a waiter then asks the engine itself, which is now an exact hit (path ``reuse``, no upstream
+call), so each response and the store's statistics stay truthful. If nothing was stored, waiters
+share the leader's answer, reporting zero upstream tokens of their own.
+
+The engine call runs as a stream (``StepCache.stream``), drained in a worker thread: between its
+pieces (at least every half second while the model writes) the thread looks at a cancel flag, set
+once no client waits any more, and then closes the stream — the upstream call stops and nothing is
+stored, instead of a model generating for minutes for nobody.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import replace
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
 from .._types import ChatRequest, Result, TokenUsage
 
-__all__ = ["Coalescer"]
+if TYPE_CHECKING:
+    from .._engine import StepCache
+
+__all__ = ["Coalescer", "ClientGone"]
+
+#: Seconds between checks of whether a waiting client is still there.
+POLL_S = 0.25
+
+
+class ClientGone(Exception):
+    """Every client waiting for this answer hung up; the engine call was abandoned."""
+
+
+@dataclass(slots=True)
+class _Call:
+    task: asyncio.Future[Result | None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    waiters: int = 0
 
 
 class Coalescer:
-    def __init__(self, complete: Callable[[ChatRequest], Result]) -> None:
-        self._complete = complete
-        self._in_flight: dict[str, asyncio.Future[Result]] = {}
+    def __init__(self, cache: StepCache) -> None:
+        self.cache = cache
+        self._in_flight: dict[str, _Call] = {}
 
     def __len__(self) -> int:
         return len(self._in_flight)
 
-    async def complete(self, key: str, request: ChatRequest) -> tuple[Result, bool]:
-        """The engine's result for ``request`` and whether this call waited for another one."""
-        leader = self._in_flight.get(key)
-        if leader is None:
-            # A task of its own, so a client hanging up cancels only its wait, not the shared call.
-            task: asyncio.Future[Result] = asyncio.ensure_future(run_in_threadpool(self._complete, request))
-            self._in_flight[key] = task
-            task.add_done_callback(lambda done: self._forget(key, done))
-            return await asyncio.shield(task), False
-        result = await asyncio.shield(leader)
+    async def complete(
+        self, key: str | None, request: ChatRequest, gone: Callable[[], Awaitable[bool]], *, read: bool = True, write: bool = True
+    ) -> tuple[Result, bool]:
+        """The engine's result for ``request`` and whether this call waited for another one.
+        ``key=None`` shares nothing (a caller's own cache controls). ``gone`` tells whether this
+        client has hung up; raises :class:`ClientGone` when it has."""
+        call = self._in_flight.get(key) if key is not None else None
+        leader = call is None
+        if call is None:
+            cancel = threading.Event()
+            task = asyncio.ensure_future(run_in_threadpool(self._drain, request, cancel, read, write))
+            call = _Call(task, cancel)
+            if key is not None:
+                self._in_flight[key] = call
+                task.add_done_callback(lambda done: self._forget(key, call))
+        call.waiters += 1
+        try:
+            result = await self._wait(call, gone)
+        finally:
+            call.waiters -= 1
+        if result is None:
+            raise ClientGone()
+        if leader:
+            return result, False
         if result.stored is not None or result.entry is not None:
-            return await run_in_threadpool(self._complete, request), True
-        return (
-            replace(
-                result,
-                upstream_tokens=TokenUsage(),
-                detail=f"{result.detail}; shared the answer of an identical request in flight".lstrip("; "),
-            ),
-            True,
-        )
+            return await run_in_threadpool(self.cache.complete, request), True
+        shared = f"{result.detail}; shared the answer of an identical request in flight".lstrip("; ")
+        return replace(result, upstream_tokens=TokenUsage(), detail=shared), True
 
-    def _forget(self, key: str, done: asyncio.Future[Result]) -> None:
-        if self._in_flight.get(key) is done:
+    async def _wait(self, call: _Call, gone: Callable[[], Awaitable[bool]]) -> Result | None:
+        while True:
+            done, _ = await asyncio.wait({call.task}, timeout=POLL_S)
+            if done:
+                return call.task.result()
+            if await gone():
+                if call.waiters == 1:  # the last one waiting: nobody needs the answer any more
+                    call.cancel.set()
+                return None
+
+    def _drain(self, request: ChatRequest, cancel: threading.Event, read: bool, write: bool) -> Result | None:
+        answer = self.cache.stream(request, read=read, write=write)
+        try:
+            for _ in answer:
+                if cancel.is_set():
+                    return None
+            return answer.result
+        finally:
+            if answer.result is None:
+                answer.close()  # abandoned: the upstream stream is closed, nothing is stored
+
+    def _forget(self, key: str, call: _Call) -> None:
+        if self._in_flight.get(key) is call:
             del self._in_flight[key]
-        if not done.cancelled():
-            done.exception()  # mark it retrieved: every waiter may have gone
+        if not call.task.cancelled():
+            call.task.exception()  # mark it retrieved: every waiter may have gone

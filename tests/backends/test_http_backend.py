@@ -305,3 +305,19 @@ def test_closing_a_stream_early_closes_the_upstream_response() -> None:
     assert next(stream) == "a"
     stream.close()  # type: ignore[attr-defined]
     assert closed == [True]
+
+
+def test_a_server_that_refuses_stream_options_is_asked_again_without() -> None:
+    seen: list[dict[str, object]] = []
+
+    def old_server(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        if "stream_options" in body:
+            return httpx.Response(400, json={"error": {"message": "unknown field stream_options"}})
+        return streaming(sse_events(chunk("x = 5", "stop")))(request)
+
+    http = backend(old_server)
+    assert list(http.stream(REQ))[0] == "x = 5"
+    assert list(http.stream(REQ))[0] == "x = 5"
+    assert ["stream_options" in b for b in seen] == [True, False, False]  # remembered

@@ -85,6 +85,8 @@ class OpenAIHTTPBackend(Backend):
             transport=transport,
         )
         self._closed = threading.Event()
+        #: Whether streams ask for usage (``stream_options``); turned off for servers that refuse it.
+        self._usage_in_streams = True
 
     def __repr__(self) -> str:
         return f"OpenAIHTTPBackend({self.base_url!r}, model={self.model!r})"
@@ -147,10 +149,20 @@ class OpenAIHTTPBackend(Backend):
         """
         body = chat_body(request, self.model)
         body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
+        if self._usage_in_streams:
+            body["stream_options"] = {"include_usage": True}
         pieces: list[str] = []
         finish, model, usage = "", "", {}
-        with self._opened("POST", "chat/completions", body) as response:
+        with ExitStack() as stack:
+            try:
+                response = stack.enter_context(self._opened("POST", "chat/completions", body))
+            except UpstreamStatusError as exc:
+                if "stream_options" not in body or exc.status_code not in (400, 422):
+                    raise
+                # An older server that refuses stream_options: ask again without (usage is then counted).
+                self._usage_in_streams = False
+                body.pop("stream_options")
+                response = stack.enter_context(self._opened("POST", "chat/completions", body))
             if not _is_event_stream(response):  # a server that ignores "stream": one JSON answer
                 completion = parse_chat(self._json(response, "POST", "chat/completions"))
                 if completion.text:

@@ -263,6 +263,9 @@ class Entry:
     id: str = ""  # assigned by the store
     created_at: float = 0.0
     cost: TokenUsage = TokenUsage()  # upstream tokens spent to produce it (what a reuse saves)
+    #: Unix time after which the entry is never served, and is deleted at the store's next eviction;
+    #: ``None``: kept until evicted or purged (a store opened with ``ttl`` sets it at ``put``).
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +283,9 @@ class StoreStats:
     audit_tokens: TokenUsage = TokenUsage()
     #: family → entries quarantined after an audit disagreed (kept, never served)
     quarantined_by_family: dict[str, int] = field(default_factory=dict)
+    #: Entries deleted by the store's size cap (least recently used first) or because they expired,
+    #: since the store was created (kept in the store, so every process sharing it reports the same).
+    evicted: int = 0
 
     @property
     def quarantined(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 
@@ -61,3 +62,27 @@ def make_entry(
         created_at=created_at,
         cost=TokenUsage(12, 34),
     )
+
+
+def payload_of(entry: Entry) -> int:
+    """The bytes ``max_bytes`` counts for ``entry``, measured as every store measures them."""
+    from stepcache.store._codec import dump_json, encode_vector, payload_size
+
+    return payload_size(
+        entry.prompt,
+        dump_json(entry.task, "task", entry.key),
+        dump_json(list(entry.steps), "steps", entry.key),
+        entry.text,
+        dump_json(entry.prepared, "prepared", entry.key),
+        encode_vector(entry.embedding),
+    )
+
+
+def insert_v1(conn: sqlite3.Connection, entry: Entry, created_at: float) -> None:
+    """``entry`` as a SQLite database at schema version 1 or 2 held it (``expires_at`` came with 3)."""
+    from stepcache.store._codec import COLUMNS, entry_values
+
+    columns = COLUMNS[:-1]
+    values = entry_values(entry, created_at)[: len(columns) - 1]
+    marks = ", ".join("?" * len(values))
+    conn.execute(f"INSERT INTO entries ({', '.join(columns[1:])}) VALUES ({marks})", values)

@@ -12,9 +12,8 @@ import pytest
 from stepcache._exceptions import StoreError, StoreVersionError
 from stepcache._types import AuditOutcome, Path, Scope, TokenUsage
 from stepcache.store import SQLiteStore
-from stepcache.store._codec import COLUMNS, entry_values
 from stepcache.store._migrations import LATEST_VERSION, MIGRATIONS, migrate
-from store_helpers import make_entry, run_in_threads, unit
+from store_helpers import insert_v1, make_entry, run_in_threads, unit
 
 
 def test_entries_and_counters_survive_close_and_reopen(tmp_path: pathlib.Path) -> None:
@@ -248,12 +247,11 @@ def test_migration_2_upgrades_a_version_1_database(tmp_path: pathlib.Path) -> No
     db = tmp_path / "cache.db"
     conn = sqlite3.connect(db, isolation_level=None)
     assert migrate(conn, "v1 db", MIGRATIONS[:1]) == 1
-    marks = ", ".join("?" * (len(COLUMNS) - 1))
-    conn.execute(f"INSERT INTO entries ({', '.join(COLUMNS[1:])}) VALUES ({marks})", entry_values(make_entry("old"), 1.0))
+    insert_v1(conn, make_entry("old"), 1.0)
     conn.execute("INSERT INTO counters VALUES ('tenant-a', 'linear', 'reuse', 2, 0, 30)")
     conn.close()
     with SQLiteStore(db) as store:
-        assert [v for v, _ in _versions(db)] == [1, 2] == [v for v, _ in MIGRATIONS]
+        assert [v for v, _ in _versions(db)] == list(range(1, LATEST_VERSION + 1)) == [v for v, _ in MIGRATIONS]
         old = store.get("old")
         assert old is not None
         stats = store.stats()

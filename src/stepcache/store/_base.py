@@ -94,7 +94,8 @@ class AuditStore(Protocol):
 
 @runtime_checkable
 class LifecycleStore(Protocol):
-    """A store an operator can inspect and prune (``stepcache entries``, ``stepcache purge``)."""
+    """A store an operator can inspect and prune (``stepcache entries``, ``stepcache purge``) and
+    bound (size cap and expiry; see ``stepcache.store._lifecycle``)."""
 
     def entries(
         self,
@@ -116,6 +117,15 @@ class LifecycleStore(Protocol):
     ) -> int:
         """Delete the entries matching every filter given (``older_than``: seconds since stored);
         returns how many. Statistics are kept."""
+
+    def evict(self, *, max_entries: int | None = None, max_bytes: int | None = None) -> int:
+        """Delete expired entries, then the least recently used ones until at most ``max_entries``
+        entries and ``max_bytes`` bytes of payload remain (``None``: no bound); returns how many went,
+        all counted in :attr:`~stepcache.StoreStats.evicted`.
+
+        A store opened with a size cap runs this itself (down to 90 % of the cap) when a put takes it
+        over; ``stepcache purge --expired`` and ``--max-entries`` run it on demand.
+        """
 
 
 def quarantined_key(entry_id: str, key: str) -> str:

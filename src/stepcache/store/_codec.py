@@ -28,6 +28,8 @@ __all__ = [
     "row_to_entry",
     "add_count",
     "stats_from_rows",
+    "payload_size",
+    "values_size",
 ]
 
 #: Columns of ``entries`` in the order :func:`entry_values` and :func:`row_to_entry` use.
@@ -48,6 +50,7 @@ COLUMNS = (
     "created_at",
     "cost_prompt_tokens",
     "cost_completion_tokens",
+    "expires_at",
 )
 
 _VECTOR_DTYPE = np.dtype("<f4")
@@ -76,7 +79,7 @@ def decode_vector(blob: bytes) -> Vector:
     return np.frombuffer(blob, dtype=_VECTOR_DTYPE).astype(np.float32, copy=False)
 
 
-def entry_values(entry: Entry, created_at: float) -> tuple[Any, ...]:
+def entry_values(entry: Entry, created_at: float, expires_at: float | None = None) -> tuple[Any, ...]:
     """Values for every column but ``id``, in :data:`COLUMNS` order."""
     return (
         entry.key,
@@ -94,7 +97,24 @@ def entry_values(entry: Entry, created_at: float) -> tuple[Any, ...]:
         created_at,
         entry.cost.prompt,
         entry.cost.completion,
+        expires_at,
     )
+
+
+def payload_size(*parts: str | bytes) -> int:
+    """Bytes of an entry's stored payload (prompt, task, steps, text and prepared data as JSON text,
+    embedding as float32): what ``max_bytes`` caps, measured the same way by every store."""
+    return sum(len(p.encode()) if isinstance(p, str) else len(p) for p in parts)
+
+
+#: The columns whose bytes :func:`values_size` adds up.
+PAYLOAD_COLUMNS = ("prompt", "task", "steps", "text", "prepared", "embedding")
+
+
+def values_size(values: Sequence[Any]) -> int:
+    """:func:`payload_size` of an entry from its :func:`entry_values`."""
+    named = dict(zip(COLUMNS[1:], values))
+    return payload_size(*(named[column] for column in PAYLOAD_COLUMNS))
 
 
 def row_to_entry(row: tuple[Any, ...] | Any, *, decoded: bool = False) -> Entry:
@@ -121,6 +141,7 @@ def row_to_entry(row: tuple[Any, ...] | Any, *, decoded: bool = False) -> Entry:
         created_at,
         cost_prompt,
         cost_completion,
+        expires_at,
     ) = row
     if not decoded:
         task, steps, prepared = load_json(task), load_json(steps), load_json(prepared)
@@ -139,6 +160,7 @@ def row_to_entry(row: tuple[Any, ...] | Any, *, decoded: bool = False) -> Entry:
         id=str(row_id),
         created_at=float(created_at),
         cost=TokenUsage(int(cost_prompt), int(cost_completion)),
+        expires_at=None if expires_at is None else float(expires_at),
     )
 
 
@@ -162,10 +184,11 @@ def stats_from_rows(
     paths: Iterable[tuple[Any, Any, Any, Any]],
     audits: Iterable[tuple[Any, Any, Any, Any, Any]] = (),
     quarantined: Iterable[tuple[Any, Any]] = (),
+    evicted: Any = 0,
 ) -> StoreStats:
     """:class:`StoreStats` from ``(family, entries)`` rows, ``(path, requests, tokens spent, tokens
-    saved)`` rows, ``(family, outcome, audits, prompt tokens, completion tokens)`` rows and
-    ``(family, quarantined entries)`` rows: what every store's ``stats`` reports."""
+    saved)`` rows, ``(family, outcome, audits, prompt tokens, completion tokens)`` rows,
+    ``(family, quarantined entries)`` rows and the evicted total: what every store's ``stats`` reports."""
     by_family = {str(family): int(n) for family, n in families if int(n)}
     by_path = [(str(path), int(requests), int(spent), int(saved)) for path, requests, spent, saved in paths]
     by_outcome: dict[str, dict[str, int]] = {}
@@ -183,6 +206,7 @@ def stats_from_rows(
         audits=by_outcome,
         audit_tokens=audit_tokens,
         quarantined_by_family={str(family): int(n) for family, n in quarantined if int(n)},
+        evicted=int(evicted or 0),
     )
 
 

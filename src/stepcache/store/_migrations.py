@@ -69,6 +69,30 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        3,
+        # Cache lifecycle: an expiry per entry (never served after it), the last time an entry was
+        # written or served and its payload size, for the size cap's least-recently-used eviction
+        # (rows that predate it count as last used when they were stored), and why entries were
+        # deleted (evicted for space, expired, purged), counted per namespace and family.
+        """
+        ALTER TABLE entries ADD COLUMN expires_at REAL;
+        ALTER TABLE entries ADD COLUMN last_used REAL NOT NULL DEFAULT 0;
+        ALTER TABLE entries ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+        UPDATE entries SET last_used = created_at, size = length(CAST(prompt AS BLOB)) + length(CAST(task AS BLOB))
+            + length(CAST(steps AS BLOB)) + length(CAST(text AS BLOB)) + length(CAST(prepared AS BLOB))
+            + length(embedding);
+        CREATE INDEX entries_by_last_use ON entries (last_used, id, size);
+        CREATE INDEX entries_by_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL;
+        CREATE TABLE deletions (
+            namespace TEXT NOT NULL,
+            family TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            entries INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (namespace, family, reason)
+        );
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -81,6 +81,34 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (namespace, family, outcome)
     );
     """,
+    # 3: cache lifecycle. An expiry per entry (never served after it); the last time an entry was
+    # written or served, and its payload size, for the size cap's least-recently-used eviction; and
+    # why entries were deleted (evicted for space, expired, purged), per namespace and family.
+    # last_used lives in a narrow side table, not in `entries`: an UPDATE that changes an indexed
+    # column of `entries` is not HOT, so PostgreSQL would copy the whole row and re-insert it into
+    # every HNSW index (measured: 2000 last-use updates took 4.0 s on a 20k-entry `entries`, 0.04 s
+    # here). Rows that predate it count as last used when they were stored.
+    """
+    ALTER TABLE entries ADD COLUMN expires_at double precision;
+    CREATE INDEX entries_by_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE entry_use (
+        id        bigint PRIMARY KEY REFERENCES entries (id) ON DELETE CASCADE,
+        last_used double precision NOT NULL,
+        size      bigint NOT NULL
+    );
+    INSERT INTO entry_use (id, last_used, size)
+        SELECT id, created_at, octet_length(prompt) + octet_length(task::text) + octet_length(array_to_json(steps)::text)
+            + octet_length(text) + octet_length(prepared::text) + 4 * dim
+        FROM entries;
+    CREATE INDEX entry_use_by_last_use ON entry_use (last_used, id) INCLUDE (size);
+    CREATE TABLE deletions (
+        namespace text NOT NULL,
+        family    text NOT NULL,
+        reason    text NOT NULL,
+        entries   bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (namespace, family, reason)
+    );
+    """,
 )
 
 #: The schema version this StepCache writes.

@@ -173,6 +173,12 @@ def _copy(store: PostgresStore, vectors: np.ndarray, namespaces: np.ndarray) -> 
                      json.dumps({"n": i}), ["step one", "step two"], "answer", "{}",
                      FORMAT_VERSION, now + i * 1e-6, vector.shape[0], vector)
                 )  # fmt: skip
+        # What put() records besides the row, so that a size cap sees (and can evict) these entries too.
+        cur.execute(
+            "INSERT INTO entry_use (id, last_used, size) SELECT id, created_at, octet_length(prompt)"
+            " + octet_length(task::text) + octet_length(array_to_json(steps)::text) + octet_length(text)"
+            " + octet_length(prepared::text) + 4 * dim FROM entries ON CONFLICT (id) DO NOTHING"
+        )
 
 
 def _drop_schema(url: str, schema: str) -> None:

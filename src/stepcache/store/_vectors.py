@@ -69,6 +69,11 @@ class ScopedIndexes:
                 return found[:k]
             fetch *= _OVERFETCH
 
+    def __len__(self) -> int:
+        """Vectors held, the rows since deleted included (a store rebuilds once too many are)."""
+        with self._lock:
+            return sum(len(index) for index in self._indexes.values())
+
     def wait_ready(self) -> None:
         with self._lock:
             indexes = list(self._indexes.values())

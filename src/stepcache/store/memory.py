@@ -1,7 +1,8 @@
 """An in-memory store: the public fake of the Store seam, for tests, docs and one-off scripts.
 
-It keeps the full contract (idempotent ``put``, scoping, format-version filtering, counters) so
-code tested against it behaves the same on SQLite or PostgreSQL. Nothing survives the process.
+It keeps the full contract (idempotent ``put``, scoping, format-version filtering, counters, size
+cap, least-recently-used eviction and expiry) so code tested against it behaves the same on SQLite
+or PostgreSQL. Nothing survives the process.
 """
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
+from urllib.parse import parse_qsl
 
 import numpy as np
 
 from .._exceptions import ConfigurationError
 from .._types import FORMAT_VERSION, AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store, quarantined_key
-from ._codec import add_count, dump_json, load_json, stats_from_rows
+from ._codec import add_count, dump_json, encode_vector, load_json, payload_size, stats_from_rows
+from ._lifecycle import CapCheck, Limits, excess, limits_from_query
 from ..retrieve.index import DEFAULT_THRESHOLD
 from ._vectors import ScopedIndexes
 
@@ -25,9 +28,22 @@ __all__ = ["MemoryStore"]
 
 
 class MemoryStore(Store):
-    """``MemoryStore()``, or ``open_store("memory://")``. Thread-safe."""
+    """``MemoryStore()``, or ``open_store("memory://")``. Thread-safe.
 
-    def __init__(self, *, index_threshold: int = DEFAULT_THRESHOLD) -> None:
+    ``max_entries``, ``max_bytes`` and ``ttl`` bound it as they bound the SQL stores
+    (``memory://?max_entries=1000``); last use is kept exactly, since it costs nothing here.
+    """
+
+    def __init__(
+        self,
+        *,
+        index_threshold: int = DEFAULT_THRESHOLD,
+        max_entries: int | None = None,
+        max_bytes: int | None = None,
+        ttl: float | None = None,
+    ) -> None:
+        self.limits = Limits.of(max_entries=max_entries, max_bytes=max_bytes, ttl=ttl, where="the in-memory store")
+        self._check = CapCheck(self.limits)
         self._lock = threading.Lock()
         self._next_id = 1
         self._by_id: dict[int, Entry] = {}
@@ -38,55 +54,93 @@ class MemoryStore(Store):
         # (namespace, family, outcome) -> [audits, prompt tokens, completion tokens]
         self._audits: dict[tuple[str, str, str], list[int]] = {}
         self._quarantined: dict[int, tuple[float, str]] = {}  # row id -> (when, why)
+        self._used: OrderedDict[int, None] = OrderedDict()  # row ids, least recently used first
+        self._sizes: dict[int, int] = {}  # row id -> payload bytes
+        self._bytes = 0
+        self._evicted: dict[tuple[str, str], int] = defaultdict(int)  # (namespace, family) -> entries
+        self._threshold = index_threshold
         self._vectors = ScopedIndexes(threshold=index_threshold)
+        self._dead_vectors = 0  # deleted rows still in self._vectors
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:
-        if url.rstrip("/") != "memory:":
+        """``memory://``, optionally ``memory://?max_entries=N&max_bytes=N&ttl=SECONDS``."""
+        location, _, query = url.partition("?")
+        if location.rstrip("/") != "memory:":
             raise ConfigurationError(f"the in-memory store takes no location: use 'memory://', not {url!r}")
-        return cls()
+        options, rest = limits_from_query(parse_qsl(query, keep_blank_values=True), "the in-memory store")
+        if rest:
+            raise ConfigurationError(
+                f"the in-memory store has no option {rest[0][0]!r}; it takes max_entries, max_bytes and ttl"
+            )
+        return cls(**options)
 
     def get(self, key: str) -> Entry | None:
         with self._lock:
             entry = self._by_key.get(key)
-        return entry if entry is not None and entry.format_version == FORMAT_VERSION else None
+            if entry is None or entry.format_version != FORMAT_VERSION or _expired(entry, time.time()):
+                return None
+            self._used.move_to_end(int(entry.id))
+        return entry
 
     def put(self, entry: Entry) -> Entry:
         embedding = np.array(entry.embedding, dtype=np.float32).reshape(-1)
         embedding.flags.writeable = False  # entries are shared between callers; keep them frozen
         # The same JSON round trip as the SQL stores, so a task that would not survive them fails here too.
-        task = load_json(dump_json(entry.task, "task", entry.key))
-        steps = tuple(load_json(dump_json(list(entry.steps), "steps", entry.key)))
-        prepared = load_json(dump_json(entry.prepared, "prepared data", entry.key))
+        task_json = dump_json(entry.task, "task", entry.key)
+        steps_json = dump_json(list(entry.steps), "steps", entry.key)
+        prepared_json = dump_json(entry.prepared, "prepared data", entry.key)
+        size = payload_size(entry.prompt, task_json, steps_json, entry.text, prepared_json, encode_vector(embedding))
         with self._lock:
             existing = self._by_key.get(entry.key)
             if existing is not None:
-                return existing
+                if not _expired(existing, time.time()):
+                    return existing
+                self._remove_locked(existing)  # an expired entry no longer holds its key
+                self._evicted[(existing.scope.namespace, existing.scope.family)] += 1
             row_id = self._next_id
             self._next_id += 1
+            created_at = entry.created_at or time.time()
             stored = dataclasses.replace(
                 entry,
                 id=str(row_id),
-                created_at=entry.created_at or time.time(),
+                created_at=created_at,
                 embedding=embedding,
-                task=task,
-                steps=steps,
-                prepared=prepared,
+                task=load_json(task_json),
+                steps=tuple(load_json(steps_json)),
+                prepared=load_json(prepared_json),
+                expires_at=self.limits.expiry(created_at, entry.expires_at),
             )
             self._by_id[row_id] = stored
             self._by_key[stored.key] = stored
             self._by_signature[(stored.scope, stored.signature)].append(row_id)
-        if stored.format_version == FORMAT_VERSION:
-            self._vectors.add(stored.scope.namespace, stored.scope.model, [(row_id, embedding)])
+            self._used[row_id] = None
+            self._sizes[row_id] = size
+            self._bytes += size
+            if stored.format_version == FORMAT_VERSION:  # under the lock: a rebuild must not add it twice
+                self._vectors.add(stored.scope.namespace, stored.scope.model, [(row_id, embedding)])
+        if self._check.stored(size):
+            entries, total = None, None
+            try:
+                with self._lock:
+                    low_entries, low_bytes = self.limits.low_water()
+                    over = self.limits.over(len(self._by_id), self._bytes)
+                    self._evict_locked(low_entries if over else None, low_bytes if over else None)
+                    entries, total = len(self._by_id), self._bytes
+            finally:
+                self._check.checked(entries, total)
         return stored
 
     def by_signature(self, scope: Scope, signature: str, limit: int = 8) -> list[Entry]:
+        now = time.time()
         with self._lock:
             entries = [
                 self._by_id[i] for i in self._by_signature.get((scope, signature), ()) if i not in self._quarantined
             ]
-        current = [e for e in entries if e.format_version == FORMAT_VERSION]
-        current.sort(key=lambda e: (e.created_at, int(e.id)), reverse=True)
+            current = [e for e in entries if e.format_version == FORMAT_VERSION and not _expired(e, now)]
+            current.sort(key=lambda e: (e.created_at, int(e.id)), reverse=True)
+            for e in current[:limit]:
+                self._used.move_to_end(int(e.id))
         return current[:limit]
 
     def nearest(
@@ -98,12 +152,20 @@ class MemoryStore(Store):
         family: str | None = None,
     ) -> list[tuple[Entry, float]]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-        return self._vectors.search(namespace, model, query, k, family, self._resolve)
+        found = self._vectors.search(namespace, model, query, k, family, self._resolve)
+        with self._lock:
+            for e, _ in found:
+                if int(e.id) in self._used:
+                    self._used.move_to_end(int(e.id))
+        return found
 
     def _resolve(self, ids: Sequence[int], family: str | None) -> dict[int, Entry]:
+        now = time.time()
         with self._lock:
             found = {i: self._by_id[i] for i in ids if i in self._by_id and i not in self._quarantined}
-        return {i: e for i, e in found.items() if family is None or e.scope.family == family}
+        return {
+            i: e for i, e in found.items() if (family is None or e.scope.family == family) and not _expired(e, now)
+        }
 
     def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
         with self._lock:
@@ -166,15 +228,62 @@ class MemoryStore(Store):
         with self._lock:
             doomed = self._matching(namespace, family, older_than, ids)
             for entry in doomed:
-                row_id = int(entry.id)
-                del self._by_id[row_id]
-                self._quarantined.pop(row_id, None)
-                if self._by_key.get(entry.key) is entry:
-                    del self._by_key[entry.key]
-                same = self._by_signature.get((entry.scope, entry.signature))
-                if same is not None and row_id in same:
-                    same.remove(row_id)
-        return len(doomed)  # the vector index resolves through _by_id: removed rows are never found
+                self._remove_locked(entry)
+            self._compact_locked()
+        return len(doomed)
+
+    def evict(self, *, max_entries: int | None = None, max_bytes: int | None = None) -> int:
+        with self._lock:
+            return self._evict_locked(max_entries, max_bytes)
+
+    def _evict_locked(self, max_entries: int | None, max_bytes: int | None) -> int:
+        now = time.time()
+        doomed = [e for e in self._by_id.values() if _expired(e, now)]
+        for entry in doomed:
+            self._remove_locked(entry)
+            self._evicted[(entry.scope.namespace, entry.scope.family)] += 1
+        entries, size = excess(max_entries, max_bytes, len(self._by_id), self._bytes)
+        evicted = len(doomed)
+        while (entries > 0 or size > 0) and self._used:
+            entry = self._by_id[next(iter(self._used))]
+            size -= self._sizes[int(entry.id)]
+            entries -= 1
+            self._remove_locked(entry)
+            self._evicted[(entry.scope.namespace, entry.scope.family)] += 1
+            evicted += 1
+        self._compact_locked()
+        return evicted
+
+    def _remove_locked(self, entry: Entry) -> None:
+        row_id = int(entry.id)
+        del self._by_id[row_id]
+        self._quarantined.pop(row_id, None)
+        self._used.pop(row_id, None)
+        self._bytes -= self._sizes.pop(row_id, 0)
+        if self._by_key.get(entry.key) is entry:
+            del self._by_key[entry.key]
+        same = self._by_signature.get((entry.scope, entry.signature))
+        if same is not None and row_id in same:
+            same.remove(row_id)
+            if not same:
+                del self._by_signature[(entry.scope, entry.signature)]
+        # The vector index resolves through _by_id, so the row is never found; its vector is
+        # dropped at the next rebuild (_compact_locked).
+        self._dead_vectors += entry.format_version == FORMAT_VERSION
+
+    def _compact_locked(self) -> None:
+        """Rebuild the vector indexes once deleted rows are more than half of what they hold, so that
+        a capped store's memory stays bounded however many entries pass through it."""
+        if self._dead_vectors * 2 <= len(self._vectors):
+            return
+        rebuilt = ScopedIndexes(threshold=self._threshold)
+        scopes: dict[tuple[str, str], list[tuple[int, Vector]]] = defaultdict(list)
+        for row_id, e in self._by_id.items():
+            if e.format_version == FORMAT_VERSION and row_id not in self._quarantined:
+                scopes[(e.scope.namespace, e.scope.model)].append((row_id, e.embedding))
+        for (namespace, model), rows in scopes.items():
+            rebuilt.add(namespace, model, rows)
+        self._vectors, self._dead_vectors = rebuilt, 0
 
     def stats(self, namespace: str | None = None) -> StoreStats:
         with self._lock:
@@ -195,6 +304,7 @@ class MemoryStore(Store):
                 for (ns, _family, path), c in self._counters.items()
                 if namespace is None or ns == namespace
             ]
+            evicted = sum(n for (ns, _family), n in self._evicted.items() if namespace is None or ns == namespace)
         by_family: dict[str, int] = defaultdict(int)
         for e in entries:
             by_family[e.scope.family] += 1
@@ -205,8 +315,12 @@ class MemoryStore(Store):
         for e in held:
             by_quarantine[e.scope.family] += 1
         paths = [(path, r, s, v) for path, (r, s, v) in by_path.items()]
-        return stats_from_rows(by_family.items(), paths, audits, by_quarantine.items())
+        return stats_from_rows(by_family.items(), paths, audits, by_quarantine.items(), evicted)
 
     def wait_ready(self) -> None:
         """Wait for vector indexes being rebuilt in the background (benchmarks use this)."""
         self._vectors.wait_ready()
+
+
+def _expired(entry: Entry, now: float) -> bool:
+    return entry.expires_at is not None and entry.expires_at <= now

@@ -3,8 +3,9 @@
 ``--store postgresql://user@host:5432/db`` (or ``PostgresStore(url)``). Optional query parameters set
 the store's own options and are not passed to libpq: ``schema`` (default ``public``; several caches
 can share a database), ``min_size``/``max_size`` (connection pool), ``ef_search`` (HNSW search
-breadth: higher is more accurate and slower), ``pool_timeout`` (seconds) and ``synchronous_commit``
-(``on`` to wait for the WAL flush on every put; see :class:`PostgresSettings`)::
+breadth: higher is more accurate and slower), ``pool_timeout`` (seconds), ``synchronous_commit``
+(``on`` to wait for the WAL flush on every put; see :class:`PostgresSettings`), and ``max_entries``,
+``max_bytes`` and ``ttl`` (the size cap and expiry every store takes)::
 
     postgresql://stepcache@db:5432/cache?schema=tenant_a&max_size=20&ef_search=100
 
@@ -16,7 +17,12 @@ How it keeps the Store contract with many writers:
 * ``nearest`` uses an HNSW index (cosine) per embedding dimension (see ``_pg_migrations``), with
   pgvector 0.8's iterative scan so that the namespace/model/family filter still yields ``k`` rows.
 * counters are buffered in memory and merged with ``INSERT ... ON CONFLICT DO UPDATE SET n = n + ...``,
-  so replicas add to each other's counts instead of overwriting them.
+  so replicas add to each other's counts instead of overwriting them. Last-use times of the entries
+  lookups returned are buffered the same way and written with them, into ``entry_use`` (a narrow
+  table: see migration 3 for why not ``entries``).
+* with ``max_entries``/``max_bytes`` (``?max_entries=100000&max_bytes=2G&ttl=7d``), a replica whose
+  puts may have filled the cap counts ``entry_use`` and evicts the least recently used entries under
+  an advisory lock, so two replicas never evict for the same excess (``_lifecycle``).
 
 The server needs the ``vector`` extension (pgvector >= 0.8); ``scripts/postgres.sh start`` sets up a
 local one for tests.
@@ -24,10 +30,12 @@ local one for tests.
 
 from __future__ import annotations
 
+import logging
 import re
 import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -39,7 +47,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .._exceptions import ConfigurationError, MissingDependency, StoreError
 from .._types import FORMAT_VERSION, AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store, quarantined_key
-from ._codec import add_count, dump_json, entry_filters, row_to_entry, stats_from_rows
+from ._codec import add_count, dump_json, entry_filters, payload_size, row_to_entry, stats_from_rows
+from ._lifecycle import (
+    BATCH,
+    CAPACITY,
+    EVICTION_REASONS,
+    EXPIRED,
+    PURGED,
+    CapCheck,
+    Limits,
+    UseBuffer,
+    excess,
+    limits_from_query,
+    pick,
+)
 from ._pg_migrations import lock_key, migrate
 
 if TYPE_CHECKING:
@@ -48,6 +69,8 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
 __all__ = ["PostgresStore", "PostgresSettings"]
+
+logger = logging.getLogger("stepcache.store")
 
 #: pgvector cannot index ``vector`` columns wider than this; wider embeddings are searched exactly.
 _HNSW_MAX_DIM = 2000
@@ -59,11 +82,24 @@ _FLUSH_SECONDS = 2.0
 #: In the order of ``_codec.COLUMNS``, so rows decode with ``row_to_entry``.
 _COLUMNS = (
     "id, key, namespace, model, family, signature, prompt, task, steps, text, embedding, prepared,"
-    " format_version, created_at, cost_prompt, cost_completion"
+    " format_version, created_at, cost_prompt, cost_completion, expires_at"
 )
 
 #: Quarantined entries are kept for inspection but never served.
 _LIVE = "quarantined_at IS NULL"
+#: Expired entries are never served (the argument is the time now).
+_FRESH = "(expires_at IS NULL OR expires_at > %s)"
+_DELETED = (
+    "INSERT INTO deletions (namespace, family, reason, entries) VALUES (%s, %s, %s, %s)"
+    " ON CONFLICT (namespace, family, reason) DO UPDATE SET entries = deletions.entries + excluded.entries"
+)
+#: Last-use times, in id order; rows another replica is updating right now are skipped (they are
+#: being marked used anyway), so two replicas flushing the same entries never wait or deadlock.
+_USED = (
+    "UPDATE entry_use u SET last_used = greatest(u.last_used, v.t)"
+    " FROM unnest(%s::bigint[], %s::float8[]) AS v(id, t)"
+    " WHERE u.id = v.id AND u.id IN (SELECT id FROM entry_use WHERE id = ANY(%s) ORDER BY id FOR UPDATE SKIP LOCKED)"
+)
 
 
 class PostgresSettings(BaseModel):
@@ -99,7 +135,13 @@ class PostgresStore(Store):
         schema: str = "public",
         pool_timeout: float = 30.0,
         synchronous_commit: bool = False,
+        max_entries: int | None = None,
+        max_bytes: int | None = None,
+        ttl: float | None = None,
     ) -> None:
+        self.limits = Limits.of(
+            max_entries=max_entries, max_bytes=max_bytes, ttl=ttl, where="the PostgreSQL store"
+        )
         try:
             self.settings = PostgresSettings.model_validate(
                 {
@@ -133,6 +175,8 @@ class PostgresStore(Store):
         self._schema = self.settings.schema_
         self._lock = threading.Lock()
         self._counters: dict[tuple[str, str, str], list[int]] = {}
+        self._uses = UseBuffer()
+        self._check = CapCheck(self.limits)
         self._pending = 0
         self._last_flush = time.monotonic()
         self._closed = False
@@ -160,13 +204,14 @@ class PostgresStore(Store):
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
         """Open the store at ``url``; ``schema``, ``min_size``, ``max_size``, ``ef_search``,
-        ``pool_timeout`` and ``synchronous_commit`` may be given as query parameters."""
+        ``pool_timeout``, ``synchronous_commit``, ``max_entries``, ``max_bytes`` and ``ttl`` may be
+        given as query parameters."""
         parts = urlsplit(url)
         if parts.scheme not in ("postgresql", "postgres"):
             raise ConfigurationError(f"not a PostgreSQL URL: {_redact(url)!r} (use postgresql://user@host:port/db)")
-        ours: dict[str, Any] = {}
         libpq: list[tuple[str, str]] = []
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        ours, rest = limits_from_query(parse_qsl(parts.query, keep_blank_values=True), "the PostgreSQL store")
+        for name, value in rest:
             if name in ("min_size", "max_size", "ef_search"):
                 ours[name] = _int_option(name, value)
             elif name == "pool_timeout":
@@ -185,50 +230,72 @@ class PostgresStore(Store):
     def get(self, key: str) -> Entry | None:
         with self._connection("get") as conn:
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM entries WHERE key = %s AND format_version = %s AND {_LIVE}",
-                (key, FORMAT_VERSION),
+                f"SELECT {_COLUMNS} FROM entries WHERE key = %s AND format_version = %s AND {_LIVE} AND {_FRESH}",
+                (key, FORMAT_VERSION, time.time()),
             ).fetchone()
-        return None if row is None else _entry(row)
+        if row is None:
+            return None
+        entry = _entry(row)
+        self._uses.touch([entry.id])
+        return entry
 
     def put(self, entry: Entry) -> Entry:
         task = dump_json(entry.task, "task", entry.key)  # not JSON → StoreError before any write
         prepared = dump_json(entry.prepared, "prepared data", entry.key)
+        steps = dump_json(list(entry.steps), "steps", entry.key)
         embedding = np.ascontiguousarray(entry.embedding, dtype=np.float32).reshape(-1)
         dim = int(embedding.shape[0])
         if dim == 0:
             raise StoreError("cannot store an entry with an empty embedding")
+        now = time.time()
+        expires_at = self.limits.expiry(entry.created_at or now, entry.expires_at)
+        size = payload_size(entry.prompt, task, steps, entry.text, prepared) + 4 * dim
         self._ensure_index(dim)
+        insert = (
+            "INSERT INTO entries (key, namespace, model, family, signature, prompt, task, steps,"
+            " text, prepared, format_version, created_at, cost_prompt, cost_completion, dim, embedding,"
+            " expires_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s::json, %s, %s, %s::json, %s,"
+            "  coalesce(nullif(%s, 0), extract(epoch FROM clock_timestamp())), %s, %s, %s, %b, %s)"
+            f" ON CONFLICT (key) DO NOTHING RETURNING {_COLUMNS}"
+        )
+        params = (
+            entry.key,
+            entry.scope.namespace,
+            entry.scope.model,
+            entry.scope.family,
+            entry.signature,
+            entry.prompt,
+            task,
+            list(entry.steps),
+            entry.text,
+            prepared,
+            entry.format_version,
+            float(entry.created_at),
+            entry.cost.prompt,
+            entry.cost.completion,
+            dim,
+            embedding,
+            expires_at,
+        )
         with self._connection("put") as conn, conn.transaction():
-            row = conn.execute(
-                "INSERT INTO entries (key, namespace, model, family, signature, prompt, task, steps,"
-                " text, prepared, format_version, created_at, cost_prompt, cost_completion, dim, embedding)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s::json, %s, %s, %s::json, %s,"
-                "  coalesce(nullif(%s, 0), extract(epoch FROM clock_timestamp())), %s, %s, %s, %b)"
-                f" ON CONFLICT (key) DO NOTHING RETURNING {_COLUMNS}",
-                (
-                    entry.key,
-                    entry.scope.namespace,
-                    entry.scope.model,
-                    entry.scope.family,
-                    entry.signature,
-                    entry.prompt,
-                    task,
-                    list(entry.steps),
-                    entry.text,
-                    prepared,
-                    entry.format_version,
-                    float(entry.created_at),
-                    entry.cost.prompt,
-                    entry.cost.completion,
-                    dim,
-                    embedding,
-                ),
-            ).fetchone()
+            row = conn.execute(insert, params).fetchone()
+            if row is None:  # the key is taken; by an expired entry, no longer
+                stale = conn.execute(
+                    "DELETE FROM entries WHERE key = %s AND expires_at <= %s RETURNING namespace, family",
+                    (entry.key, now),
+                ).fetchall()
+                if stale:
+                    _count_deletions(conn, stale, EXPIRED)
+                    row = conn.execute(insert, params).fetchone()
             if row is None:  # another writer stored this key first: theirs is the entry
                 winner = conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE key = %s", (entry.key,)).fetchone()
-                if winner is None:  # unreachable: the conflicting row is committed and never deleted
+                if winner is None:  # the winner was evicted or purged since: the caller may put again
                     raise StoreError(f"entry {entry.key!r} conflicted but cannot be read back; retry the put")
                 return _entry(winner)
+            conn.execute("INSERT INTO entry_use (id, last_used, size) VALUES (%s, %s, %s)", (row[0], now, size))
+        if self._check.stored(size):
+            self._maintain()
         # Built from what was stored, so the caller sees exactly what a later get() returns
         # (JSON turns tuples into lists).
         return _entry(row)
@@ -240,10 +307,12 @@ class PostgresStore(Store):
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM entries"
                 " WHERE namespace = %s AND model = %s AND family = %s AND signature = %s AND format_version = %s"
-                f" AND {_LIVE} ORDER BY created_at DESC, id DESC LIMIT %s",
-                (scope.namespace, scope.model, scope.family, signature, FORMAT_VERSION, limit),
+                f" AND {_LIVE} AND {_FRESH} ORDER BY created_at DESC, id DESC LIMIT %s",
+                (scope.namespace, scope.model, scope.family, signature, FORMAT_VERSION, time.time(), limit),
             ).fetchall()
-        return [_entry(r) for r in rows]
+        found = [_entry(r) for r in rows]
+        self._uses.touch(e.id for e in found)
+        return found
 
     def nearest(
         self,
@@ -264,16 +333,17 @@ class PostgresStore(Store):
         as_dim = sql.SQL("::vector({})").format(sql.SQL(str(dim)))
         statement = sql.SQL(
             "SELECT {columns}, (embedding{as_dim}) <=> (%b{as_dim}) AS distance FROM entries"
-            " WHERE dim = {dim} AND namespace = %s AND model = %s AND format_version = %s AND {live}{family}"
+            " WHERE dim = {dim} AND namespace = %s AND model = %s AND format_version = %s AND {live} AND {fresh}{family}"
             " ORDER BY distance LIMIT %s"
         ).format(
             columns=sql.SQL(_COLUMNS),
             as_dim=as_dim,
             dim=sql.SQL(str(dim)),
             live=sql.SQL(_LIVE),
+            fresh=sql.SQL(_FRESH),
             family=sql.SQL(" AND family = %s" if family is not None else ""),
         )
-        params: list[Any] = [query, namespace, model, FORMAT_VERSION]
+        params: list[Any] = [query, namespace, model, FORMAT_VERSION, time.time()]
         if family is not None:
             params.append(family)
         params.append(k)
@@ -282,6 +352,7 @@ class PostgresStore(Store):
         # relaxed_order iterative scans may return rows slightly out of order; the caller wants best first.
         found = [(_entry(r[:-1]), 1.0 - float(r[-1])) for r in rows]
         found.sort(key=lambda pair: pair[1], reverse=True)
+        self._uses.touch(e.id for e, _ in found)
         return found
 
     def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
@@ -348,8 +419,99 @@ class PostgresStore(Store):
     ) -> int:
         where, args = entry_filters("%s", namespace, family, older_than, ids)
         with self._connection("purge entries") as conn, conn.transaction():
-            deleted = conn.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
-        return int(deleted)
+            rows = conn.execute(f"DELETE FROM entries WHERE {where} RETURNING namespace, family", args).fetchall()
+            _count_deletions(conn, rows, PURGED)
+        return len(rows)
+
+    def evict(self, *, max_entries: int | None = None, max_bytes: int | None = None) -> int:
+        self.flush()  # this replica's last uses first, or a just-served entry could go
+        evicted = self._delete_expired()
+        if max_entries is not None or max_bytes is not None:
+            entries, size = self._count()
+            done = self._evict_lru(*excess(max_entries, max_bytes, entries, size))
+            if done is None:
+                raise StoreError(
+                    "another replica is evicting from this PostgreSQL store right now; run the command again "
+                    "when it has finished"
+                )
+            evicted += done[0]
+        return evicted
+
+    def _maintain(self) -> None:
+        """Run by a put that :class:`CapCheck` says is due: delete expired entries and, over a cap,
+        the least recently used down to the low-water mark. Best effort: the put has succeeded."""
+        entries: int | None = None
+        size: int | None = None
+        try:
+            self.flush()
+            self._delete_expired()
+            if self.limits.capped:
+                entries, size = self._count()
+                if self.limits.over(entries, size):
+                    done = self._evict_lru(*excess(*self.limits.low_water(), entries, size))
+                    if done is None:  # another replica is at it: look again after the interval
+                        entries = size = None
+                    else:
+                        entries, size = entries - done[0], size - done[1]
+        except StoreError as exc:
+            entries = size = None
+            logger.warning("%s: expired or least recently used entries were not deleted this time: %s", self._where, exc)
+        finally:
+            self._check.checked(entries, size)
+
+    def _count(self) -> tuple[int, int]:
+        """Entries (quarantined and older formats too: they take room) and their payload bytes."""
+        with self._connection("count entries") as conn:
+            row = conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM entry_use").fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    def _delete_expired(self) -> int:
+        deleted = 0
+        now = time.time()
+        with self._connection("delete expired entries") as conn:
+            while True:
+                with conn.transaction():
+                    rows = conn.execute(
+                        "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE expires_at <= %s LIMIT %s"
+                        " FOR UPDATE SKIP LOCKED) RETURNING namespace, family",
+                        (now, BATCH),
+                    ).fetchall()
+                    _count_deletions(conn, rows, EXPIRED)
+                deleted += len(rows)
+                if len(rows) < BATCH:
+                    return deleted
+
+    def _evict_lru(self, entries: int, size: int) -> tuple[int, int] | None:
+        """Delete the least recently used entries until ``entries`` entries and ``size`` bytes are gone,
+        a batch per transaction; how many entries and bytes went, or ``None`` when another replica
+        holds the eviction lock (it is evicting for the same excess)."""
+        removed = freed = 0
+        key = lock_key(self._schema, "evict")
+        with self._connection("evict entries") as conn:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if not (row and row[0]):
+                return None
+            try:
+                while entries > 0 or size > 0:
+                    with conn.transaction():
+                        batch = conn.execute(
+                            "SELECT id, size FROM entry_use ORDER BY last_used, id LIMIT %s", (BATCH,)
+                        ).fetchall()
+                        chosen = pick(batch, entries, size)
+                        rows = conn.execute(
+                            "DELETE FROM entries WHERE id = ANY(%s) RETURNING namespace, family",
+                            ([int(r[0]) for r in chosen],),
+                        ).fetchall()
+                        _count_deletions(conn, rows, CAPACITY)
+                    if not chosen:
+                        break
+                    gone = sum(int(r[1]) for r in chosen)
+                    entries, size = entries - len(chosen), size - gone
+                    removed, freed = removed + len(rows), freed + gone
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        return removed, freed
 
     def stats(self, namespace: str | None = None) -> StoreStats:
         self.flush()
@@ -374,35 +536,46 @@ class PostgresStore(Store):
                 + " GROUP BY family, outcome",
                 only,
             ).fetchall()
+            evicted = conn.execute(
+                "SELECT coalesce(sum(entries), 0) FROM deletions WHERE reason = ANY(%s)"
+                + ("" if namespace is None else " AND namespace = %s"),
+                (list(EVICTION_REASONS), *only),
+            ).fetchone()
         live = [(family, n) for family, n, _ in families]
         held = [(family, n) for family, _, n in families]
-        return stats_from_rows(live, paths, audits, held)
+        return stats_from_rows(live, paths, audits, held, evicted[0] if evicted else 0)
 
     def flush(self) -> None:
-        """Write buffered counters. On failure they stay buffered for the next flush."""
+        """Write buffered counters and last-use times. On failure they stay buffered for the next flush."""
         with self._lock:
             batch, self._counters = self._counters, {}
             self._pending = 0
             self._last_flush = time.monotonic()
-        if not batch:
+        used = self._uses.take()
+        if not batch and not used:
             return
         # A fixed row order means two replicas flushing the same counters cannot deadlock.
         rows = [(*key, *batch[key]) for key in sorted(batch)]
+        ids = sorted(used)
         try:
             with self._connection("record") as conn, conn.transaction(), conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO counters (namespace, family, path, requests, tokens_spent, tokens_saved)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (namespace, family, path) DO UPDATE SET"
-                    " requests = counters.requests + excluded.requests,"
-                    " tokens_spent = counters.tokens_spent + excluded.tokens_spent,"
-                    " tokens_saved = counters.tokens_saved + excluded.tokens_saved",
-                    rows,
-                )
+                if rows:
+                    cur.executemany(
+                        "INSERT INTO counters (namespace, family, path, requests, tokens_spent, tokens_saved)"
+                        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (namespace, family, path) DO UPDATE SET"
+                        " requests = counters.requests + excluded.requests,"
+                        " tokens_spent = counters.tokens_spent + excluded.tokens_spent,"
+                        " tokens_saved = counters.tokens_saved + excluded.tokens_saved",
+                        rows,
+                    )
+                if ids:
+                    cur.execute(_USED, (ids, [used[i] for i in ids], ids))
         except BaseException:
             with self._lock:
                 for key, (n, spent, saved) in batch.items():
                     add_count(self._counters, key, n, spent, saved)
                     self._pending += n
+            self._uses.give_back(used)
             raise
 
     def __enter__(self) -> PostgresStore:
@@ -505,6 +678,14 @@ def hnsw_index_statement(dim: int) -> psycopg.sql.Composed:
         "CREATE INDEX IF NOT EXISTS {name} ON entries"
         " USING hnsw ((embedding::vector({dim})) vector_cosine_ops) WHERE dim = {dim}"
     ).format(name=sql.Identifier(f"entries_hnsw_{dim}"), dim=sql.SQL(str(int(dim))))
+
+
+def _count_deletions(conn: psycopg.Connection[Any], rows: Sequence[Sequence[Any]], reason: str) -> None:
+    """Count deleted ``(namespace, family)`` rows under ``reason`` (inside the deleting transaction)."""
+    counted = sorted(Counter((str(r[0]), str(r[1])) for r in rows).items())  # a fixed order: no deadlocks
+    if counted:
+        with conn.cursor() as cur:
+            cur.executemany(_DELETED, [(ns, fam, reason, n) for (ns, fam), n in counted])
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:

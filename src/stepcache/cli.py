@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
-    BackendError,
     ConfigurationError,
     InvalidRequest,
     StepCacheError,
-    StoreError,
-    UnverifiableAnswer,
 )
 
 if TYPE_CHECKING:
@@ -24,7 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UPSTREAM, EXIT_UNVERIFIED = 0, 1, 2, 3, 4
+#: Success and a command line that could not be parsed; errors exit with their own ``exit_code``.
+EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,14 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
-    except (InvalidRequest, ConfigurationError) as exc:
-        return _fail(exc, EXIT_USAGE)
-    except BackendError as exc:
-        return _fail(exc, EXIT_UPSTREAM)
-    except UnverifiableAnswer as exc:
-        return _fail(exc, EXIT_UNVERIFIED)
-    except (StoreError, StepCacheError) as exc:
-        return _fail(exc, EXIT_ERROR)
+    except StepCacheError as exc:
+        return _fail(exc, exc.exit_code)
     except KeyboardInterrupt:
         return 130
 
@@ -124,6 +116,30 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="listen beyond loopback without --api-keys (anyone who reaches the proxy spends the upstream key)",
     )
+    serve.add_argument(
+        "--max-entries",
+        type=_positive_count,
+        default=os.environ.get("STEPCACHE_MAX_ENTRIES"),
+        metavar="N",
+        help="size cap: past N entries the least recently used are evicted, down to 90%% of N "
+        "(env STEPCACHE_MAX_ENTRIES; default: unbounded)",
+    )
+    serve.add_argument(
+        "--max-bytes",
+        type=_byte_size,
+        default=os.environ.get("STEPCACHE_MAX_BYTES"),
+        metavar="SIZE",
+        help="size cap on stored answers (prompt, steps, text, task, embedding), e.g. 500M or 2G; evicts "
+        "like --max-entries (env STEPCACHE_MAX_BYTES; default: unbounded)",
+    )
+    serve.add_argument(
+        "--ttl",
+        type=_ttl,
+        default=os.environ.get("STEPCACHE_TTL"),
+        metavar="AGE",
+        help="serve an entry for AGE after it is stored (e.g. 7d, 12h, 3600), then delete it "
+        "(env STEPCACHE_TTL; default: until evicted or purged)",
+    )
     _add_backend_args(serve)
     _add_store_arg(serve)
     serve.set_defaults(handler=_serve)
@@ -156,12 +172,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_store_arg(load)
     load.set_defaults(handler=_import)
 
-    purge = sub.add_parser("purge", help="delete entries of a store by namespace, family and/or age")
+    purge = sub.add_parser(
+        "purge", help="delete entries of a store by namespace, family and/or age, or evict expired and least used ones"
+    )
     purge.add_argument("--namespace", default=None, help="only this namespace")
     purge.add_argument("--family", default=None, help="only this task family")
     purge.add_argument("--older-than", type=_duration, default=None, metavar="AGE",
                        help="only entries stored longer ago than AGE (e.g. 30d, 12h, 90m, 3600)")
     purge.add_argument("--all", action="store_true", help="with no other filter: delete every entry")
+    purge.add_argument("--expired", action="store_true",
+                       help="evict the entries whose expiry (serve --ttl) has passed")
+    purge.add_argument("--max-entries", type=_positive_count, default=None, metavar="N",
+                       help="evict expired entries, then the least recently used until at most N remain")
+    purge.add_argument("--max-bytes", type=_byte_size, default=None, metavar="SIZE",
+                       help="evict expired entries, then the least recently used until at most SIZE (e.g. 500M) "
+                       "of stored answers remain")
     _add_store_arg(purge)
     purge.set_defaults(handler=_purge)
 
@@ -289,6 +314,40 @@ def _duration(text: str) -> float:
     return seconds
 
 
+def _positive_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a whole number of entries, 1 or more, e.g. 100000 (serve also reads STEPCACHE_MAX_ENTRIES)"
+        )
+    return count
+
+
+def _byte_size(text: str) -> int:
+    from .store._lifecycle import parse_bytes
+
+    try:
+        size = parse_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (serve also reads STEPCACHE_MAX_BYTES)") from exc
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a size cap must be more than 0 bytes, e.g. 500M")
+    return size
+
+
+def _ttl(text: str) -> float:
+    try:
+        seconds = _duration(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (serve also reads STEPCACHE_TTL)") from exc
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: an expiry must be longer than 0 (e.g. 7d, 12h)")
+    return seconds
+
+
 def _lifecycle(store: Any) -> Any:
     from .store import LifecycleStore
 
@@ -320,7 +379,7 @@ def _entry_json(e: Any) -> dict[str, Any]:
         "id": e.id, "key": e.key, "namespace": e.scope.namespace, "model": e.scope.model, "family": e.scope.family,
         "signature": e.signature, "prompt": e.prompt, "task": e.task, "steps": list(e.steps), "text": e.text,
         "embedding": [float(x) for x in e.embedding], "prepared": e.prepared, "format_version": e.format_version,
-        "created_at": e.created_at, "cost": [e.cost.prompt, e.cost.completion],
+        "created_at": e.created_at, "cost": [e.cost.prompt, e.cost.completion], "expires_at": e.expires_at,
     }
 
 
@@ -378,6 +437,7 @@ def _import(args: argparse.Namespace) -> int:
                     prompt=d["prompt"], task=d["task"], steps=tuple(d["steps"]), text=d["text"],
                     embedding=np.asarray(d["embedding"], dtype=np.float32), prepared=d["prepared"],
                     format_version=d["format_version"], created_at=d["created_at"], cost=TokenUsage(*d["cost"]),
+                    expires_at=d.get("expires_at"),  # absent in exports from before expiry was kept
                 )
             except (ValueError, KeyError, TypeError) as exc:
                 raise InvalidRequest(f"{args.file}:{number}: not an exported entry ({exc}); use 'stepcache export'") from exc
@@ -389,11 +449,25 @@ def _import(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     from .store import open_store
 
-    if args.namespace is None and args.family is None and args.older_than is None and not args.all:
+    filtered = args.namespace is not None or args.family is not None or args.older_than is not None or args.all
+    evicting = args.expired or args.max_entries is not None or args.max_bytes is not None
+    if filtered and evicting:
         raise InvalidRequest(
-            "purge needs --namespace, --family or --older-than (or --all to delete every entry)", param="all"
+            "--expired, --max-entries and --max-bytes evict from the whole store: run them without "
+            "--namespace, --family, --older-than and --all",
+            param="expired",
+        )
+    if not filtered and not evicting:
+        raise InvalidRequest(
+            "purge needs --namespace, --family or --older-than (or --all to delete every entry), or --expired, "
+            "--max-entries or --max-bytes to evict",
+            param="all",
         )
     with open_store(args.store) as store:
+        if evicting:
+            evicted = _lifecycle(store).evict(max_entries=args.max_entries, max_bytes=args.max_bytes)
+            print(f"evicted {evicted} entr{'y' if evicted == 1 else 'ies'}")
+            return EXIT_OK
         deleted = _lifecycle(store).purge(namespace=args.namespace, family=args.family, older_than=args.older_than)
     print(f"deleted {deleted} entr{'y' if deleted == 1 else 'ies'}")
     return EXIT_OK
@@ -420,6 +494,7 @@ def _stats(args: argparse.Namespace) -> int:
                     "audit_tokens_spent": stats.audit_tokens.total,
                     "quarantined": stats.quarantined,
                     "quarantined_by_family": stats.quarantined_by_family,
+                    "evicted": stats.evicted,
                 },
                 indent=2,
             )
@@ -428,6 +503,7 @@ def _stats(args: argparse.Namespace) -> int:
     print(f"entries: {stats.entries}")
     for family, count in sorted(stats.entries_by_family.items()):
         print(f"  {family:<10} {count}")
+    print(f"evicted entries (size cap or expiry): {stats.evicted}")
     print(f"requests served: {served}")
     for path in ("reuse", "patch", "skip", "miss", "bypass"):
         count = stats.paths.get(path, 0)
@@ -488,7 +564,7 @@ def _serve(args: argparse.Namespace) -> int:
         "model": args.model,
         "model_path": args.model_path,
         "threads": args.threads,
-        "store": args.store,
+        "store": _bounded_store_url(args),
         "audit_rate": args.audit_rate,
     }
     if args.workers > 1:
@@ -497,6 +573,19 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_OK
     run(build_cache(**options), settings, owns_cache=True)
     return EXIT_OK
+
+
+def _bounded_store_url(args: argparse.Namespace) -> str | None:
+    """The --store URL with --max-entries, --max-bytes and --ttl in its query, where every store (and
+    every --workers process) reads them; the flags replace the URL's own values."""
+    if args.max_entries is None and args.max_bytes is None and args.ttl is None:
+        return args.store  # type: ignore[no-any-return]
+    from .store._lifecycle import with_limits
+    from .store._url import default_store_url
+
+    return with_limits(
+        args.store or default_store_url(), max_entries=args.max_entries, max_bytes=args.max_bytes, ttl=args.ttl
+    )
 
 
 def _keys_new(args: argparse.Namespace) -> int:

@@ -68,7 +68,7 @@ STORE_COOLDOWN_S = 10.0
 
 
 class _BodyTooLarge(InvalidRequest):
-    code = "request_too_large"
+    error_code = "request_too_large"
 
 
 def create_app(cache: StepCache, settings: ServerSettings | None = None, *, owns_cache: bool = False) -> Starlette:
@@ -683,36 +683,8 @@ def _error(exc: StepCacheError) -> tuple[int, dict[str, Any]]:
 
 
 def _error_body(exc: StepCacheError) -> tuple[int, dict[str, Any]]:
-    if isinstance(exc, Unauthorized):
-        return 401, oa.error_body(str(exc), type="invalid_request_error", code="invalid_api_key")
-    if isinstance(exc, RateLimited):
-        return 429, oa.error_body(str(exc), type="rate_limit_error", code="tenant_rate_limited")
-    if isinstance(exc, InvalidRequest):
-        code = getattr(exc, "code", "invalid_request")
-        return 400, oa.error_body(str(exc), type="invalid_request_error", param=exc.param, code=code)
-    if isinstance(exc, UpstreamTimeout):
-        return 504, oa.error_body(f"the upstream model timed out: {exc}", type="upstream_error", code="upstream_timeout")
-    if isinstance(exc, UpstreamStatusError):
-        if exc.status_code == 429:
-            return 429, oa.error_body(f"the upstream is rate-limiting: {exc}", type="rate_limit_error", code="upstream_rate_limited")
-        if exc.status_code in (400, 404, 413, 422):
-            message = f"the upstream rejected the request: {exc}"
-            return 400, oa.error_body(message, type="invalid_request_error", code="upstream_rejected")
-        return 502, oa.error_body(f"the upstream failed: {exc}", type="upstream_error", code="upstream_status")
-    if isinstance(exc, UpstreamProtocolError):
-        return 502, oa.error_body(f"the upstream's answer is unusable: {exc}", type="upstream_error", code="upstream_bad_response")
-    if isinstance(exc, BackendError):
-        return 502, oa.error_body(f"the upstream is unavailable: {exc}", type="upstream_error", code="upstream_unavailable")
-    if isinstance(exc, UnverifiableAnswer):
-        message = str(exc)
-        if isinstance(exc.report, Verification) and exc.report.summary() not in message:
-            message += f" (verification: {exc.report.summary()})"
-        return 502, oa.error_body(message, type="upstream_error", code="unverifiable_answer")
-    if isinstance(exc, StoreError):
-        return 500, oa.error_body(f"the cache store failed: {exc}", type="server_error", code="store_error")
-    if isinstance(exc, ConfigurationError):
-        return 500, oa.error_body(f"the proxy is misconfigured: {exc}", type="server_error", code="configuration_error")
-    return 500, oa.error_body(str(exc), type="server_error", code="stepcache_error")
+    param = exc.param if isinstance(exc, InvalidRequest) else None
+    return exc.http_status, oa.error_body(exc.client_message(), type=exc.error_type, param=param, code=exc.error_code)
 
 
 def _too_large(size: int, limit: int) -> InvalidRequest:

@@ -47,11 +47,19 @@ _HEX = re.compile(r"^[0-9a-f]{64}$")
 class Unauthorized(StepCacheError):
     """The client's API key is missing or not one this proxy accepts (HTTP 401)."""
 
+    http_status = 401
+    error_type = "invalid_request_error"
+    error_code = "invalid_api_key"
+    exit_code = 2
+
 
 class RateLimited(StepCacheError):
     """The tenant is over its request rate or token budget (HTTP 429); ``retry_after`` in seconds."""
 
     retryable = True
+    http_status = 429
+    error_type = "rate_limit_error"
+    error_code = "tenant_rate_limited"
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)

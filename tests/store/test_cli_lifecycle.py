@@ -1,16 +1,18 @@
-"""``stepcache entries`` and ``stepcache purge`` on a SQLite store."""
+"""``stepcache entries``, ``stepcache purge`` and ``serve``'s size cap and expiry on a SQLite store."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from store_helpers import make_entry
+from store_helpers import make_entry, payload_of
 
-from stepcache.cli import main
-from stepcache.store import SQLiteStore
+from stepcache.cli import _bounded_store_url, _parser, main
+from stepcache.store import MemoryStore, SQLiteStore, open_store
 
 
 @pytest.fixture
@@ -64,3 +66,74 @@ def test_show_delete_export_and_import(url: str, tmp_path: Path, capsys: pytest.
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"key": 1}\n')
     assert main(["import", str(bad), "--store", other]) == 2
+
+
+def test_purge_evicts_expired_and_least_recently_used_entries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "cache.db"
+    with SQLiteStore(path) as store:
+        store.put(make_entry("fresh"))
+        store.put(dataclasses.replace(make_entry("stale"), expires_at=time.time() - 1))
+        for i in range(5):
+            store.put(make_entry(f"k{i}"))
+    url = f"sqlite:///{path}"
+    assert main(["purge", "--store", url, "--expired"]) == 0
+    assert "evicted 1 entry" in capsys.readouterr().out
+    assert main(["purge", "--store", url, "--max-entries", "2"]) == 0
+    assert "evicted 4 entries" in capsys.readouterr().out
+    with SQLiteStore(path) as store:
+        assert {e.key for e in store.entries()} == {"k3", "k4"}
+    assert main(["stats", "--store", url]) == 0
+    assert "evicted entries (size cap or expiry): 5" in capsys.readouterr().out
+    assert main(["stats", "--store", url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["evicted"] == 5
+    assert main(["purge", "--store", url, "--max-bytes", str(payload_of(make_entry("k4")))]) == 0
+    assert "evicted 1 entry" in capsys.readouterr().out
+
+
+def test_purge_refuses_to_mix_eviction_with_filters(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["purge", "--store", url, "--expired", "--namespace", "tenant-b"]) == 2
+    err = capsys.readouterr().err
+    assert "--expired" in err and "--namespace" in err
+    assert main(["purge", "--store", url]) == 2
+    assert "--max-entries" in capsys.readouterr().err
+
+
+def serve_args(*argv: str) -> Any:
+    return _parser().parse_args(["serve", *argv])
+
+
+def test_serve_puts_the_caps_and_expiry_in_the_store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("STEPCACHE_MAX_ENTRIES", "STEPCACHE_MAX_BYTES", "STEPCACHE_TTL"):
+        monkeypatch.delenv(name, raising=False)
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    assert _bounded_store_url(serve_args("--store", url)) == url  # no flags: the URL as given
+    bounded = _bounded_store_url(
+        serve_args("--store", f"{url}?max_entries=9", "--max-entries", "1000", "--max-bytes", "500M", "--ttl", "7d")
+    )
+    with open_store(bounded) as store:  # what build_cache (and each --workers process) opens
+        assert isinstance(store, SQLiteStore)
+        assert (store.limits.max_entries, store.limits.max_bytes, store.limits.ttl) == (1000, 500 * 1024**2, 604800.0)
+    monkeypatch.setenv("STEPCACHE_MAX_ENTRIES", "50")
+    monkeypatch.setenv("STEPCACHE_TTL", "12h")
+    monkeypatch.setenv("STEPCACHE_STORE", "memory://")
+    with open_store(_bounded_store_url(serve_args())) as store:
+        assert isinstance(store, MemoryStore)
+        assert (store.limits.max_entries, store.limits.ttl) == (50, 43200.0)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--max-entries", "0"], "--max-entries"),
+        (["--max-bytes", "lots"], "not a size"),
+        (["--ttl", "0"], "longer than 0"),
+    ],
+)
+def test_bad_caps_are_refused_naming_the_flag(
+    argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", *argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert argv[0] in err and message in err

@@ -101,6 +101,7 @@ def test_passes_and_interleaving_give_the_same_answers() -> None:
 def test_scale_measures_the_fast_path_without_model_calls() -> None:
     measure = measure_fast_path(300)
     assert measure.entries == 300
-    assert measure.excluded_model_calls >= 0
     assert measure.reuse_requests > 0
+    # Requests that needed the model are left out of the timings, and they are the exception.
+    assert measure.excluded_model_calls <= measure.reuse_requests / 4
     assert 0 < measure.fast_path_p50_ms <= measure.fast_path_p99_ms

@@ -277,3 +277,17 @@ def test_stats_count_paths(cache: StepCache, backend: ScriptedBackend, store: Me
     assert stats.paths == {"miss": 1, "reuse": 2}
     assert stats.tokens_spent == 100
     assert stats.tokens_saved == 200
+
+
+def test_a_callers_ttl_and_max_age(cache: StepCache, backend: ScriptedBackend, store: MemoryStore) -> None:
+    import time
+
+    backend.enqueue(LINEAR_ANSWER)
+    stored = cache.complete(user("Solve 3x + 5 = 20"), ttl=3600)
+    assert stored.stored is not None
+    (entry,) = store.entries(ids=[stored.stored])
+    assert entry.expires_at is not None and 3590 < entry.expires_at - entry.created_at <= 3600
+    assert cache.complete(user("Solve 4x + 2 = 30"), max_age=3600).path is Path.REUSE
+    time.sleep(0.05)
+    backend.enqueue("1. 4x + 2 = 30\n2. 4x = 28\n3. x = 7")
+    assert cache.complete(user("Solve 4x + 2 = 30"), max_age=0.01).path is Path.MISS  # the entry is too old

@@ -109,6 +109,11 @@ class _Lookup:
     # a patch that still failed after its repairs: answered fresh instead, its calls counted
     failed_patch: tuple[_Candidate, _Repaired] | None = None
     write: bool = True  # False: the caller asked that nothing from this request be stored
+    ttl: float | None = None  # the caller's limit on how long its answer is kept (seconds)
+    max_age: float | None = None  # the caller accepts only entries younger than this (seconds)
+
+    def fresh_enough(self, entry: Entry) -> bool:
+        return self.max_age is None or entry.created_at >= time.time() - self.max_age
 
     def add(self, candidate: _Candidate) -> _Candidate:
         self.candidates.append(candidate)
@@ -229,18 +234,23 @@ class StepCache:
         )
 
     # -- public ------------------------------------------------------------------------------
-    def complete(self, request: ChatRequest | Mapping[str, Any], *, read: bool = True, write: bool = True) -> Result:
+    def complete(
+        self, request: ChatRequest | Mapping[str, Any], *, read: bool = True, write: bool = True,
+        ttl: float | None = None, max_age: float | None = None,
+    ) -> Result:
         """Answer ``request`` from cache where a verified answer can be made, else from the model.
 
         ``read=False`` answers from the model even if the cache could (a caller's ``no-cache``);
-        ``write=False`` stores nothing from this request (``no-store``).
+        ``write=False`` stores nothing from this request (``no-store``); ``ttl`` keeps what it
+        stores at most that many seconds; ``max_age`` serves it only from entries stored less than
+        that many seconds ago.
         """
         req = coerce_request(request)
         family, task = self._detect(req)
         scope = Scope(req.namespace, req.model, family.name)
         key = exact_key(scope, req)
 
-        lookup = _Lookup(text=family.retrieval_text(req, task), write=write)
+        lookup = _Lookup(text=family.retrieval_text(req, task), write=write, ttl=ttl, max_age=max_age)
         result = self._reuse_or_patch(req, family, task, scope, key, lookup) if read else None
         if not read:
             lookup.semantic_neighbour = None
@@ -276,7 +286,10 @@ class StepCache:
                 self.audits.offer(req, family, task, result, lookup.served)
         return result
 
-    def stream(self, request: ChatRequest | Mapping[str, Any], *, read: bool = True, write: bool = True) -> AnswerStream:
+    def stream(
+        self, request: ChatRequest | Mapping[str, Any], *, read: bool = True, write: bool = True,
+        ttl: float | None = None, max_age: float | None = None,
+    ) -> AnswerStream:
         """Answer ``request`` as :meth:`complete` would, as text pieces sent as soon as they are safe.
 
         A reuse or patch comes in one piece at once. A fresh answer comes as the model writes it, as
@@ -287,13 +300,14 @@ class StepCache:
         object verifies. The pieces joined are :attr:`AnswerStream.result`'s text. Closing the
         stream early (a client that hung up) closes the model's stream and stores nothing.
         """
-        return AnswerStream(self._streamed(coerce_request(request), read=read, write=write))
+        lookup = _Lookup(write=write, ttl=ttl, max_age=max_age)
+        return AnswerStream(self._streamed(coerce_request(request), lookup, read=read))
 
-    def _streamed(self, req: ChatRequest, *, read: bool, write: bool) -> Generator[Path | str, None, Result]:
+    def _streamed(self, req: ChatRequest, lookup: _Lookup, *, read: bool) -> Generator[Path | str, None, Result]:
         family, task = self._detect(req)
         scope = Scope(req.namespace, req.model, family.name)
         key = exact_key(scope, req)
-        lookup = _Lookup(text=family.retrieval_text(req, task), write=write)
+        lookup.text = family.retrieval_text(req, task)
         result = self._reuse_or_patch(req, family, task, scope, key, lookup) if read else None
         if result is not None:
             yield result.path
@@ -414,7 +428,7 @@ class StepCache:
     ) -> Iterator[_Candidate]:
         """Candidates, cheapest first; later stages run only if earlier ones did not verify."""
         exact = self.store.get(key)
-        if exact is not None:
+        if exact is not None and found.fresh_enough(exact):
             yield found.add(_Candidate(exact, 1.0, "exact"))
             return
         if not task.reusable:
@@ -422,13 +436,14 @@ class StepCache:
         seen: set[str] = set()
         for entry in self.store.by_signature(scope, task.signature, limit=self.config.max_candidates):
             seen.add(entry.id)
-            yield found.add(_Candidate(entry, None, "signature"))
+            if found.fresh_enough(entry):
+                yield found.add(_Candidate(entry, None, "signature"))
         if family.min_similarity > 1.0:
             return
         for entry, sim in _newest_among_equals(self._neighbours(req, found, family.name)):
             if len(found.candidates) >= self.config.max_candidates:
                 return
-            if sim >= family.min_similarity and entry.id not in seen:
+            if sim >= family.min_similarity and entry.id not in seen and found.fresh_enough(entry):
                 seen.add(entry.id)
                 yield found.add(_Candidate(entry, sim, "neighbour"))
 
@@ -666,6 +681,7 @@ class StepCache:
             embedding=np.asarray(vector, dtype=np.float32),
             prepared=family.prepare(task, repaired.steps, source),
             cost=repaired.usage,
+            expires_at=None if lookup.ttl is None else time.time() + lookup.ttl,
         )
         try:
             stored = self.store.put(entry)

@@ -356,11 +356,33 @@ def test_no_cache_answers_fresh_and_no_store_keeps_nothing(make_proxy: MakeProxy
     calls = len(upstream.calls)
     assert _post(proxy, {**headers, "cache-control": "no-store"}).headers["x-stepcache-path"] == "reuse"
     assert len(upstream.calls) == calls
-    other = {"model": "m", "messages": [{"role": "user", "content": "Name three rivers."}]}
-    assert _post(proxy, headers, {**other, "cache": {"ttl": 60}}).headers["x-stepcache-path"] == "miss"
-    assert _post(proxy, headers, other).headers["x-stepcache-path"] == "miss"  # a ttl: the answer is not kept
     bad = _post(proxy, headers, {**QUESTION, "cache": {"no-cache": "yes"}})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "cache.no-cache"
+    for control in ({"ttl": -1}, {"ttl": True}, {"s-maxage": "soon"}):
+        bad = _post(proxy, headers, {**QUESTION, "cache": control})
+        assert bad.status_code == 400 and bad.json()["error"]["param"].startswith("cache."), control
+
+
+def test_a_ttl_keeps_the_answer_that_long_and_no_longer(make_proxy: MakeProxy) -> None:
+    proxy = make_proxy()
+    headers = {"x-api-key": "k"}
+    other = {"model": "m", "messages": [{"role": "user", "content": "Name three rivers."}]}
+    assert _post(proxy, headers, {**other, "cache": {"ttl": 1}}).headers["x-stepcache-path"] == "miss"
+    assert _post(proxy, headers, other).headers["x-stepcache-path"] == "reuse"  # kept...
+    time.sleep(1.2)
+    assert _post(proxy, headers, other).headers["x-stepcache-path"] == "miss"  # ...for one second only
+
+
+def test_max_age_serves_only_entries_young_enough(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+    proxy = make_proxy()
+    headers = {"x-api-key": "k"}
+    assert _post(proxy, headers).headers["x-stepcache-path"] == "miss"
+    time.sleep(1.2)
+    assert _post(proxy, headers, {**QUESTION, "cache": {"s-maxage": 60}}).headers["x-stepcache-path"] == "reuse"
+    assert _post(proxy, headers, {**QUESTION, "cache": {"s-maxage": 1}}).headers["x-stepcache-path"] == "miss"
+    assert _post(proxy, {**headers, "cache-control": "max-age=0"}).headers["x-stepcache-path"] == "miss"
+    look_alike = {"model": "m", "messages": [{"role": "user", "content": "Solve 4x + 2 = 30"}]}
+    assert _post(proxy, {**headers, "cache-control": "max-age=60"}, look_alike).headers["x-stepcache-path"] == "reuse"
 
 
 # -- HTTP hygiene -----------------------------------------------------------------------------------

@@ -334,7 +334,7 @@ class _Proxy:
     # -- streaming -----------------------------------------------------------------------------
     def _inline_lookup(self, inbound: oa.Inbound) -> Result | None:
         request = inbound.request
-        if request is None or not (inbound.read and inbound.write) or not self.inline_lookup or not _small(request):
+        if request is None or not inbound.default_controls or not self.inline_lookup or not _small(request):
             return None
         return self.cache.lookup(request)
 
@@ -344,7 +344,7 @@ class _Proxy:
         ``StepCache.stream``). Failures before that are HTTP errors; after it, an error event."""
         request = inbound.request
         assert request is not None
-        answer = self.cache.stream(request, read=inbound.read, write=inbound.write)
+        answer = self.cache.stream(request, read=inbound.read, write=inbound.write, ttl=inbound.ttl, max_age=inbound.max_age)
         try:
             path = await run_in_threadpool(answer.start)
             first = await run_in_threadpool(_pull, answer)
@@ -508,9 +508,9 @@ class _Proxy:
     async def _answer(self, inbound: oa.Inbound, client: Request) -> Result:
         request = inbound.request
         assert request is not None
-        if not (inbound.read and inbound.write):
+        if not inbound.default_controls:
             # The caller's own cache controls: not shared with anyone else's identical request.
-            result, _ = await self.coalescer.complete(None, request, client.is_disconnected, read=inbound.read, write=inbound.write)
+            result, _ = await self.coalescer.complete(None, request, client.is_disconnected, controls=inbound)
             return result
         if self.inline_lookup and _small(request):
             # The reuse path makes no model call and, with an in-process store, no I/O: ~0.4 ms of

@@ -19,7 +19,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +29,19 @@ if TYPE_CHECKING:
     from .._engine import StepCache
 
 __all__ = ["Coalescer", "ClientGone"]
+
+class Controls(Protocol):
+    """A caller's cache controls (an ``Inbound``)."""
+
+    @property
+    def read(self) -> bool: ...
+    @property
+    def write(self) -> bool: ...
+    @property
+    def ttl(self) -> float | None: ...
+    @property
+    def max_age(self) -> float | None: ...
+
 
 #: Seconds between checks of whether a waiting client is still there.
 POLL_S = 0.25
@@ -54,7 +67,7 @@ class Coalescer:
         return len(self._in_flight)
 
     async def complete(
-        self, key: str | None, request: ChatRequest, gone: Callable[[], Awaitable[bool]], *, read: bool = True, write: bool = True
+        self, key: str | None, request: ChatRequest, gone: Callable[[], Awaitable[bool]], *, controls: Controls | None = None
     ) -> tuple[Result, bool]:
         """The engine's result for ``request`` and whether this call waited for another one.
         ``key=None`` shares nothing (a caller's own cache controls). ``gone`` tells whether this
@@ -63,7 +76,7 @@ class Coalescer:
         leader = call is None
         if call is None:
             cancel = threading.Event()
-            task = asyncio.ensure_future(run_in_threadpool(self._drain, request, cancel, read, write))
+            task = asyncio.ensure_future(run_in_threadpool(self._drain, request, cancel, controls))
             call = _Call(task, cancel)
             if key is not None:
                 self._in_flight[key] = call
@@ -92,8 +105,13 @@ class Coalescer:
                     call.cancel.set()
                 return None
 
-    def _drain(self, request: ChatRequest, cancel: threading.Event, read: bool, write: bool) -> Result | None:
-        answer = self.cache.stream(request, read=read, write=write)
+    def _drain(self, request: ChatRequest, cancel: threading.Event, controls: Controls | None) -> Result | None:
+        if controls is None:
+            answer = self.cache.stream(request)
+        else:
+            answer = self.cache.stream(
+                request, read=controls.read, write=controls.write, ttl=controls.ttl, max_age=controls.max_age
+            )
         try:
             for _ in answer:
                 if cancel.is_set():

@@ -80,6 +80,15 @@ class Inbound:
     #: as the equivalent chat request, ``chat_body``, and rendered back in its own shape).
     api: str = ""
     chat_body: Mapping[str, Any] | None = None
+    #: Keep this request's answer at most ``ttl`` seconds; serve it only from entries younger than
+    #: ``max_age`` seconds (the body's ``cache`` object, ``Cache-Control: max-age``).
+    ttl: float | None = None
+    max_age: float | None = None
+
+    @property
+    def default_controls(self) -> bool:
+        """No cache control of the caller's own: the request may share an engine call."""
+        return self.read and self.write and self.ttl is None and self.max_age is None
 
     @property
     def label(self) -> str:
@@ -192,13 +201,34 @@ def _inbound(
             "max_tokens": max_tokens,
         }
     )
-    read, write = _cache_controls(body.get("cache"), cache_control)
-    return Inbound(endpoint, body, model, stream, include_usage, request, read=read, write=write)
+    controls = _cache_controls(body.get("cache"), cache_control)
+    return Inbound(endpoint, body, model, stream, include_usage, request, read=controls.read, write=controls.write,
+                   ttl=controls.ttl, max_age=controls.max_age)
 
 
-def _cache_controls(options: object, header: str | None) -> tuple[bool, bool]:
-    """``(read, write)`` from the body's ``cache`` object (LiteLLM's: ``{"no-cache": true}``,
-    ``{"no-store": true}``, ``{"ttl": 600}``) and the ``Cache-Control`` header."""
+@dataclass(frozen=True, slots=True)
+class CacheControls:
+    read: bool = True
+    write: bool = True
+    ttl: float | None = None  # keep this request's answer this many seconds at most
+    max_age: float | None = None  # serve only entries younger than this
+
+
+def _seconds(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= _MAX_SECONDS:
+        raise InvalidRequest(f"{where} must be a number of seconds between 1 and {_MAX_SECONDS}, got {value!r}", param=where)
+    return float(value)
+
+
+#: Ten years: longer cache lifetimes are certainly mistakes.
+_MAX_SECONDS = 315_360_000
+
+
+def _cache_controls(options: object, header: str | None) -> CacheControls:
+    """The caller's cache controls, from the body's ``cache`` object (LiteLLM's: ``{"no-cache": true}``,
+    ``{"no-store": true}``, ``{"ttl": 600}`` to keep the answer at most that long, ``{"s-maxage": 60}``
+    to accept only entries younger than that) and the ``Cache-Control`` header (``no-cache``,
+    ``no-store``, ``max-age=N`` as ``s-maxage``)."""
     if options is not None and not isinstance(options, dict):
         raise InvalidRequest(
             "'cache' must be an object such as {\"no-cache\": true} or {\"no-store\": true}", param="cache"
@@ -210,11 +240,22 @@ def _cache_controls(options: object, header: str | None) -> tuple[bool, bool]:
     for name in ("no-cache", "no-store"):
         if name in options and not isinstance(options[name], bool):
             raise InvalidRequest(f"cache.{name} must be true or false", param=f"cache.{name}")
-    directives = {d.strip().split("=")[0].lower() for d in (header or "").split(",") if d.strip()}
+    directives: dict[str, str] = {}
+    for directive in (header or "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name:
+            directives[name.lower()] = value.strip().strip('"')
     read = not (options.get("no-cache") or "no-cache" in directives)
-    # A time limit is honoured by not keeping the answer at all: it then lives no longer than asked.
-    write = not (options.get("no-store") or "no-store" in directives or options.get("ttl") is not None)
-    return read, write
+    write = not (options.get("no-store") or "no-store" in directives)
+    ttl = _seconds(options["ttl"], "cache.ttl") if options.get("ttl") is not None else None
+    max_age = _seconds(options["s-maxage"], "cache.s-maxage") if options.get("s-maxage") is not None else None
+    if max_age is None and "max-age" in directives:
+        if not directives["max-age"].isdigit():
+            raise InvalidRequest("Cache-Control: max-age must be a whole number of seconds", param="cache-control")
+        seconds = int(directives["max-age"])
+        read = read and seconds > 0  # max-age=0: nothing cached is young enough
+        max_age = float(seconds) if seconds > 0 else None
+    return CacheControls(read, write, ttl, max_age)
 
 
 def _common(body: Mapping[str, Any], known: frozenset[str], settings: ServerSettings) -> list[str]:

@@ -198,10 +198,10 @@ class _StoreSeries:
         for path, n in sorted(stats.paths.items()):
             requests.add_metric([path], n)
         yield requests
-        # ``evicted`` is new in StoreStats; a store built before it reports none.
         yield CounterMetricFamily(
-            "stepcache_store_evicted_total", "Entries the store evicted to stay within its limits.",
-            value=int(getattr(stats, "evicted", 0)),
+            "stepcache_store_evicted_total",
+            "Entries the store removed to stay within its size caps or because they expired.",
+            value=stats.evicted,
         )
         yield from self._audits()
 

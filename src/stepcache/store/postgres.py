@@ -112,7 +112,9 @@ class PostgresSettings(BaseModel):
     max_size: int = Field(default=10, ge=1)
     ef_search: int = Field(default=64, ge=1, le=1000)
     #: How long a caller waits for a free pooled connection before the store reports it is overloaded.
-    pool_timeout: float = Field(default=30.0, gt=0)
+    #: Seconds a request waits for a pooled connection. Short on purpose: a server that is down
+    #: (or so loaded that no connection frees up) then fails fast, and the proxy answers uncached.
+    pool_timeout: float = Field(default=5.0, gt=0)
     #: Wait for the WAL flush on every commit. Off by default: a server crash may then lose the last
     #: fraction of a second of entries (extra misses, never a torn entry), and a put is several
     #: times faster. Client crashes lose nothing either way.
@@ -133,7 +135,7 @@ class PostgresStore(Store):
         max_size: int = 10,
         ef_search: int = 64,
         schema: str = "public",
-        pool_timeout: float = 30.0,
+        pool_timeout: float = 5.0,
         synchronous_commit: bool = False,
         max_entries: int | None = None,
         max_bytes: int | None = None,

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 
-from stepcache import BackendRequest, CacheConfig, MemoryStore, Path, ScriptedBackend, StepCache
+from stepcache import BackendRequest, CacheConfig, MemoryStore, Route, ScriptedBackend, StepCache
 
 NAMES = ["Alice", "Bruno", "Chloe", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Keiko", "Liam"]
 CITIES = ["Paris", "Oslo", "Lima", "Cairo", "Quito", "Hanoi", "Dakar", "Turin", "Porto", "Austin", "Leeds", "Kyoto"]
@@ -82,7 +82,7 @@ def median_reuse_ms(audit_rate: float, prompts: list[str], seed: int) -> float:
     for prompt in prompts:
         start = time.perf_counter()
         result = cache.complete({"messages": [{"role": "user", "content": prompt}]})
-        if result.path is Path.REUSE:
+        if result.path is Route.REUSE:
             times.append(time.perf_counter() - start)
     cache.close()
     return 1000 * sorted(times)[len(times) // 2]

@@ -14,7 +14,7 @@ from stepcache.families.linear import LinearFamily
 from stepcache import (
     InvalidRequest,
     MemoryStore,
-    Path,
+    Route,
     ScriptedBackend,
     StepCache,
     UnverifiableAnswer,
@@ -31,10 +31,10 @@ def final_value(text: str) -> str:
 def test_miss_then_exact_repeat_is_reuse(cache: StepCache, backend: ScriptedBackend) -> None:
     backend.enqueue(LINEAR_ANSWER, prompt_tokens=40, completion_tokens=30)
     first = cache.complete(user("Solve 3x + 5 = 20"))
-    assert first.path is Path.MISS
+    assert first.path is Route.MISS
     assert first.upstream_tokens.total == 70
     again = cache.complete(user("Solve   3x + 5 = 20 "))
-    assert again.path is Path.REUSE
+    assert again.path is Route.REUSE
     assert again.upstream_tokens.total == 0
     assert again.text == first.text
     assert len(backend.calls) == 1
@@ -46,7 +46,7 @@ def test_constants_change_is_reused_after_adaptation_without_model_call(
     backend.enqueue(LINEAR_ANSWER)
     cache.complete(user("Solve 3x + 5 = 20"))
     result = cache.complete(user("Solve 4x + 2 = 30"))
-    assert result.path is Path.REUSE
+    assert result.path is Route.REUSE
     assert len(backend.calls) == 1
     assert final_value(result.text) == "7"
     assert "4x" in result.text and "20" not in result.text
@@ -58,7 +58,7 @@ def test_variable_rename_is_reused(cache: StepCache, backend: ScriptedBackend) -
     backend.enqueue(LINEAR_ANSWER)
     cache.complete(user("Solve 3x + 5 = 20"))
     result = cache.complete(user("Solve 3y + 5 = 20"))
-    assert result.path is Path.REUSE
+    assert result.path is Route.REUSE
     assert result.text.strip().splitlines()[-1].endswith("y = 5")
     assert "x" not in result.text
     assert len(backend.calls) == 1
@@ -68,7 +68,7 @@ def test_paraphrase_is_reused(cache: StepCache, backend: ScriptedBackend) -> Non
     backend.enqueue(LINEAR_ANSWER)
     cache.complete(user("Solve 3x + 5 = 20"))
     result = cache.complete(user("Find the value of x that satisfies 3x + 5 = 20."))
-    assert result.path is Path.REUSE
+    assert result.path is Route.REUSE
     assert final_value(result.text) == "5"
     assert len(backend.calls) == 1
 
@@ -93,7 +93,7 @@ def test_structure_change_is_answered_correctly(cache: StepCache, backend: Scrip
     cache.complete(user("Solve 3x + 5 = 20"))
     backend.enqueue("1. 3(x - 1) + 5 = 11\n2. 3x - 3 + 5 = 11\n3. 3x = 9\n4. x = 3")
     result = cache.complete(user("Solve 3(x - 1) + 5 = 11"))
-    assert result.path is Path.MISS
+    assert result.path is Route.MISS
     assert result.verification is not None and result.verification.ok
     assert final_value(result.text) == "3"
     assert len(backend.calls) == 2
@@ -115,7 +115,7 @@ def test_semantic_change_from_linear_is_skip(cache: StepCache, backend: Scripted
     cache.complete(user("Solve 3x + 5 = 20"))
     backend.enqueue("The answer is 17.")
     result = cache.complete(user(semantic))
-    assert result.path is Path.SKIP
+    assert result.path is Route.SKIP
     assert result.text == "The answer is 17."
     assert len(backend.calls) == 2
 
@@ -126,7 +126,7 @@ def test_json_values_change_is_reused(cache: StepCache, backend: ScriptedBackend
     backend.enqueue('{"name": "Alice", "age": 34, "city": "Paris"}')
     cache.complete(user(PERSON))
     result = cache.complete(user(PERSON.replace("Alice", "Bob").replace("34", "28").replace("Paris", "Rome")))
-    assert result.path is Path.REUSE
+    assert result.path is Route.REUSE
     assert json.loads(result.text) == {"name": "Bob", "age": 28, "city": "Rome"}
     assert len(backend.calls) == 1
 
@@ -136,7 +136,7 @@ def test_json_added_key_is_patched_asking_only_for_that_key(cache: StepCache, ba
     cache.complete(user(PERSON))
     backend.enqueue('{"country": "France"}')
     result = cache.complete(user(PERSON.replace("city.", "city, country.")))
-    assert result.path is Path.PATCH
+    assert result.path is Route.PATCH
     assert json.loads(result.text) == {"name": "Alice", "age": 34, "city": "Paris", "country": "France"}
     asked = json.dumps([dict(m) for m in backend.calls[-1].messages]) + json.dumps(
         backend.calls[-1].response_format
@@ -157,7 +157,7 @@ def test_a_patch_that_still_fails_is_answered_fresh_not_refused(
     backend.enqueue('{"name": "Alice", "age": 34, "city": "Paris", "country": "France"}')
     result = cache.complete(user(PERSON.replace("city.", "city, country.")))
     assert json.loads(result.text) == {"name": "Alice", "age": 34, "city": "Paris", "country": "France"}
-    assert result.path is Path.SKIP and "patch still failed" in result.detail
+    assert result.path is Route.SKIP and "patch still failed" in result.detail
     assert len(backend.calls) == 3 and '"country"' in backend.calls[1].messages[-1]["content"]
     assert backend.calls[2].messages[-1]["content"].endswith("city, country.")  # the caller's request, as written
     prompts = sum(estimate_tokens(" ".join(m["content"] for m in c.messages)) for c in backend.calls[1:])
@@ -218,7 +218,7 @@ def test_prose_instead_of_json_is_skip(cache: StepCache, backend: ScriptedBacken
     result = cache.complete(
         user("Write a short paragraph about the person Alice, age 34, who lives in Paris.")
     )
-    assert result.path is Path.SKIP
+    assert result.path is Route.SKIP
     assert result.text == "Alice is 34 and lives in Paris."
 
 
@@ -230,7 +230,7 @@ def test_namespaces_never_share_entries(cache: StepCache, backend: ScriptedBacke
     cache.complete(user("Solve 3x + 5 = 20", namespace="tenant-a"))
     backend.enqueue("1. 3x + 5 = 20\n2. 3x = 15\n3. x = 5")
     result = cache.complete(user("Solve 3x + 5 = 20", namespace="tenant-b"))
-    assert result.path is Path.MISS
+    assert result.path is Route.MISS
     assert len(backend.calls) == 2
 
 
@@ -238,7 +238,7 @@ def test_models_never_share_entries(cache: StepCache, backend: ScriptedBackend) 
     backend.enqueue(LINEAR_ANSWER)
     cache.complete(user("Solve 3x + 5 = 20", model="small"))
     backend.enqueue(LINEAR_ANSWER)
-    assert cache.complete(user("Solve 3x + 5 = 20", model="large")).path is Path.MISS
+    assert cache.complete(user("Solve 3x + 5 = 20", model="large")).path is Route.MISS
 
 
 @pytest.mark.parametrize(
@@ -287,7 +287,7 @@ def test_a_callers_ttl_and_max_age(cache: StepCache, backend: ScriptedBackend, s
     assert stored.stored is not None
     (entry,) = store.entries(ids=[stored.stored])
     assert entry.expires_at is not None and 3590 < entry.expires_at - entry.created_at <= 3600
-    assert cache.complete(user("Solve 4x + 2 = 30"), max_age=3600).path is Path.REUSE
+    assert cache.complete(user("Solve 4x + 2 = 30"), max_age=3600).path is Route.REUSE
     time.sleep(0.05)
     backend.enqueue("1. 4x + 2 = 30\n2. 4x = 28\n3. x = 7")
-    assert cache.complete(user("Solve 4x + 2 = 30"), max_age=0.01).path is Path.MISS  # the entry is too old
+    assert cache.complete(user("Solve 4x + 2 = 30"), max_age=0.01).path is Route.MISS  # the entry is too old

@@ -18,7 +18,7 @@ from stepcache import (
     ConfigurationError,
     Entry,
     MemoryStore,
-    Path,
+    Route,
     Scope,
     ScriptedBackend,
     StepCache,
@@ -57,7 +57,7 @@ def test_audit_rate_zero_never_calls_the_upstream_extra(backend: ScriptedBackend
     backend.enqueue(LINEAR_ANSWER)
     cache.complete(user("Solve 3x + 5 = 20"))
     for c in (2, 4, 6, 8):
-        assert cache.complete(user(f"Solve 4x + {c} = 30")).path is Path.REUSE
+        assert cache.complete(user(f"Solve 4x + {c} = 30")).path is Route.REUSE
     assert cache.lookup(user("Solve 3x + 5 = 20")) is not None
     stats = settle(cache)
     assert len(backend.calls) == 1
@@ -68,7 +68,7 @@ def test_audit_rate_zero_never_calls_the_upstream_extra(backend: ScriptedBackend
 def test_misses_and_skips_are_never_audited(backend: ScriptedBackend) -> None:
     cache = audited(backend)
     backend.enqueue(LINEAR_ANSWER)
-    assert cache.complete(user("Solve 3x + 5 = 20")).path is Path.MISS
+    assert cache.complete(user("Solve 3x + 5 = 20")).path is Route.MISS
     backend.enqueue("1. x = 1")  # a semantic change of the linear request: generated fresh
     cache.complete(user("Evaluate 3x + 5 when x = 4"))
     assert settle(cache).audits == {}
@@ -84,7 +84,7 @@ def test_an_agreeing_audit_is_counted_and_its_tokens_kept_apart(backend: Scripte
     cache.complete(user("Solve 3x + 5 = 20"))
     backend.enqueue(LOOKALIKE_LINEAR, prompt_tokens=11, completion_tokens=7)  # the audit's fresh answer
     result = cache.complete(user("Solve 4x + 2 = 30"))
-    assert (result.path, result.upstream_tokens.total) == (Path.REUSE, 0)
+    assert (result.path, result.upstream_tokens.total) == (Route.REUSE, 0)
     stats = settle(cache)
     assert stats.audits == {"linear": {"agree": 1}}
     assert stats.audit_tokens == TokenUsage(11, 7)
@@ -106,7 +106,7 @@ def test_a_disagreeing_audit_quarantines_the_entry_and_logs_it(
     with caplog.at_level(logging.WARNING, logger="stepcache"):
         served = cache.complete(user(WITH_JOB))
         stats = settle(cache)
-    assert (served.path, served.entry) == (Path.REUSE, stored)
+    assert (served.path, served.entry) == (Route.REUSE, stored)
     assert stats.audits == {"json": {"disagree": 1}}
     assert stats.disagreement_rate("json") == 1.0
     assert (stats.entries, stats.quarantined_by_family) == (0, {"json": 1})
@@ -120,10 +120,10 @@ def test_a_disagreeing_audit_quarantines_the_entry_and_logs_it(
     assert cache.lookup(user(WITH_JOB)) is None
     backend.enqueue(person("teacher"))
     fresh = cache.complete(user(WITH_JOB))
-    assert fresh.path is Path.MISS and fresh.stored not in (None, stored)
+    assert fresh.path is Route.MISS and fresh.stored not in (None, stored)
     backend.enqueue(person("teacher"))  # the audit of the next reuse agrees
     again = cache.complete(user(WITH_JOB))
-    assert (again.path, again.entry) == (Path.REUSE, fresh.stored)
+    assert (again.path, again.entry) == (Route.REUSE, fresh.stored)
     stats = settle(cache)
     assert stats.quarantined == 1 and stats.entries == 1
     assert stats.audits == {"json": {"disagree": 1, "agree": 1}}
@@ -137,7 +137,7 @@ def test_the_next_look_alike_request_is_not_adapted_from_a_quarantined_entry(bac
     assert entry is not None and isinstance(cache.store, MemoryStore)
     assert cache.store.quarantine(entry, "found wrong")  # as a disagreeing audit would
     backend.enqueue(LOOKALIKE_LINEAR)
-    assert cache.complete(user("Solve 4x + 2 = 30")).path is Path.MISS
+    assert cache.complete(user("Solve 4x + 2 = 30")).path is Route.MISS
     assert len(backend.calls) == 2
 
 
@@ -146,7 +146,7 @@ def test_an_audit_answer_that_fails_verification_is_inconclusive(backend: Script
     backend.enqueue(ALICE)
     cache.complete(user(PERSON))
     backend.enqueue("I would rather not answer in JSON.")
-    assert cache.complete(user(PERSON)).path is Path.REUSE
+    assert cache.complete(user(PERSON)).path is Route.REUSE
     stats = settle(cache)
     assert stats.audits == {"json": {"inconclusive": 1}}
     assert stats.disagreement_rate() is None and stats.quarantined == 0
@@ -170,7 +170,7 @@ def test_the_generic_family_is_never_audited(backend: ScriptedBackend) -> None:
     cache = audited(backend)
     backend.enqueue("Why did the chicken cross the road?")
     cache.complete(user("Tell me a joke about chickens"))
-    assert cache.complete(user("Tell me a joke about chickens")).path is Path.REUSE
+    assert cache.complete(user("Tell me a joke about chickens")).path is Route.REUSE
     assert settle(cache).audits == {}
     assert len(backend.calls) == 1
 
@@ -191,7 +191,7 @@ def test_a_disagreeing_patch_quarantines_what_was_stored_and_what_it_came_from(b
     backend.enqueue(json.dumps({"email": "bob@example.com"}))  # the patch: only the new key
     backend.enqueue(json.dumps({"name": "Bob", "age": 40, "city": "Rome", "email": "bob@example.org"}))  # audit
     patched = cache.complete(user(BOB.replace("city.", "city, email.")))
-    assert patched.path is Path.PATCH and patched.entry == source
+    assert patched.path is Route.PATCH and patched.entry == source
     stats = settle(cache)
     assert stats.audits == {"json": {"disagree": 1}}
     assert stats.quarantined == 2 and stats.entries == 0
@@ -310,7 +310,7 @@ class PlainStore(Store):
     ) -> list[tuple[Entry, float]]:
         return self.inner.nearest(namespace, model, vector, k, family)
 
-    def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
+    def record(self, namespace: str, family: str, path: Route, spent: TokenUsage, saved: int) -> None:
         self.inner.record(namespace, family, path, spent, saved)
 
     def stats(self, namespace: str | None = None) -> StoreStats:
@@ -353,8 +353,8 @@ def test_the_measured_disagreement_rate_is_the_share_the_upstream_disagreed_on()
         assert cache.audits.join(timeout=10)
     stats = cache.store.stats()
     audits = stats.audits["json"]
-    assert audits["agree"] + audits["disagree"] == upstream.audits == paths.count(Path.REUSE)
+    assert audits["agree"] + audits["disagree"] == upstream.audits == paths.count(Route.REUSE)
     assert audits["disagree"] == upstream.deviated == stats.quarantined
     assert stats.disagreement_rate("json") == upstream.deviated / upstream.audits == pytest.approx(0.25, abs=0.03)
     # Each disagreement quarantined the only entry, so the next request was generated fresh.
-    assert paths.count(Path.MISS) == 1 + upstream.deviated
+    assert paths.count(Route.MISS) == 1 + upstream.deviated

@@ -6,7 +6,7 @@ import json
 
 from engine_harness import LINEAR_ANSWER, PERSON, user
 
-from stepcache import MemoryStore, Path, ScriptedBackend, StepCache
+from stepcache import MemoryStore, Route, ScriptedBackend, StepCache
 
 
 def test_empty_cache_lookup_is_none_and_touches_nothing(
@@ -24,7 +24,7 @@ def test_lookup_serves_exactly_what_complete_would(cache: StepCache, backend: Sc
     for prompt in ("Solve   3x + 5 = 20 ", "Solve 4x + 2 = 30"):
         looked = cache.lookup(user(prompt))
         completed = cache.complete(user(prompt))
-        assert looked is not None and looked.path is Path.REUSE
+        assert looked is not None and looked.path is Route.REUSE
         assert looked == completed  # same text, entry, steps, verification, detail
     assert len(backend.calls) == 1
 
@@ -50,7 +50,7 @@ def test_lookup_declines_a_patch_without_calling_the_model(
     assert store.stats().paths == {"miss": 1}  # nothing recorded for the declined lookup
     backend.enqueue('{"country": "France"}')
     result = cache.complete(changed)  # complete() still patches as before
-    assert result.path is Path.PATCH
+    assert result.path is Route.PATCH
     assert json.loads(result.text)["country"] == "France"
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from engine_harness import LINEAR_ANSWER, PERSON, user
 
-from stepcache import BackendRequest, Completion, MemoryStore, Path, ScriptedBackend, StepCache
+from stepcache import BackendRequest, Completion, MemoryStore, Route, ScriptedBackend, StepCache
 from stepcache.backends import Backend
 
 
@@ -49,12 +49,12 @@ def test_a_generic_miss_streams_as_it_is_written_and_is_stored_whole() -> None:
     backend = ScriptedBackend(["Paris is the capital of France. It lies on the Seine."])
     cache = StepCache(backend, store=MemoryStore())
     stream = cache.stream(user("Tell me about Paris"))
-    assert stream.start() is Path.MISS
+    assert stream.start() is Route.MISS
     pieces = [piece for piece in stream if piece]
     assert len(pieces) > 5  # word by word, not the whole answer at the end
     assert stream.result is not None and "".join(pieces) == stream.result.text
     again = cache.stream(user("Tell me about Paris"))
-    assert list(again) == [stream.result.text] and again.path is Path.REUSE
+    assert list(again) == [stream.result.text] and again.path is Route.REUSE
     assert len(backend.calls) == 1
 
 
@@ -65,7 +65,7 @@ def test_linear_steps_are_sent_before_the_model_has_finished() -> None:
     first = next(piece for piece in stream if piece)
     assert first == "1. 3x + 5 = 20" and backend.produced == 1 and not backend.finished.is_set()
     rest = [piece for piece in stream if piece]
-    assert stream.result is not None and stream.result.path is Path.MISS
+    assert stream.result is not None and stream.result.path is Route.MISS
     assert first + "".join(rest) == stream.result.text == cache.complete(user("Solve 3x + 5 = 20")).text
     assert rest[-1].endswith("x = 5")  # the answer line comes with the whole answer's checks
 
@@ -93,7 +93,7 @@ def test_closing_a_stream_closes_the_models_and_stores_nothing() -> None:
     stream.close()
     assert backend.closed_early == 1
     assert store.stats().entries == 0
-    assert cache.complete(user("Solve 3x + 5 = 20")).path is Path.MISS
+    assert cache.complete(user("Solve 3x + 5 = 20")).path is Route.MISS
 
 
 def test_json_is_sent_only_once_the_whole_object_verifies() -> None:
@@ -111,7 +111,7 @@ def test_a_reuse_comes_in_one_piece_with_its_path_known_first() -> None:
     cache = StepCache(backend, store=MemoryStore())
     cache.complete(user("Solve 3x + 5 = 20"))
     stream = cache.stream(user("Solve 4x + 2 = 30"))
-    assert stream.start() is Path.REUSE
+    assert stream.start() is Route.REUSE
     pieces = [piece for piece in stream if piece]
     assert len(pieces) == 1 and pieces[0].endswith("x = 7") and len(backend.calls) == 1
 

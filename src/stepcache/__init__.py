@@ -31,7 +31,7 @@ from ._types import (
     Completion,
     Entry,
     Message,
-    Path,
+    Route,
     Result,
     Scope,
     StepCheck,
@@ -63,7 +63,7 @@ __all__ = [
     "ChatRequest",
     "Message",
     "Result",
-    "Path",
+    "Route",
     "AuditOutcome",
     "StepCounts",
     "TokenUsage",
@@ -101,3 +101,15 @@ __all__ = [
     "UnverifiableAnswer",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``Path`` was this enum's name until it was renamed ``Route`` (it shadowed ``pathlib.Path``);
+    # the old name works, with a warning, for one release.
+    if name == "Path":
+        import warnings
+
+        warnings.warn("stepcache.Path is now stepcache.Route; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return Route
+    raise AttributeError(f"module 'stepcache' has no attribute {name!r}")

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import StepCacheError
-from ._types import AuditOutcome, ChatRequest, Path, Result, TokenUsage
+from ._types import AuditOutcome, ChatRequest, Route, Result, TokenUsage
 from .backends import Backend
 from .families import Family, Task
 from .store import AuditStore
@@ -44,7 +44,7 @@ __all__ = ["Auditor"]
 
 log = logging.getLogger("stepcache")
 
-_AUDITED_PATHS = (Path.REUSE, Path.PATCH)
+_AUDITED_PATHS = (Route.REUSE, Route.PATCH)
 _SUMMARY_CHARS = 160
 
 

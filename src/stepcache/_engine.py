@@ -25,7 +25,7 @@ from ._types import (
     ChatRequest,
     Completion,
     Entry,
-    Path,
+    Route,
     Result,
     Scope,
     StepCheck,
@@ -129,9 +129,9 @@ class AnswerStream(Iterator[str]):
     model's stream is closed, nothing is stored). Not thread-safe: one consumer at a time.
     """
 
-    def __init__(self, steps: Generator[Path | str, None, Result]) -> None:
+    def __init__(self, steps: Generator[Route | str, None, Result]) -> None:
         self._steps = steps
-        self.path: Path | None = None
+        self.path: Route | None = None
         self.result: Result | None = None
 
     def __iter__(self) -> AnswerStream:
@@ -144,12 +144,12 @@ class AnswerStream(Iterator[str]):
             except StopIteration as done:
                 self.result = done.value
                 raise
-            if isinstance(item, Path):
+            if isinstance(item, Route):
                 self.path = item
                 continue
             return item
 
-    def start(self) -> Path:
+    def start(self) -> Route:
         """Run until the path is known (the lookup done; no model text waited for) and return it."""
         while self.path is None:
             try:
@@ -158,7 +158,7 @@ class AnswerStream(Iterator[str]):
                 self.result = done.value
                 self.path = done.value.path
                 break
-            if isinstance(item, Path):
+            if isinstance(item, Route):
                 self.path = item
             else:  # pragma: no cover - the engine always names the path first
                 raise AssertionError("an answer stream sent text before its path")
@@ -303,7 +303,7 @@ class StepCache:
         lookup = _Lookup(write=write, ttl=ttl, max_age=max_age)
         return AnswerStream(self._streamed(coerce_request(request), lookup, read=read))
 
-    def _streamed(self, req: ChatRequest, lookup: _Lookup, *, read: bool) -> Generator[Path | str, None, Result]:
+    def _streamed(self, req: ChatRequest, lookup: _Lookup, *, read: bool) -> Generator[Route | str, None, Result]:
         family, task = self._detect(req)
         scope = Scope(req.namespace, req.model, family.name)
         key = exact_key(scope, req)
@@ -321,7 +321,7 @@ class StepCache:
             lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
         if not read:
             lookup.semantic_neighbour = None
-        yield Path.SKIP if lookup.failed_patch is not None or lookup.semantic_neighbour is not None else Path.MISS
+        yield Route.SKIP if lookup.failed_patch is not None or lookup.semantic_neighbour is not None else Route.MISS
         sent = ""
         settled: tuple[str, ...] = ()
         upstream = self.backend.stream(family.fresh_request(req, task))
@@ -389,7 +389,7 @@ class StepCache:
 
     def _record(self, req: ChatRequest, family: Family[Any], result: Result, lookup: _Lookup) -> None:
         saved = 0
-        if result.entry is not None and result.path in (Path.REUSE, Path.PATCH):
+        if result.entry is not None and result.path in (Route.REUSE, Route.PATCH):
             matched = next(c.entry for c in lookup.candidates if c.entry.id == result.entry)
             saved = max(0, matched.cost.total - result.upstream_tokens.total)
         try:
@@ -491,7 +491,7 @@ class StepCache:
                 lookup.served = cand.entry.steps
                 return Result(
                     text=cand.entry.text,
-                    path=Path.REUSE,
+                    path=Route.REUSE,
                     family=family.name,
                     entry=cand.entry.id,
                     similarity=1.0,
@@ -514,7 +514,7 @@ class StepCache:
                 lookup.served = steps
                 return Result(
                     text=family.render(task, steps),
-                    path=Path.REUSE,
+                    path=Route.REUSE,
                     family=family.name,
                     entry=cand.entry.id,
                     similarity=cand.similarity,
@@ -542,7 +542,7 @@ class StepCache:
         reused = 0 if repaired.fallback else min(kept, total)
         result = Result(
             text=family.render(task, repaired.steps),
-            path=Path.PATCH,
+            path=Route.PATCH,
             family=family.name,
             entry=cand.entry.id,
             similarity=cand.similarity,
@@ -616,18 +616,18 @@ class StepCache:
         if lookup.failed_patch is not None:
             failed, attempt = lookup.failed_patch
             repaired.usage = attempt.usage + repaired.usage
-            path, detail = Path.SKIP, (
+            path, detail = Route.SKIP, (
                 f"{failed.how} match with entry {failed.entry.id}, but its patch still failed after "
                 f"{attempt.calls} model call(s) ({attempt.report.summary()}): generated fresh"
             )
         elif skip is not None:
-            path, detail = Path.SKIP, (
+            path, detail = Route.SKIP, (
                 f"semantic change from entry {skip.entry.id} ({skip.entry.scope.family}"
                 f"{'' if skip.similarity is None else f', similarity {skip.similarity:.2f}'})"
                 f"{': ' + lookup.semantic_reason if lookup.semantic_reason else ''}: generated fresh"
             )
         else:
-            path, detail = Path.MISS, "no similar entry cached: generated fresh"
+            path, detail = Route.MISS, "no similar entry cached: generated fresh"
         if repaired.fixed:
             detail += "; arithmetic corrected without the model"
         if repaired.calls:

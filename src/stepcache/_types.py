@@ -26,7 +26,7 @@ __all__ = [
     "Completion",
     "StepCheck",
     "Verification",
-    "Path",
+    "Route",
     "AuditOutcome",
     "StepCounts",
     "TokenUsage",
@@ -159,7 +159,7 @@ class Verification:
         return "; ".join(parts + list(self.problems)) or "all steps verified"
 
 
-class Path(str, enum.Enum):
+class Route(str, enum.Enum):
     """How a response was produced."""
 
     REUSE = "reuse"  # cached steps adapted and verified; no model call
@@ -207,7 +207,7 @@ class Result:
     """The answer and how it was produced."""
 
     text: str
-    path: Path
+    path: Route
     family: str
     entry: str | None = None  # id of the matched cache entry
     similarity: float | None = None

@@ -201,7 +201,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("args", nargs=argparse.REMAINDER, help="options for the demo (see `stepcache demo --help`)")
     demo.set_defaults(handler=_demo)
 
-    bench = sub.add_parser("bench", help="the paper's protocol: StepCache vs no cache, exact-match and GPTCache")
+    bench = sub.add_parser(
+        "bench", help="the paper's protocol: StepCache vs no cache, exact-match and GPTCache ('bench ttft': streaming)"
+    )
     bench.add_argument("args", nargs=argparse.REMAINDER, help="options for the benchmark (see `stepcache bench --help`)")
     bench.set_defaults(handler=_bench)
     return parser
@@ -634,9 +636,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    rest = _rest(args)
+    if rest[:1] == ["ttft"]:  # stepcache bench ttft [...]: time to first token, direct vs through the proxy
+        from .bench.ttft import main as ttft_main
+
+        return ttft_main(rest[1:])
     from .bench.bench import main as bench_main
 
-    return bench_main(_rest(args))
+    return bench_main(rest)
 
 
 def _rest(args: argparse.Namespace) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 
 from corpus_serving import MODEL, Run, right_alone, right_served, serve
 
-from stepcache import ChatRequest, MemoryStore, Path as ResultPath, ScriptedBackend, StepCache
+from stepcache import ChatRequest, MemoryStore, Route, ScriptedBackend, StepCache
 from stepcache.bench._expr import Expr, linear_coefficients, parse_chain, parse_expr
 from stepcache.bench.oracle import Oracle
 from stepcache.bench.workload import (
@@ -206,10 +206,10 @@ def test_always_right_model_answers_every_request(corpus: str) -> None:
 def test_look_alikes_are_served_by_reuse(corpus: str) -> None:
     """So this file fails if reuse silently stops (a run where everything is generated passes the rest)."""
     run = _always_right(corpus)
-    assert run.paths[ResultPath.REUSE.value] >= 20, run.paths
+    assert run.paths[Route.REUSE.value] >= 20, run.paths
     for task in ("linear", "json"):
         # served from the cache, whole or with the failing keys regenerated
-        from_cache = run.by_task[(task, ResultPath.REUSE.value)] + run.by_task[(task, ResultPath.PATCH.value)]
+        from_cache = run.by_task[(task, Route.REUSE.value)] + run.by_task[(task, Route.PATCH.value)]
         assert from_cache >= 5, (task, run.by_task)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from corpus_serving import Run, right_alone, right_served, serve
 
-from stepcache import Path as ResultPath
+from stepcache import Route
 from stepcache.bench.oracle import Oracle
 from stepcache.bench.workload import load_workload
 
@@ -50,9 +50,9 @@ def test_later_documents_of_a_layout_are_served_from_the_cache(corpus: str, from
     run = _always_right(corpus)
     later = [item for item in CORPORA[corpus] if item.perturbation != "base" and not item.semantic]
     paths = Counter(run.path_of[item.id] for item in later)
-    cached = paths[ResultPath.REUSE.value] + paths[ResultPath.PATCH.value]
+    cached = paths[Route.REUSE.value] + paths[Route.PATCH.value]
     assert cached >= from_cache * len(later), paths
-    assert paths[ResultPath.REUSE.value] >= reused * len(later), paths
+    assert paths[Route.REUSE.value] >= reused * len(later), paths
 
 
 def test_a_removed_field_is_never_served_from_the_cached_answer() -> None:
@@ -73,5 +73,5 @@ def test_a_faulty_model_is_right_at_least_as_often_through_stepcache(corpus: str
     assert len(cached) >= len(direct), (len(cached), len(direct), run.wrong_report())
     # values served with no model call were carried unchanged or read by programs two answers agreed
     # on: no slip of the model is served again without it
-    reused_wrong = [id for id, (path, _, _) in run.wrong.items() if path == ResultPath.REUSE.value]
+    reused_wrong = [id for id, (path, _, _) in run.wrong.items() if path == Route.REUSE.value]
     assert not reused_wrong, [line for line in run.wrong_report() if "(reuse)" in line]

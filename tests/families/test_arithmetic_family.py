@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from arithmetic_harness import BAKERY, RUNNER, SHOP, Solver
-from stepcache import ChatRequest, Path, ScriptedBackend, StepCache
+from stepcache import ChatRequest, Route, ScriptedBackend, StepCache
 from stepcache._plugins import load_families
 from stepcache.families.arithmetic import ArithmeticFamily
 from stepcache.families.arithmetic._family import final_value
@@ -87,7 +87,7 @@ def test_first_instance_miss_second_confirms_third_is_reused_without_the_model()
     )]
     cache = _cache(solver)
     paths = [cache.complete(_request(t)) for t in texts]
-    assert [r.path for r in paths] == [Path.MISS, Path.SKIP, Path.REUSE, Path.REUSE]
+    assert [r.path for r in paths] == [Route.MISS, Route.SKIP, Route.REUSE, Route.REUSE]
     assert "not yet confirmed" in paths[1].detail
     assert [_answer(r.text) for r in paths] == [26, 32, 47, Fraction(65, 2)]
     assert paths[2].upstream_tokens.total == 0 and len(solver.calls) == 2
@@ -101,7 +101,7 @@ def test_without_confirmations_the_second_instance_is_reused() -> None:
     cache = _cache(solver, confirmations=0)
     cache.complete(_request(a))
     second = cache.complete(_request(b))
-    assert second.path is Path.REUSE and _answer(second.text) == 6 * 250 * 7
+    assert second.path is Route.REUSE and _answer(second.text) == 6 * 250 * 7
 
 
 def test_a_disagreeing_second_answer_does_not_confirm() -> None:
@@ -116,7 +116,7 @@ def test_a_disagreeing_second_answer_does_not_confirm() -> None:
     cache.complete(_request(a))
     cache.complete(_request(b))
     third = cache.complete(_request(c))
-    assert third.path is not Path.REUSE  # neither chain has a second answer that agrees with it
+    assert third.path is not Route.REUSE  # neither chain has a second answer that agrees with it
 
 
 def test_an_arithmetic_slip_is_corrected_without_a_model_call() -> None:
@@ -155,7 +155,7 @@ def test_meaning_changes_are_never_reused(changed: str) -> None:
     cache.complete(_request(first))
     cache.complete(_request(second))
     result = cache.complete(_request(changed))
-    assert result.path in (Path.SKIP, Path.MISS)
+    assert result.path in (Route.SKIP, Route.MISS)
     assert _answer(result.text) == 4  # the model's own answer to the changed problem
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stepcache import MemoryStore, Path, ScriptedBackend, StepCache
+from stepcache import MemoryStore, Route, ScriptedBackend, StepCache
 from stepcache.families.json_family._ground import CONFLICT, GROUNDED, Grounder
 from stepcache.families.json_family._keys import KeyNames
 
@@ -37,15 +37,15 @@ def test_a_value_the_text_does_not_ground_is_asked_again_for_a_rewording(
     backend = ScriptedBackend()
     cache = StepCache(backend, store=MemoryStore())
     backend.enqueue(json.dumps(stored))
-    assert cache.complete(ask(BASE)).path is Path.MISS
+    assert cache.complete(ask(BASE)).path is Route.MISS
     right = {"first_name": "Ada", "last_name": "Lovelace", "birth_year": 1815}
     backend.enqueue(json.dumps({asked_again: right[asked_again]}))
     reworded = cache.complete(ask(REWORDED))
-    assert reworded.path is Path.PATCH
+    assert reworded.path is Route.PATCH
     assert json.loads(reworded.text) == right
     assert f"exactly these keys: \"{asked_again}\"" in backend.calls[-1].messages[-1]["content"]
     # the same words are the same request: served as stored, like any exact cache
-    assert cache.complete(ask(BASE)).path is Path.REUSE
+    assert cache.complete(ask(BASE)).path is Route.REUSE
 
 
 def test_null_is_carried_only_where_the_text_visibly_lacks_the_value() -> None:
@@ -55,7 +55,7 @@ def test_null_is_carried_only_where_the_text_visibly_lacks_the_value() -> None:
     backend.enqueue(json.dumps({"name": "Sam Ortiz", "email": None}))
     cache.complete(ask(f"Return JSON with keys name, email.\n\n{record}"))
     reworded = cache.complete(ask(f"Extract name and email as JSON (keys: name, email).\n\n{record}"))
-    assert reworded.path is Path.REUSE  # no email anywhere in the text: null is a reading of it
+    assert reworded.path is Route.REUSE  # no email anywhere in the text: null is a reading of it
     assert json.loads(reworded.text) == {"name": "Sam Ortiz", "email": None}
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from stepcache._engine import StepCache
 from stepcache._exceptions import UnverifiableAnswer
-from stepcache._types import Path
+from stepcache._types import Route
 from stepcache.backends.scripted import ScriptedBackend
 from stepcache.families.generic import GenericFamily
 from stepcache.families.json_family import JsonFamily
@@ -45,9 +45,9 @@ def ask(cache: StepCache, prompt: str, schema: dict[str, Any] = PERSON) -> Any:
 def test_values_change_is_served_from_cache_with_no_model_call(cache: StepCache, backend: ScriptedBackend) -> None:
     backend.enqueue('Here you go:\n```json\n{"name": "Alice", "age": "34", "city": "Paris"}\n```')
     first = ask(cache, "Extract the person: Alice is 34 years old and lives in Paris.")
-    assert first.path is Path.MISS and json.loads(first.text) == {"name": "Alice", "age": 34, "city": "Paris"}
+    assert first.path is Route.MISS and json.loads(first.text) == {"name": "Alice", "age": 34, "city": "Paris"}
     second = ask(cache, "Extract the person: Bob is 28 years old and lives in Rome.")
-    assert second.path is Path.REUSE
+    assert second.path is Route.REUSE
     assert json.loads(second.text) == {"name": "Bob", "age": 28, "city": "Rome"}
     assert len(backend.calls) == 1
 
@@ -61,7 +61,7 @@ def test_added_key_is_patched_with_a_call_for_that_key_only(cache: StepCache, ba
     backend.enqueue('{"email": "alice@example.com"}')
     # a signature change: found through the embedding neighbour
     result = ask(cache, "Extract the person: Alice is 34 years old and lives in Paris.", extended)
-    if result.path is not Path.PATCH:
+    if result.path is not Route.PATCH:
         pytest.skip(f"the embedder did not find the neighbour ({result.detail})")
     sent = backend.calls[-1].response_format
     assert sent is not None and list(sent["json_schema"]["schema"]["properties"]) == ["email"]
@@ -108,7 +108,7 @@ def test_an_answer_left_with_only_doubts_is_served_but_never_stored(cache: StepC
     assert cache.store.stats().entries == 0
     backend.enqueue('{"name": "Maria Lopez", "age": 34, "email": "maria@example.org"}')
     again = ask_text(cache, CONTACT)  # nothing was stored, so nothing is reused
-    assert again.path is Path.MISS and json.loads(again.text)["email"] == "maria@example.org"
+    assert again.path is Route.MISS and json.loads(again.text)["email"] == "maria@example.org"
 
 
 def test_a_missing_key_after_the_repair_is_still_an_error(cache: StepCache, backend: ScriptedBackend) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stepcache import MemoryStore, Path, ScriptedBackend, StepCache
+from stepcache import MemoryStore, Route, ScriptedBackend, StepCache
 from stepcache._types import ChatRequest, Entry, Scope
 from stepcache.families.generic import GenericFamily
 from stepcache.families import steps_of
@@ -194,6 +194,6 @@ def test_through_the_engine_a_replacement_costs_one_call_for_the_new_key(
     backend.enqueue(json.dumps({new: new_value}))
     result = cache.complete({"messages": [{"role": "user", "content": TEMPLATE.format(key=new, record=RECORD)}]})
     served = json.loads(result.text)
-    assert served[new] == new_value and result.path is not Path.REUSE
-    if result.path is Path.PATCH:
+    assert served[new] == new_value and result.path is not Route.REUSE
+    if result.path is Route.PATCH:
         assert f'exactly these keys: "{new}"' in backend.calls[-1].messages[-1]["content"]

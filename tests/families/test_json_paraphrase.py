@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stepcache import MemoryStore, Path, ScriptedBackend, StepCache
+from stepcache import MemoryStore, Route, ScriptedBackend, StepCache
 from stepcache._types import ChatRequest, Entry, Scope
 from stepcache.families import steps_of, Task
 from stepcache.families.generic import GenericFamily
@@ -177,9 +177,9 @@ def test_any_rewording_of_the_instruction_is_a_reuse_with_no_model_call(request:
     backend = ScriptedBackend()
     cache = StepCache(backend, store=MemoryStore(), families=[JsonFamily(), GenericFamily()])
     backend.enqueue(json.dumps(answer))
-    assert cache.complete({"messages": [{"role": "user", "content": f"{first}\n\n{record}"}]}).path is Path.MISS
+    assert cache.complete({"messages": [{"role": "user", "content": f"{first}\n\n{record}"}]}).path is Route.MISS
     result = cache.complete({"messages": [{"role": "user", "content": f"{record}\n\n{second}"}]})
-    assert result.path is Path.REUSE, result.detail
+    assert result.path is Route.REUSE, result.detail
     assert json.loads(result.text) == answer and len(backend.calls) == 1
 
 
@@ -204,4 +204,4 @@ def test_a_key_replaced_by_one_of_another_meaning_is_never_served_by_reuse(reque
     backend.enqueue(json.dumps({k: values[k] for k in after}))  # the model, asked for the new key
     result = cache.complete({"messages": [{"role": "user", "content": f"Return JSON with keys {', '.join(after)}.\n\n{record}"}]})
     served = json.loads(result.text)
-    assert result.path is not Path.REUSE and served[new] == values[new]
+    assert result.path is not Route.REUSE and served[new] == values[new]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stepcache import MemoryStore, Path, ScriptedBackend, StepCache
+from stepcache import MemoryStore, Route, ScriptedBackend, StepCache
 from stepcache.families.json_family._program import MISSING, Program, learn, run
 from stepcache.families.json_family._text import TextIndex
 
@@ -87,8 +87,8 @@ def run_layout(count: int, wrong: dict[str, Any] | None = None) -> tuple[list[An
 def test_the_first_document_teaches_the_second_confirms_the_rest_are_read() -> None:
     results, model = run_layout(8)
     # the second document is answered fresh: nothing one answer taught is served without the model
-    assert [r.path for r in results[:2]] == [Path.MISS, Path.SKIP]
-    assert all(r.path is Path.REUSE for r in results[2:]), [r.detail for r in results[2:]]
+    assert [r.path for r in results[:2]] == [Route.MISS, Route.SKIP]
+    assert all(r.path is Route.REUSE for r in results[2:]), [r.detail for r in results[2:]]
     assert model.calls == 2
     assert "confirmed by one answer only" in results[1].detail  # the detail says which key and why
     assert "carried by one answer only" in results[1].detail
@@ -258,7 +258,7 @@ def test_a_confirmed_program_outlives_a_document_that_lacks_its_line() -> None:
         result = cache.complete(ask(prompt))
         assert json.loads(result.text) == answers[b], result.detail
         paths.append(result.path)
-    assert paths[-1] is Path.REUSE, paths  # read by the program confirmed on the second document
+    assert paths[-1] is Route.REUSE, paths  # read by the program confirmed on the second document
     # the entry of the document without an email keeps the confirmed program, not "absent"
     program = Program.from_data(store.entries[2].prepared["programs"]["driver_email"])
     assert program.how == "heading" and program.confirmed, program

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from stepcache import MemoryStore, Path, ScriptedBackend, StepCache
+from stepcache import MemoryStore, Route, ScriptedBackend, StepCache
 from stepcache.families.linear._present import rounded
 
 STEPS = "1. 2x + 3 = 10\n2. 2x = 7\n3. x = 7/2"
@@ -55,11 +55,11 @@ def test_a_rounded_whole_number_is_said_once(cache: StepCache, backend: Scripted
 
 def test_one_derivation_serves_every_presentation(cache: StepCache, backend: ScriptedBackend) -> None:
     backend.enqueue(STEPS)
-    assert cache.complete(ask("Solve 2x + 3 = 10")).path is Path.MISS
+    assert cache.complete(ask("Solve 2x + 3 = 10")).path is Route.MISS
     final = cache.complete(ask("Solve 4x + 1 = 10. Output only the final number."))
-    assert (final.path, final.text) == (Path.REUSE, "9/4")
+    assert (final.path, final.text) == (Route.REUSE, "9/4")
     boxed = cache.complete(ask("What is y if 2y + 5 = 11? Put the answer in \\boxed{}."))
-    assert boxed.path is Path.REUSE and boxed.text.endswith("y = \\boxed{3}")
+    assert boxed.path is Route.REUSE and boxed.text.endswith("y = \\boxed{3}")
     assert len(backend.calls) == 1
 
 
@@ -68,7 +68,7 @@ def test_explained_steps_are_not_served_as_bare_equations(cache: StepCache, back
     cache.complete(ask("Solve 2x + 3 = 10"))
     backend.enqueue("1. Start: 2x + 5 = 11\n2. Subtract 5 from both sides: 2x = 6\n3. Divide by 2: x = 3")
     explained = cache.complete(ask("Solve 2x + 5 = 11 and explain each step"))
-    assert explained.path is not Path.REUSE
+    assert explained.path is not Route.REUSE
     assert "Subtract 5" in explained.text
     assert "a few words saying what you do" in backend.calls[-1].messages[0]["content"]
 

@@ -39,7 +39,7 @@ if _REASON is not None:
     pytest.skip(_REASON, allow_module_level=True)
 
 from stepcache._engine import StepCache  # noqa: E402
-from stepcache._types import Path  # noqa: E402
+from stepcache._types import Route  # noqa: E402
 from stepcache.backends.llama import LlamaCppBackend  # noqa: E402
 from stepcache.store.memory import MemoryStore  # noqa: E402
 
@@ -94,14 +94,14 @@ def final_x(text: str) -> Fraction:
 
 def test_linear_miss_then_constants_change_is_reused_without_the_model(cache: StepCache) -> None:
     first = ask(cache, "Solve for x: 3x + 5 = 20", max_tokens=LINEAR_TOKENS)
-    assert first.path is Path.MISS, first.detail
+    assert first.path is Route.MISS, first.detail
     assert first.family == "linear"
     assert first.verification is not None and first.verification.ok
     assert first.upstream_tokens.total > 0
     assert final_x(first.text) == 5  # (20 - 5) / 3, checked here independently of the family
 
     second = ask(cache, "Solve for x: 4x + 7 = 31", max_tokens=LINEAR_TOKENS)
-    assert second.path is Path.REUSE, second.detail
+    assert second.path is Route.REUSE, second.detail
     assert second.upstream_tokens.total == 0
     assert second.verification is not None and second.verification.ok
     assert final_x(second.text) == 6  # (31 - 7) / 4
@@ -123,7 +123,7 @@ def schema_format(schema: dict[str, Any]) -> dict[str, Any]:
 def test_json_added_key_is_patched(cache: StepCache) -> None:
     prompt = "Extract the person: Alice is 34 years old and lives in Paris, France."
     first = ask(cache, prompt, max_tokens=80, response_format=schema_format(PERSON))
-    assert first.path is Path.MISS, first.detail
+    assert first.path is Route.MISS, first.detail
     assert first.family == "json"
     assert first.verification is not None and first.verification.ok
     person = json.loads(first.text)
@@ -133,7 +133,7 @@ def test_json_added_key_is_patched(cache: StepCache) -> None:
     extended["properties"]["country"] = {"type": "string"}
     extended["required"].append("country")
     second = ask(cache, prompt, max_tokens=80, response_format=schema_format(extended))
-    assert second.path is Path.PATCH, second.detail
+    assert second.path is Route.PATCH, second.detail
     assert second.verification is not None and second.verification.ok
     assert (second.steps.reused, second.steps.patched) == (3, 1)
     # Only the missing key was asked for: fewer tokens than writing the whole object.
@@ -145,10 +145,10 @@ def test_json_added_key_is_patched(cache: StepCache) -> None:
 
 def test_semantic_change_is_skipped_and_answered_fresh(cache: StepCache) -> None:
     seed = ask(cache, "Solve for x: 3x + 5 = 20", max_tokens=LINEAR_TOKENS)
-    assert seed.path in (Path.MISS, Path.REUSE), seed.detail  # reuse when the linear test ran first
+    assert seed.path in (Route.MISS, Route.REUSE), seed.detail  # reuse when the linear test ran first
 
     result = ask(cache, "Solve x^2 + 5 = 21", max_tokens=48)
-    assert result.path is Path.SKIP, result.detail
+    assert result.path is Route.SKIP, result.detail
     assert result.family != "linear"
     assert result.upstream_tokens.completion > 0
     assert result.verification is not None and result.verification.ok

@@ -21,7 +21,7 @@ import random
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from stepcache import MemoryStore, Path, Result, ScriptedBackend, StepCache
+from stepcache import MemoryStore, Route, Result, ScriptedBackend, StepCache
 from stepcache.bench.checker import check
 from stepcache.bench.metamorphic import (
     MUTATIONS,
@@ -174,7 +174,7 @@ def test_mutated_prompt_is_never_served_the_originals_answer(
     cache = _cache(original, mutated)
     first = _ask(cache, original)
     result = _ask(cache, mutated)
-    from_original = result.path is Path.REUSE and first.stored is not None and result.entry == first.stored
+    from_original = result.path is Route.REUSE and first.stored is not None and result.entry == first.stored
     if mutation.adaptable:  # only constants changed: an adaptation may be right, the old answer never is
         assert not (from_original and result.text.strip() == first.text.strip()), (
             "the original's answer served unchanged" + _show(mutated, result))

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from stepcache import ConfigurationError
 from stepcache._engine import StepCache
-from stepcache._types import Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from stepcache._types import Entry, Route, Scope, StoreStats, TokenUsage, Vector
 from stepcache.backends import ScriptedBackend
 from stepcache.server import ServerSettings, app_from_env, create_app, run_workers
 from stepcache.server._workers import FACTORY_ENV, FACTORY_KWARGS_ENV, SETTINGS_ENV
@@ -81,7 +81,7 @@ class RemoteStore(Store):
     ) -> list[tuple[Entry, float]]:
         return self.inner.nearest(namespace, model, vector, k, family)
 
-    def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
+    def record(self, namespace: str, family: str, path: Route, spent: TokenUsage, saved: int) -> None:
         self.inner.record(namespace, family, path, spent, saved)
 
     def stats(self, namespace: str | None = None) -> StoreStats:

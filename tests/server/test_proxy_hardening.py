@@ -22,7 +22,7 @@ from proxy_harness import OPERATOR_KEY, FakeUpstream, MakeProxy, Proxy
 
 from stepcache import CacheConfig, MemoryStore, ScriptedBackend, StepCache
 from stepcache._exceptions import ConfigurationError, StoreError
-from stepcache._types import Entry, Path as ResultPath, TokenUsage
+from stepcache._types import Entry, Route, TokenUsage
 from stepcache.cli import main as cli
 from stepcache.server import ServerSettings, create_app
 from stepcache.server._auth import hash_key, load_api_keys
@@ -196,14 +196,14 @@ def test_requests_that_differ_in_what_changes_the_answer_never_share_an_entry(
     cache, backend = _engine(["first answer", "second answer"])
     assert cache.complete(first).text == "first answer"
     result = cache.complete(second)
-    assert result.path is not ResultPath.REUSE and result.text == "second answer"
+    assert result.path is not Route.REUSE and result.text == "second answer"
 
 
 def test_meaningless_whitespace_still_reuses() -> None:
     cache, _ = _engine(["an answer"])
     cache.complete({"messages": [{"role": "user", "content": "Tell me about the moon."}]})
     again = cache.complete({"messages": [{"role": "user", "content": "  Tell  me about the moon.  \n"}]})
-    assert again.path is ResultPath.REUSE
+    assert again.path is Route.REUSE
 
 
 def test_sampled_requests_are_cached_only_with_the_same_sampling(make_proxy: MakeProxy) -> None:
@@ -274,7 +274,7 @@ class FaultyStore(MemoryStore):
         self._fail(self.fail_writes, "write")
         return super().put(entry)
 
-    def record(self, namespace: str, family: str, path: ResultPath, spent: TokenUsage, saved: int) -> None:
+    def record(self, namespace: str, family: str, path: Route, spent: TokenUsage, saved: int) -> None:
         self._fail(self.fail_counts, "count")
         super().record(namespace, family, path, spent, saved)
 

@@ -21,7 +21,7 @@ from openai.lib.streaming.responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 
 from stepcache._exceptions import InvalidRequest
-from stepcache._types import Path, Result, StepCounts, TokenUsage
+from stepcache._types import Route, Result, StepCounts, TokenUsage
 from stepcache.server import ServerSettings
 from stepcache.server import _responses as rs
 
@@ -30,7 +30,7 @@ ASK = "Solve 3x + 5 = 20"
 EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
 RESULT = Result(
     text="1. 3x + 5 = 20\n2. 3x = 15\n3. x = 5",
-    path=Path.REUSE,
+    path=Route.REUSE,
     family="linear",
     entry="e1",
     similarity=0.97,
@@ -450,14 +450,14 @@ def test_a_stream_that_fails_before_starting_still_opens_the_response() -> None:
 @settings(max_examples=60, deadline=None)
 @given(text=st.text(max_size=200))
 def test_any_answer_streams_back_to_itself(text: str) -> None:
-    result = Result(text=text, path=Path.MISS, family="generic")
+    result = Result(text=text, path=Route.MISS, family="generic")
     events = events_of(rs.response_stream(result, model="m", request_body={"input": ASK}))
     assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == text
     assert accumulated(events).output_text == text
 
 
 # -- the SDK's own client, reading these bodies as it would from the proxy -------------------------
-RESULT_JSON = Result(text="", path=Path.REUSE, family="json", entry="e2", steps=StepCounts(1, 0, 1))
+RESULT_JSON = Result(text="", path=Route.REUSE, family="json", entry="e2", steps=StepCounts(1, 0, 1))
 
 
 class Answer(pydantic.BaseModel):

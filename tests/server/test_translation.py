@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stepcache._exceptions import InvalidRequest
-from stepcache._types import Path, Result, StepCounts, TokenUsage
+from stepcache._types import Route, Result, StepCounts, TokenUsage
 from stepcache.server import ServerSettings
 from stepcache.server import _openai as oa
 
@@ -145,7 +145,7 @@ def test_coalesce_key_depends_on_namespace_and_body() -> None:
 
 RESULT = Result(
     text="1. 3x + 5 = 20\n2. 3x = 15\n3. x = 5",
-    path=Path.MISS,
+    path=Route.MISS,
     family="linear",
     steps=StepCounts(0, 3, 3),
     upstream_tokens=TokenUsage(12, 8),
@@ -184,7 +184,7 @@ def test_text_chunks() -> None:
 @settings(max_examples=60, deadline=None)
 @given(text=st.text(max_size=200))
 def test_streamed_chunks_always_reassemble_the_answer(text: str) -> None:
-    result = Result(text=text, path=Path.REUSE, family="generic")
+    result = Result(text=text, path=Route.REUSE, family="generic")
     chat_events = _events(oa.chat_chunks(result, model="m", include_usage=False))
     assert "".join(e["choices"][0]["delta"].get("content", "") for e in chat_events) == text
     text_events = _events(oa.text_chunks(result, model="m", include_usage=False))

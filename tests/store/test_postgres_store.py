@@ -12,7 +12,7 @@ import pytest
 from pg_helpers import IN_CI, fresh_schema, require_postgres
 from store_helpers import make_entry, run_in_threads, unit
 from stepcache._exceptions import ConfigurationError, StoreError, StoreVersionError
-from stepcache._types import FORMAT_VERSION, AuditOutcome, Path, TokenUsage
+from stepcache._types import FORMAT_VERSION, AuditOutcome, Route, TokenUsage
 from stepcache.store._pg_migrations import LATEST
 
 # In CI the [postgres] extra must be installed: a missing psycopg fails collection there instead of skipping.
@@ -172,8 +172,8 @@ def test_counters_from_two_replicas_add_up(pg_url: str, schema: str) -> None:
     b = PostgresStore(pg_url, schema=schema)
     try:
         for store in (a, b):
-            store.record("tenant-a", "linear", Path.REUSE, TokenUsage(1, 2), saved=10)
-            store.record("tenant-a", "linear", Path.MISS, TokenUsage(3, 4), saved=0)
+            store.record("tenant-a", "linear", Route.REUSE, TokenUsage(1, 2), saved=10)
+            store.record("tenant-a", "linear", Route.MISS, TokenUsage(3, 4), saved=0)
         a.close()  # close flushes
         stats = b.stats("tenant-a")
         assert stats.paths == {"reuse": 2, "miss": 2}
@@ -187,7 +187,7 @@ def test_counters_from_two_replicas_add_up(pg_url: str, schema: str) -> None:
 def test_failed_flush_keeps_the_counts_for_the_next_one(pg_url: str, schema: str) -> None:
     store = PostgresStore(pg_url, schema=schema)
     try:
-        store.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=5)
+        store.record("tenant-a", "linear", Route.REUSE, TokenUsage(), saved=5)
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f"ALTER TABLE {schema}.counters RENAME TO counters_away")
             with pytest.raises(StoreError, match="counters"):

@@ -13,7 +13,7 @@ import pytest
 
 from store_helpers import make_entry, unit
 from stepcache._exceptions import ConfigurationError, StoreError
-from stepcache._types import Path, Scope, TokenUsage
+from stepcache._types import Route, Scope, TokenUsage
 from stepcache.store import MemoryStore, SQLiteStore, open_store
 
 #: A generous bound for "did not hang": the store's own waits are 0.5 s; the lock is held for 10 s.
@@ -32,11 +32,11 @@ print("released", flush=True)
 
 
 @pytest.fixture
-def hold_lock(tmp_path: pathlib.Path) -> Iterator[object]:
+def hold_lock(tmp_path: pathlib.Route) -> Iterator[object]:
     """``hold_lock(db, seconds)``: another process takes the file's write lock and keeps it that long."""
     started: list[subprocess.Popen[str]] = []
 
-    def hold(db: pathlib.Path, seconds: float) -> subprocess.Popen[str]:
+    def hold(db: pathlib.Route, seconds: float) -> subprocess.Popen[str]:
         holder = subprocess.Popen(
             [sys.executable, "-c", _HOLD_THE_WRITE_LOCK, str(db), str(seconds)], stdout=subprocess.PIPE, text=True
         )
@@ -54,7 +54,7 @@ def hold_lock(tmp_path: pathlib.Path) -> Iterator[object]:
 
 
 def test_a_write_lock_held_for_10_s_by_another_process_never_stalls_lookups(
-    tmp_path: pathlib.Path, hold_lock: object
+    tmp_path: pathlib.Route, hold_lock: object
 ) -> None:
     db = tmp_path / "cache.db"
     with SQLiteStore(db, flush_every=5, flush_interval=3600) as store:
@@ -67,7 +67,7 @@ def test_a_write_lock_held_for_10_s_by_another_process_never_stalls_lookups(
             assert store.get("k") is not None
             assert store.by_signature(Scope("tenant-a", "m1", "linear"), "sig")
             assert store.nearest("tenant-a", "m1", unit([1.0]), k=1)
-            store.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=1)
+            store.record("tenant-a", "linear", Route.REUSE, TokenUsage(), saved=1)
         assert time.monotonic() - started < HANG
 
         started = time.monotonic()
@@ -89,7 +89,7 @@ def test_a_write_lock_held_for_10_s_by_another_process_never_stalls_lookups(
         assert stats.entries == 2
 
 
-def test_a_put_waits_out_a_short_write_and_succeeds(tmp_path: pathlib.Path, hold_lock: object) -> None:
+def test_a_put_waits_out_a_short_write_and_succeeds(tmp_path: pathlib.Route, hold_lock: object) -> None:
     db = tmp_path / "cache.db"
     with SQLiteStore(db, busy_timeout=1.5) as store:
         store.put(make_entry("first"))
@@ -101,7 +101,7 @@ def test_a_put_waits_out_a_short_write_and_succeeds(tmp_path: pathlib.Path, hold
         assert store.stats().entries == 2
 
 
-def test_reads_use_a_connection_that_cannot_write(tmp_path: pathlib.Path) -> None:
+def test_reads_use_a_connection_that_cannot_write(tmp_path: pathlib.Route) -> None:
     with SQLiteStore(tmp_path / "cache.db") as store:
         store.put(make_entry("k"))
         with store._db("test") as reader:
@@ -112,7 +112,7 @@ def test_reads_use_a_connection_that_cannot_write(tmp_path: pathlib.Path) -> Non
         conn.close()
 
 
-def _last_used(db: pathlib.Path, key: str) -> float:
+def _last_used(db: pathlib.Route, key: str) -> float:
     conn = sqlite3.connect(db)
     try:
         return float(conn.execute("SELECT last_used FROM entries WHERE key = ?", (key,)).fetchone()[0])
@@ -120,7 +120,7 @@ def _last_used(db: pathlib.Path, key: str) -> float:
         conn.close()
 
 
-def test_hits_write_nothing_their_last_use_goes_out_with_the_next_flush(tmp_path: pathlib.Path) -> None:
+def test_hits_write_nothing_their_last_use_goes_out_with_the_next_flush(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     with SQLiteStore(db, flush_every=1000, flush_interval=3600) as store:
         store.put(make_entry("k", vector=unit([1.0])))
@@ -131,7 +131,7 @@ def test_hits_write_nothing_their_last_use_goes_out_with_the_next_flush(tmp_path
         for _ in range(100):
             assert store.get("k") is not None
             assert store.nearest("tenant-a", "m1", unit([1.0]), k=1)
-            store.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=0)
+            store.record("tenant-a", "linear", Route.REUSE, TokenUsage(), saved=0)
         assert statements == []  # 300 lookups and 100 records: not one write
         assert _last_used(db, "k") == written
         store.flush()
@@ -140,7 +140,7 @@ def test_hits_write_nothing_their_last_use_goes_out_with_the_next_flush(tmp_path
         assert any("INSERT INTO counters" in s for s in statements)
 
 
-def test_migration_3_gives_old_entries_their_stored_time_as_last_use(tmp_path: pathlib.Path) -> None:
+def test_migration_3_gives_old_entries_their_stored_time_as_last_use(tmp_path: pathlib.Route) -> None:
     from store_helpers import insert_v1, payload_of
     from stepcache.store._migrations import MIGRATIONS, migrate
 
@@ -165,7 +165,7 @@ def test_migration_3_gives_old_entries_their_stored_time_as_last_use(tmp_path: p
         assert store.stats().evicted == 1
 
 
-def test_url_options_bound_the_store(tmp_path: pathlib.Path) -> None:
+def test_url_options_bound_the_store(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     with open_store(f"sqlite:///{str(db).lstrip('/')}?max_entries=5&max_bytes=2M&ttl=7d&busy_timeout=0.25") as store:
         assert isinstance(store, SQLiteStore)
@@ -186,7 +186,7 @@ def test_url_options_bound_the_store(tmp_path: pathlib.Path) -> None:
         ("cache_size=9", "no option 'cache_size'"),
     ],
 )
-def test_bad_url_options_say_which_and_how(tmp_path: pathlib.Path, query: str, match: str) -> None:
+def test_bad_url_options_say_which_and_how(tmp_path: pathlib.Route, query: str, match: str) -> None:
     with pytest.raises(ConfigurationError, match=match):
         open_store(f"sqlite:///{str(tmp_path / 'c.db').lstrip('/')}?{query}")
     with pytest.raises(ConfigurationError):

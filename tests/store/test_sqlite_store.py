@@ -10,18 +10,18 @@ import threading
 import pytest
 
 from stepcache._exceptions import StoreError, StoreVersionError
-from stepcache._types import AuditOutcome, Path, Scope, TokenUsage
+from stepcache._types import AuditOutcome, Route, Scope, TokenUsage
 from stepcache.store import SQLiteStore
 from stepcache.store._migrations import LATEST_VERSION, MIGRATIONS, migrate
 from store_helpers import insert_v1, make_entry, run_in_threads, unit
 
 
-def test_entries_and_counters_survive_close_and_reopen(tmp_path: pathlib.Path) -> None:
+def test_entries_and_counters_survive_close_and_reopen(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     with SQLiteStore(db) as first:
         stored = first.put(make_entry("k1", vector=unit([1.0])))
         first.put(make_entry("k2", vector=unit([0.0, 1.0])))
-        first.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=9)  # buffered until close
+        first.record("tenant-a", "linear", Route.REUSE, TokenUsage(), saved=9)  # buffered until close
     with SQLiteStore(db) as second:
         got = second.get("k1")
         assert got is not None and got.id == stored.id and got.task == stored.task
@@ -30,7 +30,7 @@ def test_entries_and_counters_survive_close_and_reopen(tmp_path: pathlib.Path) -
         assert (stats.entries, stats.paths, stats.tokens_saved) == (2, {"reuse": 1}, 9)
 
 
-def test_two_stores_on_one_file_see_each_others_entries(tmp_path: pathlib.Path) -> None:
+def test_two_stores_on_one_file_see_each_others_entries(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     with SQLiteStore(db) as a, SQLiteStore(db) as b:
         a.put(make_entry("from-a", vector=unit([1.0, 0.5])))
@@ -49,7 +49,7 @@ def test_two_stores_on_one_file_see_each_others_entries(tmp_path: pathlib.Path) 
         assert [e.key for e in b.by_signature(Scope("tenant-a", "m1", "linear"), "sig", limit=10)].count("from-b") == 1
 
 
-def test_concurrent_puts_of_one_key_from_two_stores(tmp_path: pathlib.Path) -> None:
+def test_concurrent_puts_of_one_key_from_two_stores(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     stores = [SQLiteStore(db), SQLiteStore(db)]
     barrier = threading.Barrier(6)
@@ -66,21 +66,21 @@ def test_concurrent_puts_of_one_key_from_two_stores(tmp_path: pathlib.Path) -> N
         s.close()
 
 
-def test_counters_are_flushed_after_flush_every_records(tmp_path: pathlib.Path) -> None:
+def test_counters_are_flushed_after_flush_every_records(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     with SQLiteStore(db, flush_every=3, flush_interval=3600) as writer, SQLiteStore(db) as reader:
         for _ in range(2):
-            writer.record("ns", "linear", Path.MISS, TokenUsage(1, 1), saved=0)
+            writer.record("ns", "linear", Route.MISS, TokenUsage(1, 1), saved=0)
         assert reader.stats().paths == {}
-        writer.record("ns", "linear", Path.MISS, TokenUsage(1, 1), saved=0)
+        writer.record("ns", "linear", Route.MISS, TokenUsage(1, 1), saved=0)
         assert reader.stats().paths == {"miss": 3}
         assert reader.stats().tokens_spent == 6
 
 
-def test_counters_are_flushed_after_flush_interval(tmp_path: pathlib.Path) -> None:
+def test_counters_are_flushed_after_flush_interval(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     with SQLiteStore(db, flush_every=1000, flush_interval=0.0) as writer, SQLiteStore(db) as reader:
-        writer.record("ns", "json", Path.SKIP, TokenUsage(2, 3), saved=0)
+        writer.record("ns", "json", Route.SKIP, TokenUsage(2, 3), saved=0)
         assert reader.stats().paths == {"skip": 1}
 
 
@@ -96,7 +96,7 @@ def test_in_memory_database_works_across_threads() -> None:
     store.close()
 
 
-def test_closed_store_says_so(tmp_path: pathlib.Path) -> None:
+def test_closed_store_says_so(tmp_path: pathlib.Route) -> None:
     store = SQLiteStore(tmp_path / "cache.db")
     store.close()
     store.close()  # idempotent
@@ -104,7 +104,7 @@ def test_closed_store_says_so(tmp_path: pathlib.Path) -> None:
         store.get("k")
 
 
-def test_damaged_file_names_the_file_and_the_fix(tmp_path: pathlib.Path) -> None:
+def test_damaged_file_names_the_file_and_the_fix(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     db.write_bytes(b"this is not a database, just some text " * 200)
     with pytest.raises(StoreError) as info:
@@ -115,7 +115,7 @@ def test_damaged_file_names_the_file_and_the_fix(tmp_path: pathlib.Path) -> None
     assert isinstance(info.value.__cause__, sqlite3.Error)
 
 
-def test_a_failed_put_keeps_what_was_stored(tmp_path: pathlib.Path) -> None:
+def test_a_failed_put_keeps_what_was_stored(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     with SQLiteStore(db) as store:
         store.put(make_entry("kept"))
@@ -135,7 +135,7 @@ def test_a_failed_put_keeps_what_was_stored(tmp_path: pathlib.Path) -> None:
         assert store.stats().entries == 2
 
 
-def _versions(db: pathlib.Path) -> list[tuple[int, float]]:
+def _versions(db: pathlib.Route) -> list[tuple[int, float]]:
     conn = sqlite3.connect(db)
     try:
         return [(int(v), float(t)) for v, t in conn.execute("SELECT version, applied_at FROM schema_migrations")]
@@ -143,7 +143,7 @@ def _versions(db: pathlib.Path) -> list[tuple[int, float]]:
         conn.close()
 
 
-def test_fresh_database_is_migrated_once(tmp_path: pathlib.Path) -> None:
+def test_fresh_database_is_migrated_once(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     SQLiteStore(db).close()
     first = _versions(db)
@@ -158,7 +158,7 @@ def test_fresh_database_is_migrated_once(tmp_path: pathlib.Path) -> None:
     conn.close()
 
 
-def test_database_from_a_newer_stepcache_is_refused(tmp_path: pathlib.Path) -> None:
+def test_database_from_a_newer_stepcache_is_refused(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     SQLiteStore(db).close()
     conn = sqlite3.connect(db)
@@ -170,7 +170,7 @@ def test_database_from_a_newer_stepcache_is_refused(tmp_path: pathlib.Path) -> N
     assert str(db) in str(info.value)
 
 
-def test_pending_migrations_apply_in_order_and_a_failing_one_rolls_back(tmp_path: pathlib.Path) -> None:
+def test_pending_migrations_apply_in_order_and_a_failing_one_rolls_back(tmp_path: pathlib.Route) -> None:
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     steps = [
         (1, "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);"),
@@ -188,7 +188,7 @@ def test_pending_migrations_apply_in_order_and_a_failing_one_rolls_back(tmp_path
 
 
 @pytest.mark.parametrize("slashes", ["///", "////"])
-def test_from_url_opens_an_absolute_path(slashes: str, tmp_path: pathlib.Path) -> None:
+def test_from_url_opens_an_absolute_path(slashes: str, tmp_path: pathlib.Route) -> None:
     db = tmp_path / "sub" / "cache.db"  # the folder is created
     store = SQLiteStore.from_url(f"sqlite:{slashes}{str(db).lstrip('/')}")
     assert store.path == str(db)
@@ -212,7 +212,7 @@ def test_from_url_rejects_relative_paths() -> None:
         SQLiteStore.from_url("sqlite://cache.db")
 
 
-def test_quarantine_and_audit_counts_survive_reopening(tmp_path: pathlib.Path) -> None:
+def test_quarantine_and_audit_counts_survive_reopening(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     with SQLiteStore(db) as first:
         bad = first.put(make_entry("bad", vector=unit([1.0])))
@@ -232,7 +232,7 @@ def test_quarantine_and_audit_counts_survive_reopening(tmp_path: pathlib.Path) -
     assert (key, reason) == (f"quarantined:{bad.id}:bad", "audit disagreed")  # kept for inspection
 
 
-def test_a_quarantine_is_seen_at_once_by_another_store_on_the_file(tmp_path: pathlib.Path) -> None:
+def test_a_quarantine_is_seen_at_once_by_another_store_on_the_file(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     with SQLiteStore(db) as a, SQLiteStore(db) as b:
         bad = a.put(make_entry("bad", vector=unit([1.0])))
@@ -243,7 +243,7 @@ def test_a_quarantine_is_seen_at_once_by_another_store_on_the_file(tmp_path: pat
         assert b.quarantine(bad.id, "twice") is False
 
 
-def test_migration_2_upgrades_a_version_1_database(tmp_path: pathlib.Path) -> None:
+def test_migration_2_upgrades_a_version_1_database(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     conn = sqlite3.connect(db, isolation_level=None)
     assert migrate(conn, "v1 db", MIGRATIONS[:1]) == 1
@@ -262,7 +262,7 @@ def test_migration_2_upgrades_a_version_1_database(tmp_path: pathlib.Path) -> No
         assert store.stats().quarantined == 1
 
 
-def test_a_deleted_or_replaced_database_file_is_reported(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_deleted_or_replaced_database_file_is_reported(tmp_path: pathlib.Route, monkeypatch: pytest.MonkeyPatch) -> None:
     import stepcache.store.sqlite as sqlite_module
 
     monkeypatch.setattr(sqlite_module, "IDENTITY_CHECK_S", 0.0)

@@ -9,7 +9,7 @@ import pytest
 
 from store_helpers import make_entry, run_in_threads, unit
 from stepcache._exceptions import StoreError
-from stepcache._types import FORMAT_VERSION, AuditOutcome, Path, Scope, TokenUsage
+from stepcache._types import FORMAT_VERSION, AuditOutcome, Route, Scope, TokenUsage
 from stepcache.store import AuditStore, Store
 
 
@@ -146,10 +146,10 @@ def test_record_and_stats(store: Store) -> None:
     store.put(make_entry("a"))
     store.put(make_entry("b", family="json"))
     store.put(make_entry("c", namespace="tenant-b"))
-    store.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=40)
-    store.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=60)
-    store.record("tenant-a", "json", Path.MISS, TokenUsage(10, 20), saved=0)
-    store.record("tenant-b", "linear", Path.PATCH, TokenUsage(5, 5), saved=7)
+    store.record("tenant-a", "linear", Route.REUSE, TokenUsage(), saved=40)
+    store.record("tenant-a", "linear", Route.REUSE, TokenUsage(), saved=60)
+    store.record("tenant-a", "json", Route.MISS, TokenUsage(10, 20), saved=0)
+    store.record("tenant-b", "linear", Route.PATCH, TokenUsage(5, 5), saved=7)
     everything = store.stats()
     assert everything.entries == 3
     assert everything.entries_by_family == {"linear": 2, "json": 1}
@@ -240,7 +240,7 @@ def test_a_quarantined_entry_is_never_found_again_but_kept(store: Store) -> None
 
 def test_audit_counts_are_kept_per_family_and_apart_from_served_tokens(store: Store) -> None:
     assert isinstance(store, AuditStore)
-    store.record("tenant-a", "linear", Path.REUSE, TokenUsage(), saved=50)
+    store.record("tenant-a", "linear", Route.REUSE, TokenUsage(), saved=50)
     store.record_audit("tenant-a", "linear", AuditOutcome.AGREE, TokenUsage(10, 5))
     store.record_audit("tenant-a", "linear", AuditOutcome.AGREE, TokenUsage(10, 5))
     store.record_audit("tenant-a", "json", AuditOutcome.DISAGREE, TokenUsage(20, 8))

@@ -19,7 +19,7 @@ import jsonschema
 
 from .._exceptions import InvalidRequest
 from .._request import coerce_request
-from .._types import ChatRequest, Completion, Path, Result, TokenUsage
+from .._types import ChatRequest, Completion, Route, Result, TokenUsage
 from ._settings import ServerSettings
 
 __all__ = [
@@ -493,7 +493,7 @@ def _chunks(writer: ChunkWriter, result: Result) -> list[str]:
 
 def bypass_result(text: str, spent: TokenUsage, reason: str) -> Result:
     """The ``stepcache`` metadata of a bypassed request."""
-    return Result(text=text, path=Path.BYPASS, family="none", upstream_tokens=spent, detail=f"not cached: {reason}")
+    return Result(text=text, path=Route.BYPASS, family="none", upstream_tokens=spent, detail=f"not cached: {reason}")
 
 
 def completion_response(endpoint: Endpoint, completion: Completion, *, model: str, reason: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from .._types import AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from .._types import AuditOutcome, Entry, Route, Scope, StoreStats, TokenUsage, Vector
 
 __all__ = ["Store", "AuditStore", "quarantined_key"]
 
@@ -51,7 +51,7 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
+    def record(self, namespace: str, family: str, path: Route, spent: TokenUsage, saved: int) -> None:
         """Count one served request for ``stepcache stats``. May be buffered; ``close`` flushes."""
 
     @abstractmethod

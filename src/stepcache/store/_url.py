@@ -8,7 +8,7 @@ group (``sqlite``, ``memory``, and e.g. ``postgresql`` from a plugin); each clas
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
-from pathlib import Path as FilePath
+from pathlib import Path
 
 from .._exceptions import ConfigurationError
 from ._base import Store
@@ -28,7 +28,7 @@ def default_store_url() -> str:
     """``sqlite:///<user cache dir>/stepcache/cache.db`` (platform-specific cache folder)."""
     from platformdirs import user_cache_dir
 
-    path = FilePath(user_cache_dir("stepcache")) / "cache.db"
+    path = Path(user_cache_dir("stepcache")) / "cache.db"
     return "sqlite:///" + path.as_posix().lstrip("/")
 
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from .._exceptions import ConfigurationError
-from .._types import FORMAT_VERSION, AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from .._types import FORMAT_VERSION, AuditOutcome, Entry, Route, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store, quarantined_key
 from ._codec import add_count, dump_json, encode_vector, load_json, payload_size, stats_from_rows
 from ._lifecycle import CapCheck, Limits, excess, limits_from_query
@@ -167,9 +167,9 @@ class MemoryStore(Store):
             i: e for i, e in found.items() if (family is None or e.scope.family == family) and not _expired(e, now)
         }
 
-    def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
+    def record(self, namespace: str, family: str, path: Route, spent: TokenUsage, saved: int) -> None:
         with self._lock:
-            add_count(self._counters, (namespace, family, Path(path).value), 1, spent.total, saved)
+            add_count(self._counters, (namespace, family, Route(path).value), 1, spent.total, saved)
 
     def record_audit(
         self, namespace: str, family: str, outcome: AuditOutcome, spent: TokenUsage, count: int = 1

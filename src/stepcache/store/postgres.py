@@ -45,7 +45,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._exceptions import ConfigurationError, MissingDependency, StoreError
-from .._types import FORMAT_VERSION, AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from .._types import FORMAT_VERSION, AuditOutcome, Entry, Route, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store, quarantined_key
 from ._codec import add_count, dump_json, entry_filters, payload_size, row_to_entry, stats_from_rows
 from ._lifecycle import (
@@ -357,9 +357,9 @@ class PostgresStore(Store):
         self._uses.touch(e.id for e, _ in found)
         return found
 
-    def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
+    def record(self, namespace: str, family: str, path: Route, spent: TokenUsage, saved: int) -> None:
         with self._lock:
-            add_count(self._counters, (namespace, family, Path(path).value), 1, spent.total, saved)
+            add_count(self._counters, (namespace, family, Route(path).value), 1, spent.total, saved)
             self._pending += 1
             due = self._pending >= _FLUSH_EVERY or time.monotonic() - self._last_flush >= _FLUSH_SECONDS
         if due:

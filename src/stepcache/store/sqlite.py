@@ -27,14 +27,14 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path as FilePath
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
 
 from .._exceptions import ConfigurationError, StoreError, StoreVersionError
-from .._types import FORMAT_VERSION, AuditOutcome, Entry, Path, Scope, StoreStats, TokenUsage, Vector
+from .._types import FORMAT_VERSION, AuditOutcome, Entry, Route, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store, quarantined_key
 from ._codec import (
     COLUMNS,
@@ -203,7 +203,7 @@ class SQLiteStore(Store):
         """The writing connection (which migrates the file), or with ``reader`` the reading one."""
         if self.path != MEMORY and not reader:
             try:
-                FilePath(self.path).parent.mkdir(parents=True, exist_ok=True)
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(
                     f"cannot create the folder for {self._where}: {exc}. "
@@ -379,9 +379,9 @@ class SQLiteStore(Store):
         self._uses.touch(e.id for e, _ in found)
         return found
 
-    def record(self, namespace: str, family: str, path: Path, spent: TokenUsage, saved: int) -> None:
+    def record(self, namespace: str, family: str, path: Route, spent: TokenUsage, saved: int) -> None:
         with self._counts_lock:
-            add_count(self._pending, (namespace, family, Path(path).value), 1, spent.total, saved)
+            add_count(self._pending, (namespace, family, Route(path).value), 1, spent.total, saved)
             self._pending_records += 1
             now = time.monotonic()
             due = now >= self._flush_after and (

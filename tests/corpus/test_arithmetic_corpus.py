@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from corpus_serving import MODEL, Run, right_alone, right_served, serve
 
-from stepcache._plugins import load_families
+from stepcache.families import load_families
 from stepcache.bench.oracle import Oracle
 from stepcache.bench.workload import ArithmeticTruth, WorkloadItem, load_workload
 

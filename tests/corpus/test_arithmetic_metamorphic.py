@@ -74,7 +74,9 @@ def test_meaning_preserving_wrappers_are_never_answered_wrong_from_the_cache(err
     _, wraps, _ = _workload()
     assert len(wraps) == 120 and not run.errors
     from_cache = [i.id for i in wraps if run.path_of[i.id] in ("reuse", "patch")]
-    assert len(from_cache) >= 40  # measured 56-57: the rest carry words around the problem (answered fresh)
+    # measured 109 of 120 (65 before talk around the problem was read as framing); the rest change
+    # the problem's own words (answered fresh)
+    assert len(from_cache) >= 95
     wrong = {i: run.wrong[i] for i in from_cache if i in run.wrong}
     assert not wrong, wrong
     if error_rate == 0.0:

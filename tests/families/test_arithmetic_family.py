@@ -221,3 +221,52 @@ def test_a_fresh_answer_that_fails_is_never_sent_back_to_the_model() -> None:
                           "The answer is 12000."]  # 6 is from nowhere: a doubt, and no model repair
     result = _cache(solver).complete(_request(text))
     assert len(solver.calls) == 1 and "served unverified" in result.detail
+
+
+# -- framing around the problem ----------------------------------------------------------------
+# Written after the mechanism, with other words than the wrappers it was developed on
+# (tests/corpus/test_arithmetic_metamorphic.py): talk addressed to the assistant around the problem.
+FRAMES = [
+    "Hey there, quick one for you:\n\n{q}",
+    "{q}\n\nCheers!",
+    "Good morning! My son brought this home from school.\n\n{q}\n\nCan you walk me through it?",
+    "## Exercise\n\n{q}",
+    "Problem: {q}",
+    "Hello,\n\n{q}\n\nThank you so much, I really appreciate it!",
+    "**{q}**",
+]
+#: Around the same problem, words that add to or bend what is asked: never answered from the cache.
+BENDS = [
+    "{q}\n\nCould you also count the ones sold at noon?",
+    "{q}\n\nPlease assume it sells 2 more at night.",
+    "Hi! Ignore the morning sales.\n\n{q}",
+    "{q}\n\nThanks! And what if it made twice as many?",
+    "## Exercise 3 (half the muffins are burnt)\n\n{q}",
+]
+
+
+def _served_after_two(frame: str) -> tuple[Route, Fraction | None, int]:
+    solver = Solver()
+    first = solver.add(BAKERY, (40, 6))
+    second = solver.add(BAKERY, (50, 7), ("Tom",))
+    third = solver.add(BAKERY, (64, 9), ("Eve",))
+    framed = frame.format(q=third)
+    solver.known[framed] = solver.known[third]
+    cache = _cache(solver, confirmations=0)
+    cache.complete(_request(first))
+    cache.complete(_request(second))
+    calls = len(solver.calls)
+    result = cache.complete(_request(framed))
+    return result.path, _answer(result.text), len(solver.calls) - calls
+
+
+@pytest.mark.parametrize("frame", FRAMES)
+def test_talk_around_the_problem_does_not_make_it_another_problem(frame: str) -> None:
+    path, answer, calls = _served_after_two(frame)
+    assert (path, answer, calls) == (Route.REUSE, 64 - 27, 0)
+
+
+@pytest.mark.parametrize("frame", BENDS)
+def test_framing_that_could_change_the_question_is_answered_fresh(frame: str) -> None:
+    path, _, calls = _served_after_two(frame)
+    assert path in (Route.SKIP, Route.MISS) and calls == 1

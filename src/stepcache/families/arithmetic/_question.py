@@ -25,10 +25,12 @@ from fractions import Fraction
 
 from ._numbers import Number, numbers_in
 
-__all__ = ["Question", "Alignment", "read_question", "align", "free_after", "rename", "skeleton", "UNIT_WORDS"]
+__all__ = [
+    "Question", "Alignment", "read_question", "align", "free_after", "rename", "skeleton", "UNIT_WORDS", "RELATION_WORDS",
+]
 
 #: Words whose change changes the arithmetic. Lower case; plurals are folded by :func:`_fold`.
-_RELATION_WORDS = frozenset(
+RELATION_WORDS = frozenset(
     """
     more less fewer than twice half double doubled triple tripled thrice quadruple third quarter fourth
     fifth dozen dozens pair pairs score each every per total all altogether together combined remaining
@@ -156,7 +158,7 @@ def skeleton(question: Question) -> tuple[str, ...]:
 
 
 def _is_relation(word: str) -> bool:
-    return word in _RELATION_WORDS or _fold(word) in _RELATION_WORDS
+    return word in RELATION_WORDS or _fold(word) in RELATION_WORDS
 
 
 def _is_unit(word: str) -> bool:

@@ -14,6 +14,7 @@ import re
 
 from ..._types import ChatRequest
 from ._numbers import numbers_in
+from ._question import RELATION_WORDS
 
 __all__ = ["question_of", "split_lines"]
 
@@ -59,7 +60,62 @@ def question_of(request: ChatRequest) -> str | None:
     found = numbers_in(text)  # ratio words count: "half as many bugs as the 50 ants"
     if len(found) < 2 or not any(not n.word for n in found):
         return None
-    return text
+    return _without_framing(text)
+
+
+#: Words that address the assistant: a block holding one talks *about* the problem, not in it.
+_ADDRESS = frozenset(
+    "you your yours me my i i'm we us our please pls thanks thank thx hi hello hey help could would can "
+    "dear cheers appreciate appreciated".split()
+)
+#: Words that could add to, or bend, what is asked: a block holding one is never framing.
+_INSTRUCTS = frozenset(
+    "count counting also include including includes assume assuming suppose supposing ignore ignoring "
+    "consider considering instead besides additionally if unless except excluding round estimate convert "
+    "express answer answers result results only exactly approximately".split()
+)
+#: Relation words that, in a block with no quantity, name no quantity or operation ("brought this
+#: home from school", "thank you so much", "work it out").
+_IDLE_RELATIONS = frozenset("from to much by up out".split())
+_BLOCK_BREAK = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*#)|(?<=\n)(?=[ \t]*#)")
+_HEADING = re.compile(r"^\s*#{1,6}\s+\S")
+_LABEL = re.compile(r"^\s*(?:\*\*)?([A-Za-z]+(?: [A-Za-z]+)?)(?:\*\*)?\s*:(?:\*\*)?\s+(?=\S)")
+_WORDS = re.compile(r"[a-z]+(?:['’][a-z]+)?")
+
+
+def _without_framing(text: str) -> str:
+    """``text`` without what only frames the problem: a heading, a leading label ("Question:"), and
+    blocks (paragraphs) before or after it that address the assistant ("Hi! Could you help me with
+    this one?", "Please show your work.", "Thanks a lot :)") and hold no quantity, no relation word
+    and no instruction. The model still reads the whole request; only the reading that matches it
+    with cached problems leaves the frame out, so a greeting does not make the problem another one.
+    A block inside the problem, or one that could change what is asked, is always kept."""
+    blocks = [b for b in _BLOCK_BREAK.split(text) if b.strip()]
+    while len(blocks) > 1 and _framing(blocks[0]):
+        blocks.pop(0)
+    while len(blocks) > 1 and _framing(blocks[-1]):
+        blocks.pop()
+    core = "\n\n".join(b.strip() for b in blocks)
+    label = _LABEL.match(core)
+    if label and not (set(_WORDS.findall(label[1].lower())) & (_INSTRUCTS | RELATION_WORDS)):
+        core = core[label.end():]
+    core = core.strip()
+    if core.startswith("**") and core.endswith("**") and "**" not in core[2:-2]:
+        core = core[2:-2].strip()  # the whole problem in bold
+    found = numbers_in(core)
+    if not _ASKS.search(core) or len(found) < 2 or not any(not n.word for n in found):
+        return text.strip()  # the "frame" held the problem after all: keep everything
+    return core
+
+
+def _framing(block: str) -> bool:
+    words = set(_WORDS.findall(block.lower()))
+    if _HEADING.match(block):
+        return not numbers_in(block) and not words & (_INSTRUCTS | RELATION_WORDS)
+    if not words & _ADDRESS or words & _INSTRUCTS or (words - _IDLE_RELATIONS) & RELATION_WORDS:
+        return False
+    # "this one" is a pronoun, not a quantity; any other number keeps the block.
+    return all(n.word and n.text.lower() == "one" for n in numbers_in(block))
 
 
 def split_lines(text: str) -> list[str]:

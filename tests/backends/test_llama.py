@@ -73,6 +73,8 @@ class FakeLlama:
             yield {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
         yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
 
+    n_tokens: int | None = None  # set by a test to what a real Llama holds after generating
+
     def tokenize(self, text: bytes) -> list[int]:
         return list(range(len(text.split())))
 
@@ -370,3 +372,10 @@ def test_a_closed_stream_releases_the_model_for_the_next_call() -> None:
     next(stream)
     stream.close()  # type: ignore[attr-defined]
     assert backend.complete(request()).text == "a b c"  # the lock was released
+
+
+def test_a_stream_counts_the_prompt_from_what_the_context_holds() -> None:
+    fake = FakeLlama("a b c")
+    fake.n_tokens = 40  # the templated prompt (37) and the 3 sampled tokens
+    last = list(LlamaCppBackend(llama=fake).stream(request()))[-1]
+    assert isinstance(last, Completion) and (last.prompt_tokens, last.completion_tokens) == (37, 3)

@@ -150,7 +150,8 @@ class LlamaCppBackend(Backend):
     def stream(self, request: BackendRequest) -> Iterator[str | Completion]:
         """Tokens as llama.cpp samples them. llama-cpp-python's stream reports no usage, so the
         completion's tokens are the streamed pieces (one per sampled token) and the prompt's are
-        counted with the model's tokenizer when it has one. Closing the iterator stops sampling."""
+        what the context holds besides them (or, without that, the messages run through the
+        tokenizer). Closing the iterator stops sampling."""
         kwargs = self._translate(request)
         kwargs["stream"] = True
         pieces: list[str] = []
@@ -179,7 +180,7 @@ class LlamaCppBackend(Backend):
                 raise
             except Exception as exc:  # the boundary: whatever llama.cpp raises becomes a BackendError
                 raise BackendError(f"{self.name} failed to generate: {type(exc).__name__}: {exc}") from exc
-            prompt_tokens = self._prompt_tokens(kwargs["messages"])
+            prompt_tokens = self._prompt_tokens(kwargs["messages"], len(pieces))
         yield Completion(
             text="".join(pieces),
             prompt_tokens=prompt_tokens,
@@ -188,7 +189,11 @@ class LlamaCppBackend(Backend):
             finish_reason=finish,
         )
 
-    def _prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
+    def _prompt_tokens(self, messages: list[dict[str, Any]], generated: int) -> int:
+        # After a generation the context holds the templated prompt and the sampled tokens.
+        held = getattr(self._llama, "n_tokens", None)
+        if isinstance(held, int) and held > generated:
+            return held - generated
         tokenize = getattr(self._llama, "tokenize", None)
         if not callable(tokenize):
             return 0

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from stepcache import ChatRequest
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.templated import templated_workload
-from stepcache.bench.workload import JsonTruth, WorkloadItem, load_workload
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.templated import templated_workload
+from stepcache_bench.workload import JsonTruth, WorkloadItem, load_workload
 from stepcache.families.json_family import JsonFamily
 
 _DATE_LIKE = ("-", ":")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from stepcache.bench.templated import templated_mutations, templated_workload
-from stepcache.bench.workload import WorkloadItem, dump_workload, load_workload
+from stepcache_bench.templated import templated_mutations, templated_workload
+from stepcache_bench.workload import WorkloadItem, dump_workload, load_workload
 
 SEED = 2025
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "templated.jsonl"

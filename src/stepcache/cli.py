@@ -630,7 +630,7 @@ def build_cache(
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .bench.demo import main as demo_main
+    from stepcache_bench.demo import main as demo_main
 
     return demo_main(_rest(args))
 
@@ -638,10 +638,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     rest = _rest(args)
     if rest[:1] == ["ttft"]:  # stepcache bench ttft [...]: time to first token, direct vs through the proxy
-        from .bench.ttft import main as ttft_main
+        from stepcache_bench.ttft import main as ttft_main
 
         return ttft_main(rest[1:])
-    from .bench.bench import main as bench_main
+    from stepcache_bench.bench import main as bench_main
 
     return bench_main(rest)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stepcache.bench.checker import check, check_answer
-from stepcache.bench.imperfect import ImperfectModel
-from stepcache.bench.workload import (
+from stepcache_bench.checker import check, check_answer
+from stepcache_bench.imperfect import ImperfectModel
+from stepcache_bench.workload import (
     EvaluationTruth,
     JsonTruth,
     LinearTruth,

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from stepcache._engine import StepCache
-from stepcache._exceptions import UpstreamTimeout
-from stepcache._types import BackendRequest, Completion
-from stepcache.backends import Backend
-from stepcache.backends.scripted import ScriptedBackend
-from stepcache.bench.demo import NO_CACHE, STEPCACHE, demo_workload, main, run_demo
-from stepcache.bench.imperfect import ImperfectModel
-from stepcache.bench.workload import dump_workload, generate_workload
-from stepcache.store.memory import MemoryStore
+from stepcache import StepCache
+from stepcache import UpstreamTimeout
+from stepcache import BackendRequest, Completion
+from stepcache import Backend
+from stepcache import ScriptedBackend
+from stepcache_bench.demo import NO_CACHE, STEPCACHE, demo_workload, main, run_demo
+from stepcache_bench.imperfect import ImperfectModel
+from stepcache_bench.workload import dump_workload, generate_workload
+from stepcache import MemoryStore
 
 
 def test_demo_sizes() -> None:

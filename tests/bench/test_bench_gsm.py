@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from stepcache import BackendRequest
-from stepcache.bench.bench import main
-from stepcache.bench.checker import check, check_answer
-from stepcache.bench.gsm import gsm_problems, gsm_workload
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.workload import ArithmeticTruth
+from stepcache_bench.bench import main
+from stepcache_bench.checker import check, check_answer
+from stepcache_bench.gsm import gsm_problems, gsm_workload
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.workload import ArithmeticTruth
 
 
 def test_the_workload_holds_every_problem_once_first_instances_marked_base() -> None:

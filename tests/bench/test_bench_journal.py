@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from stepcache._exceptions import ConfigurationError
-from stepcache._types import BackendRequest
-from stepcache.backends.scripted import ScriptedBackend
-from stepcache.bench.bench import main
-from stepcache.bench.journal import CallJournal, request_key
-from stepcache.bench.latency import ModelledLatency
+from stepcache import ConfigurationError
+from stepcache import BackendRequest
+from stepcache import ScriptedBackend
+from stepcache_bench.bench import main
+from stepcache_bench.journal import CallJournal, request_key
+from stepcache_bench.latency import ModelledLatency
 
 
 def _request(content: str = "Solve 2x + 3 = 7 for x.", **kw: object) -> BackendRequest:
@@ -145,7 +145,7 @@ def test_rebuild_rejudges_a_finished_run_from_its_records(tmp_path: Path, capsys
 
 
 def test_rebuild_of_a_dir_without_a_run_says_what_to_do(tmp_path: Path) -> None:
-    from stepcache._exceptions import InvalidRequest
+    from stepcache import InvalidRequest
 
     with pytest.raises(InvalidRequest, match="run 'stepcache bench --out DIR' first"):
         main(["--rebuild", str(tmp_path)])

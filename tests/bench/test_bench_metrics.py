@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from stepcache.bench.report import build_report
-from stepcache.bench.runner import RequestRecord, over_skipped, percentile, summarise
+from stepcache_bench.report import build_report
+from stepcache_bench.runner import RequestRecord, over_skipped, percentile, summarise
 
 
 def rec(id: str, system: str = "StepCache", **kw: Any) -> RequestRecord:

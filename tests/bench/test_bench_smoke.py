@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from stepcache.backends.scripted import ScriptedBackend
-from stepcache.bench.bench import main, run_bench
-from stepcache.bench.imperfect import ImperfectModel
-from stepcache.bench.latency import ModelledLatency
-from stepcache.bench.scale import measure_fast_path
-from stepcache.bench.systems import DEFAULT_SYSTEMS
-from stepcache.bench.workload import dump_workload, generate_workload
-from stepcache._exceptions import InvalidRequest
+from stepcache import ScriptedBackend
+from stepcache_bench.bench import main, run_bench
+from stepcache_bench.imperfect import ImperfectModel
+from stepcache_bench.latency import ModelledLatency
+from stepcache_bench.systems import DEFAULT_SYSTEMS
+from stepcache_bench.workload import dump_workload, generate_workload
+from stepcache import InvalidRequest
 
 SYSTEM_NAMES = ["no cache", "exact", "GPTCache (0.8)", "GPTCache (0.95)", "StepCache"]
 
@@ -96,12 +95,3 @@ def test_passes_and_interleaving_give_the_same_answers() -> None:
         results.append(sorted((r.system, r.id, r.text) for r in records))
         assert len(records) == len(items) * len(DEFAULT_SYSTEMS)
     assert results[0] == results[1]  # each system has its own cache, so order cannot matter
-
-
-def test_scale_measures_the_fast_path_without_model_calls() -> None:
-    measure = measure_fast_path(300)
-    assert measure.entries == 300
-    assert measure.reuse_requests > 0
-    # Requests that needed the model are left out of the timings, and they are the exception.
-    assert measure.excluded_model_calls <= measure.reuse_requests / 4
-    assert 0 < measure.fast_path_p50_ms <= measure.fast_path_p99_ms

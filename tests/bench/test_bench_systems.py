@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stepcache._types import BackendRequest
-from stepcache.backends.scripted import ScriptedBackend
-from stepcache.bench.imperfect import ImperfectModel
-from stepcache.bench.systems import (
+from stepcache import BackendRequest
+from stepcache import ScriptedBackend
+from stepcache_bench.imperfect import ImperfectModel
+from stepcache_bench.systems import (
     SYSTEMS,
     ExactCacheSystem,
     ExactMatchCache,
     GPTCacheSystem,
     NoCache,
 )
-from stepcache.bench.workload import generate_workload
-from stepcache.retrieve.ngram import HashedNgramEmbedder
+from stepcache_bench.workload import generate_workload
+from stepcache import HashedNgramEmbedder
 
 
 def _req(content: str, *, model: str = "m", rf: dict[str, object] | None = None, role: str = "user") -> BackendRequest:

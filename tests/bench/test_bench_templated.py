@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from stepcache.bench.bench import main
-from stepcache.bench.demo import build_parser as demo_parser
-from stepcache.bench.metamorphic import wrapped_workload
-from stepcache.bench.report import by_template
-from stepcache.bench.runner import RequestRecord
-from stepcache.bench.templated import LAYOUTS, layout_of, templated_mutations, templated_workload
-from stepcache.bench.workload import JsonTruth, generate_workload
+from stepcache_bench.bench import main
+from stepcache_bench.demo import build_parser as demo_parser
+from stepcache_bench.metamorphic import wrapped_workload
+from stepcache_bench.report import by_template
+from stepcache_bench.runner import RequestRecord
+from stepcache_bench.templated import LAYOUTS, layout_of, templated_mutations, templated_workload
+from stepcache_bench.workload import JsonTruth, generate_workload
 
 
 def _records(out: Path) -> list[dict[str, Any]]:

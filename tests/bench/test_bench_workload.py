@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stepcache.bench.workload import (
+from stepcache_bench.workload import (
     JSON_PERTURBATIONS,
     LINEAR_PERTURBATIONS,
     EvaluationTruth,

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from stepcache import InvalidRequest
-from stepcache.bench.bench import build_parser, main, rebuild
-from stepcache.bench.demo import main as demo_main
-from stepcache.bench.demo import make_backend
-from stepcache.bench.report import detection_coverage, wrong_by_path
-from stepcache.bench.runner import RequestRecord
-from stepcache.bench.workload import dump_workload, generate_workload
+from stepcache_bench.bench import build_parser, main, rebuild
+from stepcache_bench.demo import main as demo_main
+from stepcache_bench.demo import make_backend
+from stepcache_bench.report import detection_coverage, wrong_by_path
+from stepcache_bench.runner import RequestRecord
+from stepcache_bench.workload import dump_workload, generate_workload
 
 
 def _records(out: Path) -> list[dict[str, Any]]:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from stepcache import BackendError, BackendRequest, MemoryStore, ScriptedBackend, StepCache
-from stepcache.bench.checker import check
-from stepcache.bench.oracle import Oracle, UnknownRequest
-from stepcache.bench.workload import WorkloadItem, load_workload
+from stepcache_bench.checker import check
+from stepcache_bench.oracle import Oracle, UnknownRequest
+from stepcache_bench.workload import WorkloadItem, load_workload
 
 CORPUS = Path(__file__).parents[1] / "data" / "phrasings.jsonl"
 

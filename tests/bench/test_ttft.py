@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from stepcache.bench._ttft_upstream import StreamingUpstream, json_answer, prose, solve
-from stepcache.bench.ttft import SCENARIOS, chat_body, judge, main, prompts, run_ttft
+from stepcache_bench._ttft_upstream import StreamingUpstream, json_answer, prose, solve
+from stepcache_bench.ttft import SCENARIOS, chat_body, judge, main, prompts, run_ttft
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from stepcache import MemoryStore, ScriptedBackend, StepCache, StepCacheError
-from stepcache.bench.checker import check
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.workload import WorkloadItem
+from stepcache_bench.checker import check
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.workload import WorkloadItem
 
 MODEL = "m"
 

@@ -25,8 +25,8 @@ import pytest
 from corpus_serving import MODEL, Run, right_alone, right_served, serve
 
 from stepcache.families import load_families
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.workload import ArithmeticTruth, WorkloadItem, load_workload
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.workload import ArithmeticTruth, WorkloadItem, load_workload
 
 ITEMS = load_workload(Path(__file__).parents[1] / "data" / "arithmetic_corpus.jsonl")
 PROBLEMS = [item for item in ITEMS if item.task == "arithmetic"]

@@ -15,9 +15,9 @@ import re
 import pytest
 from corpus_serving import Run, serve
 
-from stepcache.bench.gsm import gsm_workload
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.workload import WorkloadItem
+from stepcache_bench.gsm import gsm_workload
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.workload import WorkloadItem
 
 WRAPS = {
     "system": lambda q: ({"role": "system", "content": "You are a patient math tutor for middle-school students."}, q),

@@ -3,7 +3,7 @@
 The corpus is written by hand, the way people and applications phrase requests (LaTeX, placeholders,
 decimal commas, word problems, multi-turn chats, JSON skeletons, response_format schemas, ...), in
 groups of look-alikes so that reuse can happen. Each item says which family should claim it and
-carries its exact truth. The model is :class:`~stepcache.bench.oracle.Oracle`, which answers from
+carries its exact truth. The model is :class:`~stepcache_bench.oracle.Oracle`, which answers from
 that truth — always right, or wrong on a share of calls — so what is tested is StepCache itself:
 detection, reuse and repair, and that it never serves a wrong answer.
 """
@@ -20,9 +20,9 @@ import pytest
 from corpus_serving import MODEL, Run, right_alone, right_served, serve
 
 from stepcache import ChatRequest, MemoryStore, Route, ScriptedBackend, StepCache
-from stepcache.bench._expr import Expr, linear_coefficients, parse_chain, parse_expr
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.workload import (
+from stepcache_bench._expr import Expr, linear_coefficients, parse_chain, parse_expr
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.workload import (
     EvaluationTruth,
     JsonTruth,
     LinearTruth,

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from stepcache.bench.checker import check
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.templated import LAYOUTS, MUTATION_NAMES, layout_of, templated_mutations, templated_workload
-from stepcache.bench.workload import JsonTruth, WorkloadItem, load_workload
+from stepcache_bench.checker import check
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.templated import LAYOUTS, MUTATION_NAMES, layout_of, templated_mutations, templated_workload
+from stepcache_bench.workload import JsonTruth, WorkloadItem, load_workload
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "templated.jsonl"
 SEED = 2025  # scripts/templated_corpus.py

@@ -20,8 +20,8 @@ import pytest
 from corpus_serving import Run, right_alone, right_served, serve
 
 from stepcache import Route
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.workload import load_workload
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.workload import load_workload
 
 DATA = Path(__file__).parents[1] / "data"
 CORPORA = {name: load_workload(DATA / f"{name}.jsonl") for name in ("templated", "templated_validation")}

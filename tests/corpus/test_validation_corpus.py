@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from stepcache.bench._expr import Expr, linear_coefficients, parse_chain, parse_expr, quadratic_coefficients
-from stepcache.bench.checker import check
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.workload import (
+from stepcache_bench._expr import Expr, linear_coefficients, parse_chain, parse_expr, quadratic_coefficients
+from stepcache_bench.checker import check
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.workload import (
     EvaluationTruth,
     JsonTruth,
     LinearTruth,

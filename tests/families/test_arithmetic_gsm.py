@@ -10,7 +10,7 @@ from collections import defaultdict
 from fractions import Fraction
 from typing import Any
 
-from stepcache.bench.gsm import gsm_problems
+from stepcache_bench.gsm import gsm_problems
 from stepcache.families.arithmetic._chain import carry, check, final_answer, narrow, provenance, read_line
 from stepcache.families.arithmetic._question import align, read_question
 from stepcache.families.arithmetic._read import split_lines

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stepcache._types import ChatRequest
-from stepcache.bench.workload import JsonTruth, load_workload
+from stepcache_bench.workload import JsonTruth, load_workload
 from stepcache.families import Task
 from stepcache.families.json_family import JsonFamily
 from stepcache.families.json_family._ground import CONFLICT, GROUNDED, UNKNOWN, Grounder

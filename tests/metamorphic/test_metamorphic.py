@@ -9,7 +9,7 @@ changes only constants, may be served by an adaptation, never by the original's 
 its truth is known the answer is right.
 
 The model is an oracle answering every request from its item's ground truth
-(:class:`~stepcache.bench.oracle.Oracle`),
+(:class:`~stepcache_bench.oracle.Oracle`),
 so every wrong answer here is StepCache's. Examples are drawn from the generated bench workload with a fixed seed
 (``derandomize``): the same command always checks the same requests.
 """
@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stepcache import MemoryStore, Route, Result, ScriptedBackend, StepCache
-from stepcache.bench.checker import check
-from stepcache.bench.metamorphic import (
+from stepcache_bench.checker import check
+from stepcache_bench.metamorphic import (
     MUTATIONS,
     WRAPPERS,
     Mutation,
@@ -31,8 +31,8 @@ from stepcache.bench.metamorphic import (
     applicable_mutations,
     kind_of,
 )
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.workload import LinearTruth, WorkloadItem, generate_workload
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.workload import LinearTruth, WorkloadItem, generate_workload
 
 MODEL = "oracle"
 ORIGINALS: list[WorkloadItem] = [*generate_workload(42), *generate_workload(43)]

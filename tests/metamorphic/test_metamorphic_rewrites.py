@@ -10,8 +10,8 @@ from fractions import Fraction
 import pytest
 
 from stepcache import BackendRequest
-from stepcache.bench.checker import check
-from stepcache.bench.metamorphic import (
+from stepcache_bench.checker import check
+from stepcache_bench.metamorphic import (
     ANY_KIND,
     MUTATIONS,
     WRAPPERS,
@@ -21,9 +21,9 @@ from stepcache.bench.metamorphic import (
     wrap_chain,
     wrapped_workload,
 )
-from stepcache.bench.oracle import UnknownRequest
-from stepcache.bench.oracle import Oracle
-from stepcache.bench.workload import JsonTruth, LinearTruth, QuadraticTruth, WorkloadItem, generate_workload
+from stepcache_bench.oracle import UnknownRequest
+from stepcache_bench.oracle import Oracle
+from stepcache_bench.workload import JsonTruth, LinearTruth, QuadraticTruth, WorkloadItem, generate_workload
 
 ITEMS = generate_workload(42, bases_per_task=3, variants_per_perturbation=1)
 BY_ID = {item.id: item for item in ITEMS}

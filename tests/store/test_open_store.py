@@ -85,12 +85,3 @@ def test_public_names_of_the_store_and_retrieve_packages() -> None:
     for module in (stepcache.store, stepcache.retrieve):
         for name in module.__all__:
             assert getattr(module, name) is not None
-
-
-def test_scale_script_measures_a_small_store() -> None:
-    from stepcache.store._scale import measure_nearest
-
-    result = measure_nearest(MemoryStore(), 300, dim=16, queries=20, k=4)
-    assert result.entries == 300 and result.dim == 16
-    assert result.recall_at_k == 1.0  # below the HNSW threshold the search is exact
-    assert 0 < result.p50_ms <= result.p99_ms

@@ -281,6 +281,11 @@ def _schema_nodes(value: object, budget: int = MAX_SCHEMA_NODES + 1) -> int:
 
 def spec_from_request(request: ChatRequest) -> JsonSpec | None:
     """The JSON task ``request`` asks for, or ``None`` when it does not ask for a JSON object."""
+    if any(m.role == "assistant" and ("{" in m.content or "[" in m.content) for m in request.messages):
+        # The assistant has already answered with JSON: a later turn is about that answer ("now do the
+        # same for Bob", "why is age a number?"), not an extraction from the text; the generic family
+        # answers it. (A clarifying question before the answer is context, as in a first turn.)
+        return None
     text = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
     fmt = request.response_format
     kind = fmt.get("type") if fmt is not None else None

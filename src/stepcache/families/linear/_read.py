@@ -138,6 +138,9 @@ def explain_request(request: ChatRequest) -> Reading | str:
     chosen = _equation_turn(users)
     if isinstance(chosen, str):
         return chosen
+    answered = _answered_after(request, chosen)
+    if answered:
+        return answered
     text = users[chosen]
     follow_ups = "\n".join(users[chosen + 1 :])
     try:
@@ -178,6 +181,18 @@ def explain_request(request: ChatRequest) -> Reading | str:
 
 
 # -- which turn --------------------------------------------------------------------------------------
+def _answered_after(request: ChatRequest, chosen: int) -> str:
+    """Why a follow-up is not a request to solve: an assistant turn after the equation's turn already
+    worked with it ("1. 4x = 28 ..."), so "now explain the second step" is about that answer."""
+    seen = -1
+    for message in request.messages:
+        if message.role == "user":
+            seen += 1
+        elif message.role == "assistant" and seen >= chosen and _DIGIT.search(message.content) and _EQUALITY.search(message.content):
+            return "an assistant turn after the equation already answered it: the follow-up is about that answer"
+    return ""
+
+
 _DIGIT = re.compile(r"\d")
 _EQUALITY = re.compile(r"=|\b(?:is|equals)\b", re.IGNORECASE)
 _MATH_HINT = re.compile(r"\d\s*[A-Za-z(%]|[A-Za-z)]\s*[-+*/^]|=|\\frac")

@@ -89,3 +89,42 @@ def test_the_embedded_kind_of_backend_answers_responses_too() -> None:
     finally:
         served.stop()
         cache.close()
+
+
+def test_a_response_served_from_the_cache_can_be_continued(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+    client = make_proxy().client()
+    client.responses.create(model="m", input="Solve 3x + 5 = 20")
+    cached = client.responses.with_raw_response.create(model="m", input="Solve 4x + 2 = 30", instructions="Be brief.")
+    assert cached.headers["x-stepcache-path"] == "reuse"
+    follow = client.responses.with_raw_response.create(
+        model="m", input="Now explain the second step.", previous_response_id=cached.parse().id
+    )
+    assert follow.status_code == 200
+    sent = upstream.calls[-1]
+    assert "previous_response_id" not in sent  # the upstream never saw the cached answer's id
+    roles = [m["role"] for m in sent["messages"]]
+    assert roles == ["user", "assistant", "user"]  # the instructions of the first turn are not inherited
+    assert sent["messages"][1]["content"].endswith("x = 7")
+    unknown = client.responses.with_raw_response.create(model="m", input="hi", previous_response_id="resp_upstream_own")
+    assert unknown.headers["x-stepcache-path"] == "bypass"  # the upstream's own ids stay the upstream's
+    assert upstream.calls[-1]["previous_response_id"] == "resp_upstream_own"
+
+
+def test_conversations_are_bounded_expire_and_honour_store_false() -> None:
+    from stepcache.server._conversations import Conversations
+
+    now = [0.0]
+    memory = Conversations(capacity=2, ttl_s=10, clock=lambda: now[0])
+    turn = [{"role": "user", "content": "q"}]
+    memory.remember("a", {}, turn, "A")
+    memory.remember("b", {"store": False}, turn, "B")
+    memory.remember("c", {}, turn, "C")
+    memory.remember("d", {}, turn, "D")
+    assert len(memory) == 2  # "a" went first
+    assert memory.expand({"previous_response_id": "a", "input": "x"}) == {"previous_response_id": "a", "input": "x"}
+    assert memory.expand({"previous_response_id": "b", "input": "x"})["previous_response_id"] == "b"  # type: ignore[index]
+    assert memory.expand({"previous_response_id": "d", "input": "x"}) == {
+        "input": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "D"}, {"role": "user", "content": "x"}]
+    }
+    now[0] = 11
+    assert "previous_response_id" in memory.expand({"previous_response_id": "d", "input": "x"})  # type: ignore[operator]

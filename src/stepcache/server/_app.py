@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -32,6 +33,7 @@ from . import _openai as oa
 from ..backends._credentials import bind_upstream_key
 from ._auth import RateLimited, TenantLimits, Unauthorized, client_key, namespace_for
 from ._coalesce import ClientGone, Coalescer
+from ._conversations import Conversations
 from ._metrics import Metrics
 from ._responses import UPSTREAM_PATH as RESPONSES_PATH
 from ._responses import ResponsesWriter, parse_responses, response_object, response_stream
@@ -172,6 +174,7 @@ class _Proxy:
         self.inline_lookup = _local_store(cache) if settings.inline_lookup is None else settings.inline_lookup
         self.store_breaker = _StoreBreaker()
         self.tenant_limits = TenantLimits(settings.tenant_limits or {})
+        self.conversations = Conversations()
 
     # -- routes --------------------------------------------------------------------------------
     async def chat(self, request: Request) -> Response:
@@ -264,6 +267,8 @@ class _Proxy:
             namespace = self._namespace(request)
             tenant = namespace.removeprefix("tenant-") if self.settings.api_keys is not None else ""
             self.tenant_limits.admit(tenant)
+            if endpoint == "responses":
+                body = self.conversations.expand(body)
             inbound = _parse(endpoint, body, namespace, self.settings, request.headers.get("cache-control"))
             if inbound.request is not None and self.store_breaker.open:
                 inbound = _uncached(inbound, self.store_breaker.last_error)
@@ -279,7 +284,7 @@ class _Proxy:
                         handed_off = True  # the stream counts itself when it ends
                         return streamed
                 else:
-                    result, response = found, _render(inbound, found)
+                    result, response = found, self._render(inbound, found)
             if inbound.request is None:
                 if inbound.stream:
                     streamed = await self._bypass_stream(inbound, namespace, start)
@@ -290,7 +295,7 @@ class _Proxy:
             elif not inbound.stream:
                 try:
                     result = await self._answer(inbound, request)
-                    response = _render(inbound, result)
+                    response = self._render(inbound, result)
                 except StoreError as exc:
                     # The store is down, not the upstream: answer uncached and stop trying it for a while.
                     self._store_failed(exc)
@@ -327,6 +332,25 @@ class _Proxy:
         if self.settings.api_keys is not None:
             self.tenant_limits.spent(namespace.removeprefix("tenant-"), result.upstream_tokens.total)
 
+    def _render(self, inbound: oa.Inbound, result: Result) -> Response:
+        if inbound.api != "responses":
+            return _render(inbound, result)
+        response_id = f"resp_{uuid.uuid4().hex}"
+        self._remember(inbound, response_id, result)
+        return _render(inbound, result, response_id)
+
+    def _remember(self, inbound: oa.Inbound, response_id: str, result: Result) -> None:
+        """A Responses answer this proxy wrote: kept so ``previous_response_id`` can continue it."""
+        messages = (inbound.chat_body or {}).get("messages")
+        if inbound.api == "responses" and isinstance(messages, list):
+            self.conversations.remember(response_id, inbound.body, messages, result.text)
+
+    def _keeper(self, inbound: oa.Inbound, writer: _Writer) -> Callable[[Result], None] | None:
+        if not isinstance(writer, ResponsesWriter):
+            return None
+        response_id = writer.events.response_id
+        return lambda result: self._remember(inbound, response_id, result)
+
     def _store_failed(self, exc: StoreError) -> None:
         log.warning("cache store failed; answering uncached for %.0f s: %s", STORE_COOLDOWN_S, exc)
         self.store_breaker.trip(exc)
@@ -352,12 +376,13 @@ class _Proxy:
             with anyio.CancelScope(shield=True):
                 await run_in_threadpool(answer.close)
             raise
-        events = self._relay(answer, _writer(inbound), first, inbound.label, namespace, start)
+        writer = _writer(inbound)
+        events = self._relay(answer, writer, first, inbound.label, namespace, start, self._keeper(inbound, writer))
         return StreamingResponse(events, media_type=_SSE, headers={PATH_HEADER: path.value})
 
     async def _relay(
         self, answer: AnswerStream, writer: _Writer, first: str | None, endpoint: str,
-        namespace: str, start: float,
+        namespace: str, start: float, on_done: Callable[[Result], None] | None = None,
     ) -> AsyncIterator[str]:
         done = False
         first_at: float | None = None
@@ -381,6 +406,8 @@ class _Proxy:
             for event in writer.finish(result):
                 yield event
             done = True
+            if on_done is not None:
+                on_done(result)
             self._served(endpoint, namespace, result, start, first_at)
         except StepCacheError as exc:
             status, error = self._error(exc)
@@ -409,7 +436,8 @@ class _Proxy:
             return StreamingResponse(relayed, media_type=_SSE, headers={PATH_HEADER: "bypass"})
         pieces = backend.stream(_backend_request(inbound, body))
         head = await run_in_threadpool(_pull, pieces)
-        events = self._relay_text(pieces, head, _writer(inbound), inbound, namespace, start)
+        writer = _writer(inbound)
+        events = self._relay_text(pieces, head, writer, inbound, namespace, start, self._keeper(inbound, writer))
         return StreamingResponse(events, media_type=_SSE, headers={PATH_HEADER: "bypass"})
 
     async def _relay_bytes(
@@ -444,7 +472,7 @@ class _Proxy:
 
     async def _relay_text(
         self, pieces: Iterator[str | Completion], head: str | Completion | None, writer: _Writer,
-        inbound: oa.Inbound, namespace: str, start: float,
+        inbound: oa.Inbound, namespace: str, start: float, on_done: Callable[[Result], None] | None = None,
     ) -> AsyncIterator[str]:
         done = False
         first_at: float | None = None
@@ -461,6 +489,8 @@ class _Proxy:
             for event in writer.finish(result, item.finish_reason):
                 yield event
             done = True
+            if on_done is not None:
+                on_done(result)
             self._served(inbound.label, namespace, result, start, first_at)
             self._count_bypass(namespace, result)
         except StepCacheError as exc:
@@ -544,6 +574,7 @@ class _Proxy:
             result = oa.bypass_result(completion.text, TokenUsage.of(completion), inbound.bypass_reason)
             if inbound.api == "responses":
                 data = response_object(result, model=inbound.model, request_body=inbound.body, finish_reason=completion.finish_reason)
+                self._remember(inbound, str(data["id"]), result)
             else:
                 data = oa.completion_response(inbound.endpoint, completion, model=inbound.model, reason=inbound.bypass_reason)
         return _json(data, headers={PATH_HEADER: "bypass"}), result
@@ -651,12 +682,13 @@ def _local_store(cache: StepCache) -> bool:
     return isinstance(cache.store, MemoryStore | SQLiteStore)
 
 
-def _render(inbound: oa.Inbound, result: Result) -> Response:
+def _render(inbound: oa.Inbound, result: Result, response_id: str | None = None) -> Response:
     headers = {PATH_HEADER: result.path.value}
     if inbound.api == "responses":
         if inbound.stream:
-            return Response(response_stream(result, model=inbound.model, request_body=inbound.body), media_type=_SSE, headers=headers)
-        return _json(response_object(result, model=inbound.model, request_body=inbound.body), headers=headers)
+            text = response_stream(result, model=inbound.model, request_body=inbound.body, response_id=response_id)
+            return Response(text, media_type=_SSE, headers=headers)
+        return _json(response_object(result, model=inbound.model, request_body=inbound.body, response_id=response_id), headers=headers)
     if inbound.stream:
         chunker = oa.chat_chunks if inbound.endpoint == "chat" else oa.text_chunks
         events = chunker(result, model=inbound.model, include_usage=inbound.include_usage)

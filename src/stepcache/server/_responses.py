@@ -372,8 +372,8 @@ class ResponseEvents:
     the terminal event (``response.completed``, ``.incomplete`` or ``.failed``) ends it.
     """
 
-    def __init__(self, model: str, request_body: Mapping[str, Any]) -> None:
-        self._shell = _Shell(_new_id("resp"), _new_id("msg"), int(time.time()), model, request_body)
+    def __init__(self, model: str, request_body: Mapping[str, Any], response_id: str | None = None) -> None:
+        self._shell = _Shell(response_id or _new_id("resp"), _new_id("msg"), int(time.time()), model, request_body)
         self._sequence = 0
         self._started = False
         self._texts: list[str] = []  # what was sent, for the partial output of a failed response
@@ -436,11 +436,12 @@ class ResponseEvents:
 
 
 def response_stream(
-    result: Result, *, model: str, request_body: Mapping[str, Any], finish_reason: str = "stop"
+    result: Result, *, model: str, request_body: Mapping[str, Any], finish_reason: str = "stop",
+    response_id: str | None = None,
 ) -> str:
     """A finished ``result`` as a whole Responses stream, one delta per line of text (as
     :func:`~._openai.chat_chunks` does for chat)."""
-    events = ResponseEvents(model, request_body)
+    events = ResponseEvents(model, request_body, response_id)
     pieces = [events.start(), *map(events.delta, result.text.splitlines(keepends=True))]
     return "".join([*pieces, events.finish(result, finish_reason=finish_reason)])
 
@@ -479,8 +480,8 @@ class ResponsesWriter:
     """:class:`ResponseEvents` behind the interface of :class:`~._openai.ChunkWriter`, so the
     proxy streams both APIs with one loop."""
 
-    def __init__(self, model: str, request_body: Mapping[str, Any]) -> None:
-        self.events = ResponseEvents(model, request_body)
+    def __init__(self, model: str, request_body: Mapping[str, Any], response_id: str | None = None) -> None:
+        self.events = ResponseEvents(model, request_body, response_id)
 
     def start(self) -> str:
         return self.events.start()

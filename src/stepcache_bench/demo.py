@@ -13,11 +13,8 @@ the embedded 0.5B model.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -26,7 +23,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from stepcache import Backend, ChatRequest, InvalidRequest, Result
+from stepcache import Backend, ChatRequest, MemoryStore, Result, SQLiteStore, StepCache
+
 from .runner import (
     RequestRecord,
     SystemSummary,
@@ -39,7 +37,7 @@ from .runner import (
 )
 from .runner import warm_up as warm_up_backend
 from .systems import NoCache, StepCacheSystem, System
-from .workload import WorkloadItem, generate_workload, load_workload
+from .workload import WorkloadItem, generate_workload
 
 __all__ = [
     "DemoRecord",
@@ -48,8 +46,8 @@ __all__ = [
     "SupportsComplete",
     "demo_workload",
     "run_demo",
-    "build_parser",
-    "main",
+    "print_report",
+    "sqlite_or_memory_cache",
 ]
 
 NO_CACHE, STEPCACHE = "no cache", "StepCache"
@@ -150,9 +148,16 @@ def run_demo(
 
 
 def _memory_cache(backend: Backend) -> SupportsComplete:
-    from stepcache import MemoryStore, StepCache
-
     return StepCache(backend, store=MemoryStore())
+
+
+def sqlite_or_memory_cache(kind: str, path: Path) -> Callable[[Backend], SupportsComplete]:
+    """A cache factory for :func:`run_demo`: StepCache on a SQLite file at ``path``, or in memory."""
+
+    def build(backend: Backend) -> SupportsComplete:
+        return StepCache(backend, store=MemoryStore() if kind == "memory" else SQLiteStore(path))
+
+    return build
 
 
 # -- reporting --------------------------------------------------------------------------------------
@@ -264,127 +269,3 @@ def _print_rich(report: DemoReport) -> bool:
         table.add_row(*row)
     Console().print(table)
     return True
-
-
-# -- command line -----------------------------------------------------------------------------------
-
-
-def build_parser(prog: str = "stepcache demo") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Run a small paper-shaped workload through the bare model and through StepCache.",
-    )
-    parser.add_argument("--quick", action="store_true", help="a smaller workload (about 20 requests per system)")
-    parser.add_argument("--out", metavar="DIR", default=None, help="where to write demo.md and demo.json "
-                        "(default: bench-results/demo-<timestamp>)")
-    parser.add_argument("--seed", type=int, default=42, help="workload seed (default: %(default)s)")
-    add_source_arguments(parser, scripted_help="a built-in imperfect fake model (no weights; for tests and CI)")
-    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite",
-                        help="StepCache's store: a fresh SQLite file in a temp dir, or in memory")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
-
-
-def add_source_arguments(parser: argparse.ArgumentParser, *, scripted_help: str) -> None:
-    """``--workload`` and the backend flags (``--upstream`` | ``--scripted`` | ``--oracle``, ``--model``,
-    ``--api-key``) that :func:`make_backend` reads; the demo and bench commands share them."""
-    parser.add_argument("--workload", metavar="FILE.jsonl", default=None,
-                        help="run your own trace instead (format: see stepcache_bench.workload)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--upstream", metavar="URL", default=None,
-                        help="an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (default: the embedded model)")
-    source.add_argument("--scripted", action="store_true", help=scripted_help)
-    source.add_argument("--oracle", type=_rate, default=None, metavar="RATE",
-                        help="a fake model that answers every request of the workload from its ground truth, "
-                             "wrong on a RATE share of them (0 to 1): StepCache vs a model of known accuracy")
-    parser.add_argument("--model", metavar="NAME", default=None,
-                        help="model name for --upstream, or a GGUF file path for the embedded backend")
-    parser.add_argument("--api-key", default=None, help="API key for --upstream (default: $OPENAI_API_KEY)")
-
-
-def _rate(text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = -1.0
-    if not 0.0 <= rate <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a rate between 0 and 1 (e.g. --oracle 0.3)")
-    return rate
-
-
-def is_fake(args: argparse.Namespace) -> bool:
-    """The flags ask for a model without weights (``--scripted`` or ``--oracle``)."""
-    return bool(args.scripted) or args.oracle is not None
-
-
-def requested_model(args: argparse.Namespace) -> str | None:
-    """The model name to send with requests: none for the embedded backend (``--model`` is its file)."""
-    return None if (args.upstream is None and not is_fake(args)) else args.model
-
-
-def make_backend(args: argparse.Namespace, items: Sequence[WorkloadItem] = ()) -> Backend:
-    """The backend the flags ask for; ``items`` are the requests an ``--oracle`` answers. The bench
-    command uses the same rules."""
-    if args.scripted:
-        from stepcache import ScriptedBackend
-        from .imperfect import ImperfectModel
-
-        return ScriptedBackend(responder=ImperfectModel(seed=args.seed))
-    if args.oracle is not None:
-        from stepcache import ScriptedBackend
-        from .oracle import Oracle
-
-        if not items:
-            raise InvalidRequest("--oracle answers from the workload's ground truth: give it a workload "
-                                 "(--workload FILE.jsonl, or the generated one)", param="oracle")
-        # which calls it gets wrong follows the seed, as for the scripted imperfect model
-        return ScriptedBackend(responder=Oracle(items, error_rate=args.oracle, seed=args.seed))
-    if args.upstream:
-        from stepcache import OpenAIHTTPBackend
-
-        api_key = args.api_key or os.environ.get("OPENAI_API_KEY")
-        return OpenAIHTTPBackend(args.upstream, api_key=api_key, model=args.model)
-    from stepcache import LlamaCppBackend
-
-    # Without an upstream, --model names a GGUF file for the embedded model.
-    return LlamaCppBackend(args.model or None)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``stepcache demo``. StepCache errors propagate, so the CLI's edge maps them to exit codes."""
-    args = build_parser().parse_args(argv)
-    items = load_workload(args.workload) if args.workload else demo_workload(args.seed, quick=args.quick)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(args.out) if args.out else Path("bench-results") / f"demo-{stamp}"
-    backend = make_backend(args, items)
-    model = requested_model(args)
-    settings = {
-        "size": "workload file" if args.workload else ("quick" if args.quick else "default"),
-        "workload": args.workload,
-        "store": args.store,
-        "upstream": args.upstream,
-        "oracle_error_rate": args.oracle,
-        "command": "stepcache demo " + " ".join(argv if argv is not None else sys.argv[2:]),
-    }
-    with tempfile.TemporaryDirectory(prefix="stepcache-demo-") as tmp, backend:
-        factory = _factory(args.store, Path(tmp) / "cache.db")
-        print(f"StepCache demo: {len(items)} requests per system, backend {backend.name}", file=sys.stderr)
-        report = run_demo(factory, backend, items, out_dir, progress=not args.no_progress, model=model,
-                          settings=settings, warm_up=args.oracle is None)  # the oracle answers workload items only
-    print_report(report)
-    return 0
-
-
-def _factory(kind: str, path: Path) -> Callable[[Backend], SupportsComplete]:
-    def build(backend: Backend) -> SupportsComplete:
-        from stepcache import StepCache
-
-        if kind == "memory":
-            from stepcache import MemoryStore
-
-            return StepCache(backend, store=MemoryStore())
-        from stepcache import SQLiteStore
-
-        return StepCache(backend, store=SQLiteStore(path))
-
-    return build

@@ -1,7 +1,7 @@
 """A small load generator for the proxy's reuse path: added latency and throughput over loopback.
 
-    python -m stepcache_bench.loadgen                       # starts its own proxy in a subprocess
-    python -m stepcache_bench.loadgen --url http://127.0.0.1:8000 --concurrency 32
+    stepcache bench loadgen                                 # starts its own proxy in a subprocess
+    stepcache bench loadgen --url http://127.0.0.1:8000 --concurrency 32
 
 The self-hosted proxy answers from a scripted backend, warmed with one linear equation, and the load
 is look-alike equations with other constants: every request is a cache ``reuse`` (retrieve by
@@ -19,19 +19,16 @@ generator's own CPU per request is reported next to the proxy's.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -39,10 +36,11 @@ import httpx
 
 from stepcache import ScriptedBackend, StepCache, open_store
 
+from ._processes import free_port, python_process
 from .imperfect import ImperfectModel
 from .stats import percentile
 
-__all__ = ["loadgen_cache", "main", "run_load"]
+__all__ = ["loadgen_cache", "run_load", "run_loadgen", "serve"]
 
 
 def _prompt(rng: random.Random) -> str:
@@ -56,7 +54,8 @@ def loadgen_cache(store: str = "memory://") -> StepCache:
     return StepCache(ScriptedBackend(responder=ImperfectModel(error_rate=0.0)), store=open_store(store))
 
 
-def _serve(port: int, workers: int, store: str) -> None:  # pragma: no cover - runs in the subprocess
+def serve(port: int, workers: int, store: str) -> None:  # pragma: no cover - runs in the subprocess
+    """The self-hosted proxy on 127.0.0.1:``port``, until terminated."""
     from stepcache.server import ServerSettings, run, run_workers
 
     settings = ServerSettings(port=port, log_level="warning")
@@ -272,72 +271,27 @@ async def run_load(
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], deadline: float = 30.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the proxy subprocess exited with code {proc.returncode}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the proxy at {url} did not become healthy in {deadline:g}s")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stepcache_bench.loadgen", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help="a running proxy (default: start one in a subprocess)")
-    parser.add_argument("--requests", type=int, default=3000, help="requests in the throughput run")
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--latency-samples", type=int, default=1000, help="sequential requests for latency")
-    parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="HTTP client of the generator")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the self-hosted proxy")
-    parser.add_argument(
-        "--store", help="store URL of the self-hosted proxy (default: memory://, or a temporary SQLite file for --workers > 1)"
-    )
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess
-    args = parser.parse_args(argv)
-    if args.serve:
-        _serve(args.serve, args.workers, args.store or "memory://")
-        return 0
-    proc: subprocess.Popen[bytes] | None = None
-    url = args.url
-    scratch = tempfile.TemporaryDirectory(prefix="stepcache-loadgen-")
-    if url is None:
-        port = _free_port()
+def run_loadgen(
+    url: str | None = None,
+    *,
+    requests: int = 3000,
+    concurrency: int = 32,
+    latency_samples: int = 1000,
+    client: Literal["raw", "httpx"] = "raw",
+    workers: int = 1,
+    store: str | None = None,
+) -> dict[str, Any]:
+    """:func:`run_load` against ``url``, or against a proxy of its own (``workers`` processes on ``store``:
+    default memory://, or a temporary SQLite file for several workers) started for the run."""
+    if url is not None:
+        return asyncio.run(run_load(url, requests=requests, concurrency=concurrency,
+                                    latency_samples=latency_samples, client=client))
+    with tempfile.TemporaryDirectory(prefix="stepcache-loadgen-") as scratch, ExitStack() as stack:
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
-        store = args.store or ("memory://" if args.workers == 1 else f"sqlite:///{scratch.name}/cache.db")
-        command = [sys.executable, "-m", "stepcache_bench.loadgen", "--serve", str(port)]
-        proc = subprocess.Popen([*command, "--workers", str(args.workers), "--store", store])
-        _wait_healthy(url, proc)
-    try:
-        report = asyncio.run(
-            run_load(
-                url,
-                requests=args.requests,
-                concurrency=args.concurrency,
-                latency_samples=args.latency_samples,
-                server_pid=None if proc is None else proc.pid,
-                client=args.client,
-            )
-        )
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
-        scratch.cleanup()
-    print(json.dumps(report, indent=2))
-    return 0 if not report["errors"] else 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+        store = store or ("memory://" if workers == 1 else f"sqlite:///{scratch}/cache.db")
+        proc = stack.enter_context(python_process(
+            f"from stepcache_bench.loadgen import serve; serve({port}, {workers}, {store!r})",
+            ready_url=url + "/healthz", name="proxy"))
+        return asyncio.run(run_load(url, requests=requests, concurrency=concurrency, latency_samples=latency_samples,
+                                    server_pid=proc.pid, client=client))

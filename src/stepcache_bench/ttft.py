@@ -1,7 +1,7 @@
 """Time to first token (issue 13): straight to a streaming model vs through the StepCache proxy.
 
-    python -m stepcache_bench.ttft                                  # 30 requests per scenario, 20 ms a token
-    python -m stepcache_bench.ttft -n 5 --token-delay-ms 10 --out /tmp/ttft
+    stepcache bench ttft                                  # 30 requests per scenario, 20 ms a token
+    stepcache bench ttft -n 5 --token-delay-ms 10 --out /tmp/ttft
 
 Three processes, so that none waits on another's GIL: the fake model (:mod:`._ttft_upstream`: a word
 per chunk, ``--token-delay-ms`` apart, answers computed from the prompt so they verify), the proxy
@@ -29,20 +29,16 @@ test: numbers depend on the machine.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import random
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,11 +46,13 @@ from typing import Any
 
 import httpx
 
-from ._ttft_upstream import json_answer, prose, serve_upstream, solve
+from ._processes import free_port, python_process
+from ._ttft_upstream import json_answer, prose, solve
 from .runner import stepcache_version
 from .stats import percentile
 
-__all__ = ["SCENARIOS", "TARGETS_MS", "chat_body", "prompts", "read_stream", "run_ttft", "render_markdown", "write_outputs", "main"]
+__all__ = ["SCENARIOS", "TARGETS_MS", "chat_body", "prompts", "read_stream", "run_ttft", "render_markdown", "write_outputs",
+           "summary_lines", "serve_proxy"]
 
 SCENARIOS = ("bypass", "generic-miss", "linear-miss", "linear-miss-failing-step", "json-miss", "reuse")
 #: Issue 13: extra TTFT through the proxy (bypass, generic), first step after the model wrote it (linear), reuse TTFT.
@@ -342,41 +340,8 @@ def _target(scenario: str, goal: str, met: bool, measured: str) -> dict[str, Any
 # -- processes ------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _spawned(args: Sequence[str], ready_url: str, timeout_s: float = 30.0) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m stepcache_bench.ttft ARGS`` in a subprocess, once ``ready_url`` answers 200; stopped after."""
-    proc = subprocess.Popen([sys.executable, "-m", "stepcache_bench.ttft", *args], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the bench's {args[1]} process exited with code {proc.returncode} (its error is above)")
-            try:
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the bench's {args[1]} process did not answer {ready_url} within {timeout_s:g} s")
-            time.sleep(0.05)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck server
-            proc.kill()
-            proc.wait()
-
-
-def _serve_proxy(port: int, upstream_url: str) -> None:  # pragma: no cover - runs in a subprocess
+def serve_proxy(port: int, upstream_url: str) -> None:  # pragma: no cover - runs in a subprocess
+    """The proxy under test, on 127.0.0.1:``port``, until terminated."""
     from stepcache import MemoryStore, OpenAIHTTPBackend, StepCache
     from stepcache.server import ServerSettings, run
 
@@ -402,15 +367,17 @@ def run_ttft(
     started = time.perf_counter()
     info = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
             "stepcache": stepcache_version(), "token_delay_ms": token_delay_s * 1000, "requests": requests,
-            "percentiles": PERCENTILES, "command": command or "python -m stepcache_bench.ttft", "seed": seed}
-    upstream_port, proxy_port = _free_port(), _free_port()
+            "percentiles": PERCENTILES, "command": command or "stepcache bench ttft", "seed": seed}
+    upstream_port, proxy_port = free_port(), free_port()
     upstream_url, proxy_url = f"http://127.0.0.1:{upstream_port}", f"http://127.0.0.1:{proxy_port}"
     records: dict[str, list[RequestRecord]] = {}
     with ExitStack() as stack:
-        stack.enter_context(_spawned(["--serve", "upstream", "--port", str(upstream_port),
-                                      "--token-delay-ms", str(token_delay_s * 1000)], upstream_url + "/v1/models"))
-        stack.enter_context(_spawned(["--serve", "proxy", "--port", str(proxy_port), "--upstream", upstream_url + "/v1"],
-                                     proxy_url + "/healthz"))
+        stack.enter_context(python_process(
+            f"from stepcache_bench._ttft_upstream import serve_upstream; serve_upstream({upstream_port}, {token_delay_s!r})",
+            ready_url=upstream_url + "/v1/models", name="upstream"))
+        stack.enter_context(python_process(
+            f"from stepcache_bench.ttft import serve_proxy; serve_proxy({proxy_port}, {upstream_url + '/v1'!r})",
+            ready_url=proxy_url + "/healthz", name="proxy"))
         client = stack.enter_context(httpx.Client(timeout=60))
         upstream = Upstream(client, upstream_url)
         for i, scenario in enumerate(scenarios):
@@ -531,7 +498,7 @@ def _pair(p: dict[str, float] | None) -> str:
     return "–" if p is None else f"{p['p50']:.1f} / {p['p95']:.1f}"
 
 
-def _summary_lines(report: dict[str, Any]) -> list[str]:
+def summary_lines(report: dict[str, Any]) -> list[str]:
     out = []
     for name, s in report["scenarios"].items():
         ttft = s["ttft_ms"]
@@ -539,47 +506,3 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         out.append(f"{name:26} TTFT p50 direct {ttft['direct']['p50']:7.1f} ms, proxy {ttft['proxy']['p50']:7.1f} ms{lag}")
     out += [f"{'met   ' if t['met'] else 'MISSED'} {t['scenario']}: {t['target']} — {t['measured']}" for t in report["targets"]]
     return out
-
-
-# -- command line ---------------------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stepcache_bench.ttft", description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", "--requests", type=int, default=30, help="measured requests per scenario (default 30)")
-    parser.add_argument("--token-delay-ms", type=float, default=20.0, help="the fake model's time per token (default 20)")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, from: " + ", ".join(SCENARIOS))
-    parser.add_argument("--seed", type=int, default=0, help="the equations' random seed (default 0)")
-    parser.add_argument("--out", metavar="DIR", default="docs/bench/ttft", help="where report.md, report.json and requests.jsonl go "
-                        "(default: %(default)s)")
-    parser.add_argument("--serve", choices=["upstream", "proxy"], help=argparse.SUPPRESS)  # the subprocesses
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--upstream", help=argparse.SUPPRESS)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.serve == "upstream":  # pragma: no cover - the subprocesses
-        serve_upstream(args.port, args.token_delay_ms / 1000)
-        return 0
-    if args.serve == "proxy":  # pragma: no cover
-        _serve_proxy(args.port, args.upstream)
-        return 0
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    if unknown := [s for s in scenarios if s not in SCENARIOS]:
-        parser.error(f"--scenarios: unknown {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
-    if args.requests < 1:
-        parser.error("--requests must be 1 or more")
-    command = "python -m stepcache_bench.ttft " + " ".join(argv if argv is not None else sys.argv[1:])
-    report = run_ttft(requests=args.requests, token_delay_s=args.token_delay_ms / 1000, scenarios=scenarios,
-                      seed=args.seed, out=Path(args.out), command=command.strip(),
-                      log=lambda line: print(line, file=sys.stderr))
-    print("\n".join(_summary_lines(report)))
-    print(f"report: {Path(args.out) / 'report.md'}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

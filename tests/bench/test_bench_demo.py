@@ -12,7 +12,9 @@ from stepcache import UpstreamTimeout
 from stepcache import BackendRequest, Completion
 from stepcache import Backend
 from stepcache import ScriptedBackend
-from stepcache_bench.demo import NO_CACHE, STEPCACHE, demo_workload, main, run_demo
+from bench_cli import demo
+
+from stepcache_bench.demo import NO_CACHE, STEPCACHE, demo_workload, run_demo
 from stepcache_bench.imperfect import ImperfectModel
 from stepcache_bench.workload import dump_workload, generate_workload
 from stepcache import MemoryStore
@@ -81,7 +83,7 @@ def test_empty_workload_is_refused() -> None:
 
 @pytest.mark.parametrize("store", ["memory", "sqlite"])
 def test_main_scripted_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str], store: str) -> None:
-    code = main(["--scripted", "--quick", "--no-progress", "--store", store, "--out", str(tmp_path)])
+    code = demo(["--scripted", "--quick", "--no-progress", "--store", store, "--out", str(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "no cache" in printed and "StepCache path mix" in printed
@@ -90,6 +92,6 @@ def test_main_scripted_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 def test_main_runs_a_workload_file(tmp_path: Path) -> None:
     path = dump_workload(generate_workload(5, bases_per_task=1, variants_per_perturbation=1), tmp_path / "w.jsonl")
-    assert main(["--scripted", "--workload", str(path), "--no-progress", "--out", str(tmp_path / "o")]) == 0
+    assert demo(["--scripted", "--workload", str(path), "--no-progress", "--out", str(tmp_path / "o")]) == 0
     data = json.loads((tmp_path / "o" / "demo.json").read_text())
     assert data["settings"]["requests_per_system"] == 12 and data["settings"]["size"] == "workload file"

@@ -10,7 +10,8 @@ import pytest
 from stepcache import ConfigurationError
 from stepcache import BackendRequest
 from stepcache import ScriptedBackend
-from stepcache_bench.bench import main
+from bench_cli import bench
+
 from stepcache_bench.journal import CallJournal, request_key
 from stepcache_bench.latency import ModelledLatency
 
@@ -100,7 +101,7 @@ def test_bench_resume_replays_a_finished_run_exactly(tmp_path: Path, capsys: pyt
     out = tmp_path / "run"
     argv = ["--scripted", "--seeds", "7", "--bases", "1", "--variants", "1", "--no-progress",
             "--systems", "nocache,exact,stepcache", "--out", str(out), "--resume"]
-    assert main(argv) == 0
+    assert bench(argv) == 0
     first_report = json.loads((out / "report.json").read_text())
     journal = first_report["settings"]["journal"]
     # the exact-match cache forwards the very requests no cache sent: all replayed, none generated twice
@@ -109,7 +110,7 @@ def test_bench_resume_replays_a_finished_run_exactly(tmp_path: Path, capsys: pyt
     exact = [r for r in first if r["system"] == "exact"]
     assert all(r["modelled_s"] > 0 for r in exact)  # charged the recorded model time, not free
 
-    assert main(argv) == 0  # the same command again: a finished run is replayed, nothing is live
+    assert bench(argv) == 0  # the same command again: a finished run is replayed, nothing is live
     capsys.readouterr()
     again = json.loads((out / "report.json").read_text())["settings"]["journal"]
     assert again["live_calls"] == 0 and again["loaded"] == journal["live_calls"]
@@ -120,20 +121,19 @@ def test_bench_resume_replays_a_finished_run_exactly(tmp_path: Path, capsys: pyt
 
 
 def test_resume_needs_an_out_dir(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        main(["--scripted", "--resume"])
+    assert bench(["--scripted", "--resume"]) == 2
     assert "--resume needs --out" in capsys.readouterr().err
 
 
 def test_rebuild_rejudges_a_finished_run_from_its_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    assert main(["--scripted", "--seeds", "7", "--bases", "1", "--variants", "1", "--no-progress",
+    assert bench(["--scripted", "--seeds", "7", "--bases", "1", "--variants", "1", "--no-progress",
                  "--systems", "nocache,stepcache", "--out", str(out), "--resume"]) == 0
     before = json.loads((out / "report.json").read_text())
     (out / "report.md").unlink()
     (out / "latency_cdf.png").unlink()
     calls = len((out / "model-calls.jsonl").read_text().splitlines())
-    assert main(["--rebuild", str(out)]) == 0
+    assert bench(["--rebuild", str(out)]) == 0
     assert "StepCache" in capsys.readouterr().out
     after = json.loads((out / "report.json").read_text())
     assert after["headline"] == before["headline"] and after["targets"] == before["targets"]
@@ -144,8 +144,6 @@ def test_rebuild_rejudges_a_finished_run_from_its_records(tmp_path: Path, capsys
     assert (out / "latency_cdf.png").exists()
 
 
-def test_rebuild_of_a_dir_without_a_run_says_what_to_do(tmp_path: Path) -> None:
-    from stepcache import InvalidRequest
-
-    with pytest.raises(InvalidRequest, match="run 'stepcache bench --out DIR' first"):
-        main(["--rebuild", str(tmp_path)])
+def test_rebuild_of_a_dir_without_a_run_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench(["--rebuild", str(tmp_path)]) == 2
+    assert "run 'stepcache bench --out DIR' first" in capsys.readouterr().err

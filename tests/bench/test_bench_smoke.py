@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from stepcache import ScriptedBackend
-from stepcache_bench.bench import main, run_bench
+from bench_cli import bench
+
+from stepcache_bench.bench import run_bench
 from stepcache_bench.imperfect import ImperfectModel
 from stepcache_bench.latency import ModelledLatency
 from stepcache_bench.systems import DEFAULT_SYSTEMS
@@ -20,7 +22,7 @@ SYSTEM_NAMES = ["no cache", "exact", "GPTCache (0.8)", "GPTCache (0.95)", "StepC
 
 def test_main_full_pipeline_writes_report_plots_and_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    code = main(["--scripted", "--seeds", "7", "--bases", "1", "--variants", "1", "--no-progress", "--out", str(out)])
+    code = bench(["--scripted", "--seeds", "7", "--bases", "1", "--variants", "1", "--no-progress", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     for name in SYSTEM_NAMES:
@@ -62,7 +64,7 @@ def test_main_full_pipeline_writes_report_plots_and_records(tmp_path: Path, caps
 
 def test_run_bench_on_a_workload_file_with_some_systems(tmp_path: Path) -> None:
     path = dump_workload(generate_workload(9, bases_per_task=1, variants_per_perturbation=1), tmp_path / "w.jsonl")
-    code = main(["--scripted", "--workload", str(path), "--systems", "nocache,stepcache", "--no-progress",
+    code = bench(["--scripted", "--workload", str(path), "--systems", "nocache,stepcache", "--no-progress",
                  "--no-modelled-latency", "--out", str(tmp_path / "o")])
     assert code == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text())

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from stepcache_bench.bench import main
-from stepcache_bench.demo import build_parser as demo_parser
+from bench_cli import bench, parse
+
 from stepcache_bench.metamorphic import wrapped_workload
 from stepcache_bench.report import by_template
 from stepcache_bench.runner import RequestRecord
@@ -104,7 +104,7 @@ def test_templated_scripted_bench_reports_the_later_instances_of_each_layout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    code = main(["--templated", "--quick", "--oracle", "0", "--systems", "nocache,stepcache", "--no-progress",
+    code = bench(["--templated", "--quick", "--oracle", "0", "--systems", "nocache,stepcache", "--no-progress",
                  "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
@@ -141,16 +141,14 @@ def test_templated_scripted_bench_reports_the_later_instances_of_each_layout(
 def test_templated_and_a_workload_file_are_refused_naming_both_flags(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(["--templated", "--workload", str(tmp_path / "w.jsonl"), "--oracle", "0"])
-    assert exit_.value.code == 2
+    assert bench(["--templated", "--workload", str(tmp_path / "w.jsonl"), "--oracle", "0"]) == 2
     error = capsys.readouterr().err
     assert "--templated" in error and "--workload" in error
 
 
 def test_the_demo_has_no_templated_option() -> None:
     with pytest.raises(SystemExit):
-        demo_parser().parse_args(["--templated"])
+        parse("demo", "--templated")
 
 
 # -- the report, from records -----------------------------------------------------------------------
@@ -186,7 +184,7 @@ def test_later_instances_from_records() -> None:
 
 def test_a_run_without_templated_documents_renders_no_such_section(tmp_path: Path) -> None:
     out = tmp_path / "paper"
-    assert main(["--oracle", "0", "--seeds", "3", "--bases", "1", "--variants", "1", "--systems",
+    assert bench(["--oracle", "0", "--seeds", "3", "--bases", "1", "--variants", "1", "--systems",
                  "nocache,stepcache", "--no-progress", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["templates"] == [] and report["settings"]["templated"] is False

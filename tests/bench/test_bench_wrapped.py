@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from stepcache import InvalidRequest
-from stepcache_bench.bench import build_parser, main, rebuild
-from stepcache_bench.demo import main as demo_main
-from stepcache_bench.demo import make_backend
+from bench_cli import bench, demo, parse
+
+from stepcache_bench.bench import rebuild
+from stepcache_bench.commands import make_backend
 from stepcache_bench.report import detection_coverage, wrong_by_path
 from stepcache_bench.runner import RequestRecord
 from stepcache_bench.workload import dump_workload, generate_workload
@@ -26,7 +27,7 @@ def test_wrapped_scripted_bench_reports_coverage_and_wrong_answers_by_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    code = main(["--wrapped", "--scripted", "--quick", "--systems", "nocache,stepcache", "--no-progress",
+    code = bench(["--wrapped", "--scripted", "--quick", "--systems", "nocache,stepcache", "--no-progress",
                  "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
@@ -69,7 +70,7 @@ def test_the_oracle_replaces_the_model_at_the_rate_asked(tmp_path: Path) -> None
     correct = {}
     for rate in ("0", "1"):
         out = tmp_path / f"rate-{rate}"
-        assert main(["--workload", str(workload), "--oracle", rate, "--systems", "nocache,stepcache",
+        assert bench(["--workload", str(workload), "--oracle", rate, "--systems", "nocache,stepcache",
                      "--no-progress", "--out", str(out)]) == 0
         report = json.loads((out / "report.json").read_text())
         assert report["settings"]["oracle_error_rate"] == float(rate) and report["settings"]["latency_model"]
@@ -80,7 +81,7 @@ def test_the_oracle_replaces_the_model_at_the_rate_asked(tmp_path: Path) -> None
 
 def test_the_oracle_answers_a_wrapped_generated_workload(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert main(["--wrapped", "--oracle", "0", "--seeds", "5", "--bases", "1", "--variants", "1",
+    assert bench(["--wrapped", "--oracle", "0", "--seeds", "5", "--bases", "1", "--variants", "1",
                  "--systems", "nocache", "--no-progress", "--out", str(out)]) == 0
     rows = _records(out)
     assert not [r["id"] for r in rows if r["error"]]
@@ -94,22 +95,20 @@ def test_the_oracle_answers_a_wrapped_generated_workload(tmp_path: Path) -> None
 )
 def test_bad_oracle_flags_are_refused_naming_the_flag(argv: list[str], message: str,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    assert exit_.value.code == 2
+    assert bench(argv) == 2
     error = capsys.readouterr().err
     assert "--oracle" in error and message in error
 
 
 def test_an_oracle_needs_the_workload_it_answers() -> None:
-    args = build_parser().parse_args(["--oracle", "0"])
+    args = parse("bench", "--oracle", "0")
     with pytest.raises(InvalidRequest, match="--oracle answers from the workload"):
         make_backend(args)
 
 
 def test_demo_shares_the_oracle_flag(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    assert demo_main(["--quick", "--oracle", "0", "--store", "memory", "--no-progress", "--out", str(out)]) == 0
+    assert demo(["--quick", "--oracle", "0", "--store", "memory", "--no-progress", "--out", str(out)]) == 0
     data = json.loads((out / "demo.json").read_text())
     assert data["settings"]["oracle_error_rate"] == 0.0
     assert next(s for s in data["systems"] if s["system"] == "no cache")["correct_all"] == 1.0
@@ -117,7 +116,7 @@ def test_demo_shares_the_oracle_flag(tmp_path: Path) -> None:
 
 def test_rebuilding_a_run_recorded_before_families_keeps_working(tmp_path: Path) -> None:
     out = tmp_path / "old"
-    assert main(["--scripted", "--seeds", "3", "--bases", "1", "--variants", "1", "--systems", "nocache,stepcache",
+    assert bench(["--scripted", "--seeds", "3", "--bases", "1", "--variants", "1", "--systems", "nocache,stepcache",
                  "--no-progress", "--out", str(out)]) == 0
     old = []
     for row in _records(out):

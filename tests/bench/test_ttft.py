@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from stepcache_bench._ttft_upstream import StreamingUpstream, json_answer, prose, solve
-from stepcache_bench.ttft import SCENARIOS, chat_body, judge, main, prompts, run_ttft
+from bench_cli import stepcache
+
+from stepcache_bench.ttft import SCENARIOS, chat_body, judge, prompts, run_ttft
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +126,5 @@ def test_targets_are_missed_when_the_numbers_miss_them() -> None:
 
 
 def test_unknown_scenarios_are_refused_with_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--scenarios", "bypass,warp"])
-    assert exit_info.value.code == 2
+    assert stepcache("bench", "ttft", "--scenarios", "bypass,warp") == 2
     assert "unknown warp; choose from bypass" in capsys.readouterr().err

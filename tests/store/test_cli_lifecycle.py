@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from store_helpers import make_entry, payload_of
 
-from stepcache.cli import _bounded_store_url, _parser, main
+from stepcache.cli import build_parser, main
+from stepcache.cli._serve import bounded_store_url
 from stepcache.store import MemoryStore, SQLiteStore, open_store
 
 
@@ -99,15 +100,15 @@ def test_purge_refuses_to_mix_eviction_with_filters(url: str, capsys: pytest.Cap
 
 
 def serve_args(*argv: str) -> Any:
-    return _parser().parse_args(["serve", *argv])
+    return build_parser().parse_args(["serve", *argv])
 
 
 def test_serve_puts_the_caps_and_expiry_in_the_store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("STEPCACHE_MAX_ENTRIES", "STEPCACHE_MAX_BYTES", "STEPCACHE_TTL"):
         monkeypatch.delenv(name, raising=False)
     url = f"sqlite:///{tmp_path / 'cache.db'}"
-    assert _bounded_store_url(serve_args("--store", url)) == url  # no flags: the URL as given
-    bounded = _bounded_store_url(
+    assert bounded_store_url(serve_args("--store", url)) == url  # no flags: the URL as given
+    bounded = bounded_store_url(
         serve_args("--store", f"{url}?max_entries=9", "--max-entries", "1000", "--max-bytes", "500M", "--ttl", "7d")
     )
     with open_store(bounded) as store:  # what build_cache (and each --workers process) opens
@@ -116,7 +117,7 @@ def test_serve_puts_the_caps_and_expiry_in_the_store_url(tmp_path: Path, monkeyp
     monkeypatch.setenv("STEPCACHE_MAX_ENTRIES", "50")
     monkeypatch.setenv("STEPCACHE_TTL", "12h")
     monkeypatch.setenv("STEPCACHE_STORE", "memory://")
-    with open_store(_bounded_store_url(serve_args())) as store:
+    with open_store(bounded_store_url(serve_args())) as store:
         assert isinstance(store, MemoryStore)
         assert (store.limits.max_entries, store.limits.ttl) == (50, 43200.0)
 

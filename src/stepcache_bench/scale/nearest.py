@@ -36,11 +36,12 @@ def measure_nearest(
     queries: int = 300,
     k: int = 4,
     seed: int = 0,
+    spread: float = 0.6,
     name: str = "",
 ) -> ScaleResult:
     """Fill ``store`` with ``entries`` synthetic entries, then time ``queries`` searches."""
     rng = np.random.default_rng(seed)
-    vectors = clustered(entries + queries, rng, centres(500, dim, rng))
+    vectors = clustered(entries + queries, rng, centres(500, dim, rng), spread)
     started = time.perf_counter()
     fill(store, vectors[:entries])
     fill_s = time.perf_counter() - started
@@ -75,5 +76,5 @@ def measure_nearest(
         index_ready_s=round(ready_s, 2),
         timings={"nearest": Timing.of(plain), "nearest (family)": Timing.of(filtered)},
         recall_at_k=round(hits / (k * len(probes)), 4),
-        settings={"k": k, "queries": queries},
+        settings={"k": k, "queries": queries, "spread": spread},
     )

@@ -32,24 +32,31 @@ def kind_of(item: WorkloadItem) -> str:
 
 
 @dataclass(frozen=True)
-class Wrapper:
-    """A meaning-preserving rewrite. ``wrapper(item, rng)`` → the wrapped item, or ``None`` when it
-    cannot apply to this item (wrong kind, or nothing it rewrites is there)."""
+class _Rewriter:
+    """What wrappers and mutations share: which items they apply to, and the rewrite itself."""
 
     name: str
     kinds: frozenset[str]
-    group: str
     rewrite: Rewrite
     doc: str
 
     def applies(self, item: WorkloadItem) -> bool:
         # Feasibility never depends on the rng (it only picks among feasible variants).
-        return kind_of(item) in self.kinds and self.rewrite(item, random.Random(0)) is not None
+        return self._rewritten(item, random.Random(0)) is not None
+
+    def _rewritten(self, item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
+        return self.rewrite(item, rng) if kind_of(item) in self.kinds else None
+
+
+@dataclass(frozen=True)
+class Wrapper(_Rewriter):
+    """A meaning-preserving rewrite. ``wrapper(item, rng)`` → the wrapped item, or ``None`` when it
+    cannot apply to this item (wrong kind, or nothing it rewrites is there)."""
+
+    group: str
 
     def __call__(self, item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
-        if kind_of(item) not in self.kinds:
-            return None
-        new = self.rewrite(item, rng)
+        new = self._rewritten(item, rng)
         if new is None:
             return None
         chained = item.perturbation.startswith("wrap:")
@@ -62,26 +69,17 @@ class Wrapper:
 
 
 @dataclass(frozen=True)
-class Mutation:
+class Mutation(_Rewriter):
     """A meaning-changing rewrite. ``mutation(item, rng)`` → the mutated item, or ``None``.
 
     ``adaptable``: only constants changed, so a verified adaptation of the original's entry is a
     right way to answer it (the original's answer, unchanged, is not).
     """
 
-    name: str
-    kinds: frozenset[str]
     adaptable: bool
-    rewrite: Rewrite
-    doc: str
-
-    def applies(self, item: WorkloadItem) -> bool:
-        return kind_of(item) in self.kinds and self.rewrite(item, random.Random(0)) is not None
 
     def __call__(self, item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
-        if kind_of(item) not in self.kinds:
-            return None
-        new = self.rewrite(item, rng)
+        new = self._rewritten(item, rng)
         if new is None:
             return None
         return validated(new, {
@@ -106,7 +104,7 @@ def wrapper(name: str, kinds: Iterable[str], group: str) -> Callable[[Rewrite], 
     """Decorator: register ``fn`` (item, rng → rewritten item or ``None``) as the wrapper ``name``."""
 
     def register(fn: Rewrite) -> Wrapper:
-        made = Wrapper(name, frozenset(kinds), group, fn, (fn.__doc__ or "").strip())
+        made = Wrapper(name=name, kinds=frozenset(kinds), rewrite=fn, doc=(fn.__doc__ or "").strip(), group=group)
         WRAPPERS[name] = made
         return made
 
@@ -117,7 +115,7 @@ def mutation(name: str, kinds: Iterable[str], adaptable: bool) -> Callable[[Rewr
     """Decorator: register ``fn`` as the mutation ``name``."""
 
     def register(fn: Rewrite) -> Mutation:
-        made = Mutation(name, frozenset(kinds), adaptable, fn, (fn.__doc__ or "").strip())
+        made = Mutation(name=name, kinds=frozenset(kinds), rewrite=fn, doc=(fn.__doc__ or "").strip(), adaptable=adaptable)
         MUTATIONS[name] = made
         return made
 

@@ -266,6 +266,11 @@ class Entry:
     #: Unix time after which the entry is never served, and is deleted at the store's next eviction;
     #: ``None``: kept until evicted or purged (a store opened with ``ttl`` sets it at ``put``).
     expires_at: float | None = None
+    #: Name of the :class:`~stepcache.Embedder` that made ``embedding`` (its ``name``): a neighbour
+    #: search compares only vectors of one embedder. ``""``: set by the store at ``put`` from the
+    #: vector's length, to the name entries stored before embedders were recorded were given
+    #: (``stepcache.store._vectors.legacy_embedder``).
+    embedder: str = ""
 
 
 @dataclass(frozen=True, slots=True)

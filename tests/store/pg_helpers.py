@@ -41,3 +41,43 @@ def fresh_schema(url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def legacy_schema(url: str, schema: str, version: int) -> None:
+    """Create ``schema`` at version ``version`` (1 to 3) as StepCache left it before migrations were
+    recorded with names (``schema_migrations (version, applied_at timestamptz)``)."""
+    import psycopg
+
+    from stepcache.store._pg_migrations import MIGRATIONS
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
+        conn.execute(f"SET search_path = {schema}, public")
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        for step in MIGRATIONS[:version]:
+            conn.execute(step.sql)
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (step.version,))
+
+
+def insert_legacy(url: str, schema: str, key: str, vector: list[float], created_at: float = 1.0) -> None:
+    """An entry row as a schema before version 4 held it (no ``embedder``; ``entry_use`` from 3 on)."""
+    import psycopg
+
+    from stepcache._types import FORMAT_VERSION
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"SET search_path = {schema}, public")
+        row = conn.execute(
+            "INSERT INTO entries (key, namespace, model, family, signature, prompt, task, steps, text, prepared,"
+            " format_version, created_at, dim, embedding)"
+            " VALUES (%s, 'tenant-a', 'm1', 'linear', 'sig', 'p', '{}', ARRAY['x = 5'], 'x = 5', '{}', %s, %s, %s,"
+            " %s::vector) RETURNING id",
+            (key, FORMAT_VERSION, created_at, len(vector), str(list(vector)).replace(" ", "")),
+        ).fetchone()
+        assert row is not None
+        has_use = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.entry_use",)).fetchone()
+        if has_use and has_use[0]:
+            conn.execute(
+                "INSERT INTO entry_use (id, last_used, size) VALUES (%s, %s, %s)", (row[0], created_at, 4 * len(vector))
+            )

@@ -78,11 +78,41 @@ def payload_of(entry: Entry) -> int:
     )
 
 
+def legacy_sqlite(path: object, version: int) -> sqlite3.Connection:
+    """A SQLite database at schema ``version`` (1 to 3) as StepCache left it before migrations were
+    recorded with names (``schema_migrations (version, applied_at)``), open in autocommit mode."""
+    import time
+
+    from stepcache.store._sqlite_migrations import MIGRATIONS, SQLiteDatabase
+
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+    db = SQLiteDatabase(conn, "legacy")
+    for step in MIGRATIONS[:version]:
+        db.script(step.sql)
+        conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (step.version, time.time()))
+    return conn
+
+
 def insert_v1(conn: sqlite3.Connection, entry: Entry, created_at: float) -> None:
-    """``entry`` as a SQLite database at schema version 1 or 2 held it (``expires_at`` came with 3)."""
+    """``entry`` as a SQLite database at schema version 1 or 2 held it (``expires_at`` came with 3,
+    ``embedder`` with 4)."""
     from stepcache.store._codec import COLUMNS, entry_values
 
-    columns = COLUMNS[:-1]
-    values = entry_values(entry, created_at)[: len(columns) - 1]
+    columns = COLUMNS[:-2]
+    values = entry_values(entry, created_at, None, "")[: len(columns) - 1]
     marks = ", ".join("?" * len(values))
     conn.execute(f"INSERT INTO entries ({', '.join(columns[1:])}) VALUES ({marks})", values)
+
+
+def insert_v3(conn: sqlite3.Connection, entry: Entry, created_at: float) -> None:
+    """``entry`` as a SQLite database at schema version 3 held it (no ``embedder``)."""
+    from stepcache.store._codec import COLUMNS, entry_values, values_size
+
+    columns = COLUMNS[:-1]
+    values = entry_values(entry, created_at, None, "")[: len(columns) - 1]
+    marks = ", ".join("?" * (len(values) + 2))
+    conn.execute(
+        f"INSERT INTO entries ({', '.join(columns[1:])}, last_used, size) VALUES ({marks})",
+        (*values, created_at, values_size(values)),
+    )

@@ -9,16 +9,17 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from pg_helpers import IN_CI, fresh_schema, require_postgres
+from pg_helpers import IN_CI, fresh_schema, insert_legacy, legacy_schema, require_postgres
 from store_helpers import make_entry, run_in_threads, unit
 from stepcache._exceptions import ConfigurationError, StoreError, StoreVersionError
 from stepcache._types import FORMAT_VERSION, AuditOutcome, Route, TokenUsage
-from stepcache.store._pg_migrations import LATEST
+from stepcache.store._pg_migrations import LATEST, hnsw_index_name
+from stepcache.store._pg_settings import redact
 
 # In CI the [postgres] extra must be installed: a missing psycopg fails collection there instead of skipping.
 psycopg = __import__("psycopg") if IN_CI else pytest.importorskip("psycopg")
 
-from stepcache.store.postgres import PostgresStore, _redact  # noqa: E402
+from stepcache.store.postgres import PostgresStore  # noqa: E402
 
 
 @pytest.fixture
@@ -45,8 +46,8 @@ def test_unreachable_server_says_how_to_fix_it() -> None:
 
 
 def test_redact_hides_only_the_password() -> None:
-    assert _redact("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
-    assert _redact("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert redact("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
 @pytest.mark.parametrize(
@@ -57,7 +58,8 @@ def test_redact_hides_only_the_password() -> None:
         ("postgresql://u@127.0.0.1:9/db?ef_search=0", "ef_search"),
         ("postgresql://u@127.0.0.1:9/db?schema=Robert');DROP", "schema"),
         ("postgresql://u@127.0.0.1:9/db?min_size=5&max_size=2", "min_size"),
-        ("postgresql://u@127.0.0.1:9/db?no_such_libpq_option=1", "not a valid PostgreSQL URL"),
+        ("postgresql://u@127.0.0.1:9/db?no_such_libpq_option=1", "no option 'no_such_libpq_option'.*schema.*sslmode"),
+        ("postgresql://u@127.0.0.1:9/db?synchronous_commit=maybe", "synchronous_commit='maybe'"),
         ("postgresql://u@127.0.0.1:9/db?max_entries=0", "max_entries"),
         ("postgresql://u@127.0.0.1:9/db?ttl=soon", "ttl"),
     ],
@@ -110,8 +112,8 @@ def test_replicas_starting_together_migrate_once(pg_url: str, schema: str) -> No
 def test_a_newer_schema_is_refused(pg_url: str, schema: str) -> None:
     PostgresStore(pg_url, schema=schema).close()
     with psycopg.connect(pg_url) as conn:
-        conn.execute(f"INSERT INTO {schema}.schema_migrations (version) VALUES (%s)", (LATEST + 1,))
-    with pytest.raises(StoreVersionError, match="upgrade stepcache"):
+        conn.execute(f"INSERT INTO {schema}.schema_migrations VALUES (%s, 'later', 0)", (LATEST + 1,))
+    with pytest.raises(StoreVersionError, match="Upgrade StepCache"):
         PostgresStore(pg_url, schema=schema)
 
 
@@ -129,7 +131,8 @@ def test_each_dimension_gets_its_own_hnsw_index_and_is_searched_apart(pg_url: st
             " ORDER BY indexname",
             (schema,),
         ).fetchall()
-    assert [name for name, _ in rows] == ["entries_hnsw_16", "entries_hnsw_8"]
+    names = {hnsw_index_name("legacy-8", 8), hnsw_index_name("legacy-16", 16)}
+    assert {name for name, _ in rows} == names
     assert all("hnsw" in d and "vector_cosine_ops" in d for _, d in rows)
 
 
@@ -154,13 +157,14 @@ def test_filtered_search_uses_the_index_and_still_returns_k(pg_url: str, schema:
             plan = "\n".join(
                 r[0]
                 for r in conn.execute(
-                    "EXPLAIN SELECT id FROM entries WHERE dim = 32 AND namespace = 'tenant-a' AND model = 'm1'"
+                    "EXPLAIN SELECT id FROM entries WHERE embedder = 'legacy-32' AND dim = 32 AND namespace = 'tenant-a'"
+                    " AND model = 'm1'"
                     f" AND format_version = {FORMAT_VERSION} AND family = 'linear'"
                     " ORDER BY (embedding::vector(32)) <=> (%b::vector(32)) LIMIT 3",
                     (base,),
                 ).fetchall()
             )
-        assert "entries_hnsw_32" in plan and "Sort" not in plan
+        assert hnsw_index_name("legacy-32", 32) in plan and "Sort" not in plan
         found = store.nearest("tenant-a", "m1", base, k=3, family="linear")
     assert len(found) == 3 and all(e.key.startswith("mine") for e, _ in found)
     assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
@@ -210,22 +214,8 @@ def test_closed_store_refuses_work(pg_url: str, schema: str) -> None:
 
 @pg
 def test_migration_2_upgrades_a_version_1_schema(pg_url: str, schema: str) -> None:
-    from stepcache.store._pg_migrations import MIGRATIONS
-
-    with psycopg.connect(pg_url, autocommit=True) as conn:  # a schema as the previous StepCache left it
-        conn.execute(f"CREATE SCHEMA {schema}")
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
-        conn.execute(f"SET search_path = {schema}, public")
-        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
-        conn.execute(MIGRATIONS[0])
-        conn.execute("INSERT INTO schema_migrations (version) VALUES (1)")
-        conn.execute(
-            "INSERT INTO entries (key, namespace, model, family, signature, prompt, task, steps, text, prepared,"
-            " format_version, created_at, dim, embedding)"
-            " VALUES ('old', 'tenant-a', 'm1', 'linear', 'sig', 'p', '{}', ARRAY['x = 5'], 'x = 5', '{}', %s, 1.0, 2,"
-            " '[1,0]')",
-            (FORMAT_VERSION,),
-        )
+    legacy_schema(pg_url, schema, 1)  # a schema as StepCache left it at version 1
+    insert_legacy(pg_url, schema, "old", [1.0, 0.0])
     with PostgresStore(pg_url, schema=schema) as store:
         old = store.get("old")
         assert old is not None
@@ -286,24 +276,10 @@ def test_hits_write_nothing_their_last_use_goes_out_with_the_next_flush(pg_url: 
 @pg
 def test_migration_3_gives_old_entries_their_stored_time_as_last_use(pg_url: str, schema: str) -> None:
     from stepcache.store._codec import payload_size
-    from stepcache.store._pg_migrations import MIGRATIONS
 
-    with psycopg.connect(pg_url, autocommit=True) as conn:  # a schema as StepCache left it at version 2
-        conn.execute(f"CREATE SCHEMA {schema}")
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
-        conn.execute(f"SET search_path = {schema}, public")
-        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
-        conn.execute(MIGRATIONS[0])
-        conn.execute(MIGRATIONS[1])
-        conn.execute("INSERT INTO schema_migrations (version) VALUES (1), (2)")
-        for key, stored_at in [("old-b", 300.0), ("old-a", 100.0), ("old-c", 200.0)]:
-            conn.execute(
-                "INSERT INTO entries (key, namespace, model, family, signature, prompt, task, steps, text, prepared,"
-                " format_version, created_at, dim, embedding)"
-                " VALUES (%s, 'tenant-a', 'm1', 'linear', 'sig', 'p', '{}', ARRAY['x = 5'], 'x = 5', '{}', %s, %s, 2,"
-                " '[1,0]')",
-                (key, FORMAT_VERSION, stored_at),
-            )
+    legacy_schema(pg_url, schema, 2)  # a schema as StepCache left it at version 2
+    for key, stored_at in [("old-b", 300.0), ("old-a", 100.0), ("old-c", 200.0)]:
+        insert_legacy(pg_url, schema, key, [1.0, 0.0], created_at=stored_at)
     with PostgresStore(pg_url, schema=schema) as store:
         with psycopg.connect(pg_url) as conn:
             rows = conn.execute(

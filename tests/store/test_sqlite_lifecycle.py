@@ -104,7 +104,7 @@ def test_a_put_waits_out_a_short_write_and_succeeds(tmp_path: pathlib.Route, hol
 def test_reads_use_a_connection_that_cannot_write(tmp_path: pathlib.Route) -> None:
     with SQLiteStore(tmp_path / "cache.db") as store:
         store.put(make_entry("k"))
-        with store._db("test") as reader:
+        with store._file.connection("test") as reader:
             with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
                 reader.execute("DELETE FROM entries")
         conn = sqlite3.connect(tmp_path / "cache.db")
@@ -126,7 +126,7 @@ def test_hits_write_nothing_their_last_use_goes_out_with_the_next_flush(tmp_path
         store.put(make_entry("k", vector=unit([1.0])))
         written = _last_used(db, "k")
         statements: list[str] = []
-        store._writer.set_trace_callback(statements.append)
+        store._file._writer.set_trace_callback(statements.append)
         time.sleep(0.01)
         for _ in range(100):
             assert store.get("k") is not None
@@ -141,12 +141,10 @@ def test_hits_write_nothing_their_last_use_goes_out_with_the_next_flush(tmp_path
 
 
 def test_migration_3_gives_old_entries_their_stored_time_as_last_use(tmp_path: pathlib.Route) -> None:
-    from store_helpers import insert_v1, payload_of
-    from stepcache.store._migrations import MIGRATIONS, migrate
+    from store_helpers import insert_v1, legacy_sqlite, payload_of
 
     db = tmp_path / "cache.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    assert migrate(conn, "v2 db", MIGRATIONS[:2]) == 2
+    conn = legacy_sqlite(db, 2)
     for key, stored_at in [("old-b", 300.0), ("old-a", 100.0), ("old-c", 200.0)]:
         insert_v1(conn, make_entry(key), stored_at)
     conn.close()
@@ -170,7 +168,7 @@ def test_url_options_bound_the_store(tmp_path: pathlib.Route) -> None:
     with open_store(f"sqlite:///{str(db).lstrip('/')}?max_entries=5&max_bytes=2M&ttl=7d&busy_timeout=0.25") as store:
         assert isinstance(store, SQLiteStore)
         assert (store.limits.max_entries, store.limits.max_bytes, store.limits.ttl) == (5, 2 * 1024**2, 7 * 86400.0)
-        assert store._busy_timeout == 0.25
+        assert store.settings.busy_timeout == 0.25
     memory = open_store("memory://?max_entries=3&ttl=60")
     assert isinstance(memory, MemoryStore) and (memory.limits.max_entries, memory.limits.ttl) == (3, 60.0)
 

@@ -12,8 +12,9 @@ import pytest
 from stepcache._exceptions import StoreError, StoreVersionError
 from stepcache._types import AuditOutcome, Route, Scope, TokenUsage
 from stepcache.store import SQLiteStore
-from stepcache.store._migrations import LATEST_VERSION, MIGRATIONS, migrate
-from store_helpers import insert_v1, make_entry, run_in_threads, unit
+from stepcache.store._migrations import Migration, migrate
+from stepcache.store._sqlite_migrations import LATEST_VERSION, MIGRATIONS, SQLiteDatabase
+from store_helpers import insert_v1, legacy_sqlite, make_entry, run_in_threads, unit
 
 
 def test_entries_and_counters_survive_close_and_reopen(tmp_path: pathlib.Route) -> None:
@@ -147,7 +148,7 @@ def test_fresh_database_is_migrated_once(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
     SQLiteStore(db).close()
     first = _versions(db)
-    assert [v for v, _ in first] == [v for v, _ in MIGRATIONS]
+    assert [v for v, _ in first] == [step.version for step in MIGRATIONS]
     assert first[-1][0] == LATEST_VERSION
     SQLiteStore(db).close()
     assert _versions(db) == first  # nothing re-applied on reopen
@@ -162,7 +163,7 @@ def test_database_from_a_newer_stepcache_is_refused(tmp_path: pathlib.Route) -> 
     db = tmp_path / "cache.db"
     SQLiteStore(db).close()
     conn = sqlite3.connect(db)
-    conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)", (LATEST_VERSION + 1,))
+    conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'later', 0)", (LATEST_VERSION + 1,))
     conn.commit()
     conn.close()
     with pytest.raises(StoreVersionError, match="Upgrade StepCache") as info:
@@ -172,17 +173,18 @@ def test_database_from_a_newer_stepcache_is_refused(tmp_path: pathlib.Route) -> 
 
 def test_pending_migrations_apply_in_order_and_a_failing_one_rolls_back(tmp_path: pathlib.Route) -> None:
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    db = SQLiteDatabase(conn, "test db")
     steps = [
-        (1, "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);"),
-        (2, "CREATE TABLE b (y TEXT); CREATE TABLE c (z TEXT); INSERT INTO nowhere VALUES (1);"),
+        Migration(1, "a", "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);"),
+        Migration(2, "b and c", "CREATE TABLE b (y TEXT); CREATE TABLE c (z TEXT); INSERT INTO nowhere VALUES (1);"),
     ]
     with pytest.raises(sqlite3.OperationalError):
-        migrate(conn, "test db", steps)
+        migrate(db, steps)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "a" in tables and "b" not in tables and "c" not in tables
     assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations")] == [1]
-    fixed = [steps[0], (2, "CREATE TABLE b (y TEXT); CREATE TABLE c (z TEXT);")]
-    assert migrate(conn, "test db", fixed) == 2
+    fixed = [steps[0], Migration(2, "b and c", "CREATE TABLE b (y TEXT); CREATE TABLE c (z TEXT);")]
+    assert migrate(db, fixed) == 2
     assert conn.execute("SELECT x FROM a").fetchall() == [(1,)]  # migration 1 was not run twice
     conn.close()
 
@@ -245,13 +247,12 @@ def test_a_quarantine_is_seen_at_once_by_another_store_on_the_file(tmp_path: pat
 
 def test_migration_2_upgrades_a_version_1_database(tmp_path: pathlib.Route) -> None:
     db = tmp_path / "cache.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    assert migrate(conn, "v1 db", MIGRATIONS[:1]) == 1
+    conn = legacy_sqlite(db, 1)
     insert_v1(conn, make_entry("old"), 1.0)
     conn.execute("INSERT INTO counters VALUES ('tenant-a', 'linear', 'reuse', 2, 0, 30)")
     conn.close()
     with SQLiteStore(db) as store:
-        assert [v for v, _ in _versions(db)] == list(range(1, LATEST_VERSION + 1)) == [v for v, _ in MIGRATIONS]
+        assert [v for v, _ in _versions(db)] == list(range(1, LATEST_VERSION + 1)) == [m.version for m in MIGRATIONS]
         old = store.get("old")
         assert old is not None
         stats = store.stats()
@@ -263,7 +264,7 @@ def test_migration_2_upgrades_a_version_1_database(tmp_path: pathlib.Route) -> N
 
 
 def test_a_deleted_or_replaced_database_file_is_reported(tmp_path: pathlib.Route, monkeypatch: pytest.MonkeyPatch) -> None:
-    import stepcache.store.sqlite as sqlite_module
+    import stepcache.store._sqlite_file as sqlite_module
 
     monkeypatch.setattr(sqlite_module, "IDENTITY_CHECK_S", 0.0)
     path = tmp_path / "cache.db"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from .._types import AuditOutcome, Entry, Route, Scope, StoreStats, TokenUsage, Vector
 
@@ -20,6 +20,10 @@ __all__ = ["Store", "AuditStore", "quarantined_key"]
 
 
 class Store(ABC):
+    #: The store answers without a network round trip (it lives in this process: memory, a local
+    #: file), so a lookup may run on an event loop; ``False`` for a store behind a server.
+    in_process: ClassVar[bool] = False
+
     @abstractmethod
     def get(self, key: str) -> Entry | None:
         """The entry stored under the exact-match ``key``, or ``None``."""
@@ -43,11 +47,15 @@ class Store(ABC):
         vector: Vector,
         k: int = 4,
         family: str | None = None,
+        *,
+        embedder: str | None = None,
     ) -> list[tuple[Entry, float]]:
         """The ``k`` entries most similar to ``vector`` (cosine, highest first) in one namespace and model.
 
         ``family=None`` searches every family; the engine uses that to tell a semantic change (skip)
-        from a plain miss.
+        from a plain miss. Only vectors of ``embedder`` (an :attr:`Entry.embedder` name) are compared,
+        whatever their length; ``None`` means the name an unnamed entry of this vector's length is
+        stored under (see :attr:`Entry.embedder`).
         """
 
     @abstractmethod
@@ -57,6 +65,10 @@ class Store(ABC):
     @abstractmethod
     def stats(self, namespace: str | None = None) -> StoreStats:
         """Entry counts and served-path counts, for one namespace or all."""
+
+    def wait_ready(self) -> None:
+        """Return once work the store does in the background (building vector indexes) is done, so
+        that timings measure lookups, not index builds. Nothing to wait for by default."""
 
     def close(self) -> None:
         """Flush buffered counters and release connections."""

@@ -26,7 +26,6 @@ __all__ = [
     "decode_vector",
     "entry_values",
     "row_to_entry",
-    "add_count",
     "stats_from_rows",
     "payload_size",
     "values_size",
@@ -51,6 +50,7 @@ COLUMNS = (
     "cost_prompt_tokens",
     "cost_completion_tokens",
     "expires_at",
+    "embedder",
 )
 
 _VECTOR_DTYPE = np.dtype("<f4")
@@ -79,7 +79,7 @@ def decode_vector(blob: bytes) -> Vector:
     return np.frombuffer(blob, dtype=_VECTOR_DTYPE).astype(np.float32, copy=False)
 
 
-def entry_values(entry: Entry, created_at: float, expires_at: float | None = None) -> tuple[Any, ...]:
+def entry_values(entry: Entry, created_at: float, expires_at: float | None, embedder: str) -> tuple[Any, ...]:
     """Values for every column but ``id``, in :data:`COLUMNS` order."""
     return (
         entry.key,
@@ -98,6 +98,7 @@ def entry_values(entry: Entry, created_at: float, expires_at: float | None = Non
         entry.cost.prompt,
         entry.cost.completion,
         expires_at,
+        embedder,
     )
 
 
@@ -142,6 +143,7 @@ def row_to_entry(row: tuple[Any, ...] | Any, *, decoded: bool = False) -> Entry:
         cost_prompt,
         cost_completion,
         expires_at,
+        embedder,
     ) = row
     if not decoded:
         task, steps, prepared = load_json(task), load_json(steps), load_json(prepared)
@@ -161,22 +163,8 @@ def row_to_entry(row: tuple[Any, ...] | Any, *, decoded: bool = False) -> Entry:
         created_at=float(created_at),
         cost=TokenUsage(int(cost_prompt), int(cost_completion)),
         expires_at=None if expires_at is None else float(expires_at),
+        embedder=embedder,
     )
-
-
-def add_count(
-    counters: dict[tuple[str, str, str], list[int]],
-    key: tuple[str, str, str],
-    requests: int,
-    spent: int,
-    saved: int,
-) -> None:
-    """Add to the ``[requests, tokens spent, tokens saved]`` counter of ``(namespace, family, path)``,
-    starting it at zero: how every store buffers :meth:`~stepcache.store.Store.record`."""
-    counter = counters.setdefault(key, [0, 0, 0])
-    counter[0] += requests
-    counter[1] += spent
-    counter[2] += saved
 
 
 def stats_from_rows(

@@ -4,12 +4,13 @@ Shared by the memory, SQLite and PostgreSQL stores:
 
 * :class:`Limits`: ``max_entries``, ``max_bytes`` (stored payload, measured by
   ``_codec.payload_size``) and ``ttl`` (seconds an entry is served after it is stored), given to a
-  store's constructor or in its URL (``sqlite:///srv/cache.db?max_entries=100000&ttl=7d``).
+  store's constructor or in its URL (``sqlite:///srv/cache.db?max_entries=100000&ttl=7d``); every
+  store's settings (``_settings``) start with them.
 * :class:`CapCheck`: when a store counts itself against its cap. Counting scans an index, so it
   is not done per put but once the store's own puts could have filled the room left at the last
   count, and every :data:`CHECK_SECONDS` while it keeps storing (for other processes' puts).
-* :class:`UseBuffer`: last-use times of the entries lookups returned, held in memory and written
-  with the store's buffered counters, so that a cache hit never writes on its own.
+* :func:`maintain`: the check itself, for the database stores. Last-use times are buffered with
+  the counters (``_counters``), so that a cache hit never writes on its own.
 
 A check deletes expired entries, then, when the store is over a cap, the least recently used
 entries (last written, or last returned by ``get``, ``by_signature`` or ``nearest``) until it is
@@ -20,29 +21,31 @@ age out in the same order (nothing serves them, so nothing refreshes their last 
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote, urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from .._exceptions import ConfigurationError
+from .._exceptions import StoreError
 
 __all__ = [
     "Limits",
     "CapCheck",
-    "UseBuffer",
+    "Bounded",
+    "maintain",
+    "evict",
     "LOW_WATER",
     "CHECK_SECONDS",
     "CAPACITY",
     "EXPIRED",
     "PURGED",
     "EVICTION_REASONS",
-    "limits_from_query",
     "with_limits",
     "parse_bytes",
     "parse_seconds",
@@ -61,7 +64,8 @@ BATCH = 500
 CAPACITY, EXPIRED, PURGED = "capacity", "expired", "purged"
 EVICTION_REASONS = (CAPACITY, EXPIRED)
 
-_OPTIONS = ("max_entries", "max_bytes", "ttl")
+logger = logging.getLogger("stepcache.store")
+
 _BYTE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _SECOND_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -71,20 +75,13 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_entries: int | None = Field(default=None, ge=1)
-    max_bytes: int | None = Field(default=None, ge=1)
-    ttl: float | None = Field(default=None, gt=0)
-
-    @classmethod
-    def of(cls, *, max_entries: int | None, max_bytes: int | None, ttl: float | None, where: str) -> Limits:
-        try:
-            return cls(max_entries=max_entries, max_bytes=max_bytes, ttl=ttl)
-        except ValidationError as exc:
-            problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
-            raise ConfigurationError(
-                f"invalid size cap or expiry for {where}: {problems}. max_entries and max_bytes are positive "
-                "whole numbers, ttl a positive number of seconds (or leave them out: unbounded)"
-            ) from exc
+    max_entries: int | None = Field(default=None, ge=1, description="the most entries kept: a positive whole number")
+    max_bytes: int | None = Field(
+        default=None, ge=1, description="the most payload bytes kept: a positive number of bytes, or e.g. 500M, 2G"
+    )
+    ttl: float | None = Field(
+        default=None, gt=0, description="how long an entry is served: positive seconds, or e.g. 90m, 12h, 7d"
+    )
 
     @property
     def capped(self) -> bool:
@@ -123,24 +120,6 @@ def parse_seconds(text: str) -> float:
     if found is None:
         raise ValueError(f"{text!r} is not a duration; write seconds, or e.g. 90m, 12h, 7d")
     return float(found.group(1)) * _SECOND_UNITS[found.group(2).lower()]
-
-
-def limits_from_query(pairs: Iterable[tuple[str, str]], where: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """Split a URL's query into the lifecycle options (as constructor keywords) and the rest."""
-    ours: dict[str, Any] = {}
-    rest: list[tuple[str, str]] = []
-    for name, value in pairs:
-        if name not in _OPTIONS:
-            rest.append((name, value))
-            continue
-        try:
-            if name == "max_entries":
-                ours[name] = int(value)
-            else:
-                ours[name] = parse_seconds(value) if name == "ttl" else parse_bytes(value)
-        except ValueError as exc:
-            raise ConfigurationError(f"{where}: {name}={value!r} in the store URL: {exc}") from exc
-    return ours, rest
 
 
 def with_limits(url: str, *, max_entries: int | None, max_bytes: int | None, ttl: float | None) -> str:
@@ -217,31 +196,56 @@ class CapCheck:
             self._bytes_left = limits.max_bytes - size if limits.max_bytes is not None and size is not None else unknown
 
 
-class UseBuffer:
-    """Entry id → the last time a lookup returned it, in memory until the store writes it. Thread-safe."""
+class Bounded(Protocol):
+    """What :func:`maintain` and :func:`evict` need of a database store."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._times: dict[int, float] = {}
+    @property
+    def limits(self) -> Limits: ...
 
-    def touch(self, ids: Iterable[str | int]) -> None:
-        now = time.time()
-        with self._lock:
-            for row_id in ids:
-                self._times[int(row_id)] = now
+    def flush(self) -> None: ...
 
-    def take(self) -> dict[int, float]:
-        """Everything buffered, which the buffer forgets (see :meth:`give_back`)."""
-        with self._lock:
-            taken, self._times = self._times, {}
-        return taken
+    def _delete_expired(self) -> int:
+        """Delete every expired entry; how many went."""
 
-    def give_back(self, times: dict[int, float]) -> None:
-        """Times a failed write took: kept for the next one, unless a newer use came in meanwhile."""
-        with self._lock:
-            for row_id, when in times.items():
-                if self._times.get(row_id, 0.0) < when:
-                    self._times[row_id] = when
+    def _count(self) -> tuple[int, int]:
+        """Entries (quarantined and older formats too: they take room) and their payload bytes."""
 
-    def __len__(self) -> int:
-        return len(self._times)
+    def _evict_lru(self, entries: int, size: int) -> tuple[int, int] | None:
+        """Delete the least recently used entries until ``entries`` entries and ``size`` bytes are
+        gone; how many entries and bytes went, or ``None`` when another process is evicting."""
+
+
+def evict(store: Bounded, max_entries: int | None, max_bytes: int | None) -> int:
+    """``LifecycleStore.evict`` of a database store."""
+    store.flush()  # this process's last uses first, or a just-served entry could go
+    evicted = store._delete_expired()
+    if max_entries is not None or max_bytes is not None:
+        entries, size = store._count()
+        done = store._evict_lru(*excess(max_entries, max_bytes, entries, size))
+        if done is None:
+            raise StoreError("another process is evicting from this store right now; run the command again when it has finished")
+        evicted += done[0]
+    return evicted
+
+
+def maintain(store: Bounded, check: CapCheck, where: str) -> None:
+    """Run by a put that ``check`` said is due: delete expired entries and, over a cap, the least
+    recently used down to the low-water mark. Best effort: the put has succeeded."""
+    entries: int | None = None
+    size: int | None = None
+    try:
+        store.flush()
+        store._delete_expired()
+        if store.limits.capped:
+            entries, size = store._count()
+            if store.limits.over(entries, size):
+                done = store._evict_lru(*excess(*store.limits.low_water(), entries, size))
+                if done is None:  # another process is at it: look again after the interval
+                    entries = size = None
+                else:
+                    entries, size = entries - done[0], size - done[1]
+    except StoreError as exc:
+        entries = size = None
+        logger.warning("%s: expired or least recently used entries were not deleted this time: %s", where, exc)
+    finally:
+        check.checked(entries, size)

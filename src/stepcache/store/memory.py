@@ -12,17 +12,18 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
-from urllib.parse import parse_qsl
+from typing import Any
 
 import numpy as np
 
 from .._exceptions import ConfigurationError
 from .._types import FORMAT_VERSION, AuditOutcome, Entry, Route, Scope, StoreStats, TokenUsage, Vector
 from ._base import Store, quarantined_key
-from ._codec import add_count, dump_json, encode_vector, load_json, payload_size, stats_from_rows
-from ._lifecycle import CapCheck, Limits, excess, limits_from_query
-from ..retrieve.index import DEFAULT_THRESHOLD
-from ._vectors import ScopedIndexes
+from ._codec import dump_json, encode_vector, load_json, payload_size, stats_from_rows
+from ._counters import add_count
+from ._lifecycle import CapCheck, excess
+from ._settings import MemorySettings
+from ._vectors import ScopedIndexes, embedder_name
 
 __all__ = ["MemoryStore"]
 
@@ -30,19 +31,16 @@ __all__ = ["MemoryStore"]
 class MemoryStore(Store):
     """``MemoryStore()``, or ``open_store("memory://")``. Thread-safe.
 
-    ``max_entries``, ``max_bytes`` and ``ttl`` bound it as they bound the SQL stores
-    (``memory://?max_entries=1000``); last use is kept exactly, since it costs nothing here.
+    Options (:class:`~stepcache.store._settings.MemorySettings`): ``max_entries``, ``max_bytes`` and
+    ``ttl`` bound it as they bound the SQL stores (``memory://?max_entries=1000``); last use is kept
+    exactly, since it costs nothing here. ``index_threshold``: see ``SQLiteStore``.
     """
 
-    def __init__(
-        self,
-        *,
-        index_threshold: int = DEFAULT_THRESHOLD,
-        max_entries: int | None = None,
-        max_bytes: int | None = None,
-        ttl: float | None = None,
-    ) -> None:
-        self.limits = Limits.of(max_entries=max_entries, max_bytes=max_bytes, ttl=ttl, where="the in-memory store")
+    in_process = True
+
+    def __init__(self, **options: Any) -> None:
+        self.settings = MemorySettings.parse(options, _WHERE)
+        self.limits = self.settings
         self._check = CapCheck(self.limits)
         self._lock = threading.Lock()
         self._next_id = 1
@@ -58,8 +56,7 @@ class MemoryStore(Store):
         self._sizes: dict[int, int] = {}  # row id -> payload bytes
         self._bytes = 0
         self._evicted: dict[tuple[str, str], int] = defaultdict(int)  # (namespace, family) -> entries
-        self._threshold = index_threshold
-        self._vectors = ScopedIndexes(threshold=index_threshold)
+        self._vectors = ScopedIndexes(threshold=self.settings.index_threshold)
         self._dead_vectors = 0  # deleted rows still in self._vectors
 
     @classmethod
@@ -68,12 +65,8 @@ class MemoryStore(Store):
         location, _, query = url.partition("?")
         if location.rstrip("/") != "memory:":
             raise ConfigurationError(f"the in-memory store takes no location: use 'memory://', not {url!r}")
-        options, rest = limits_from_query(parse_qsl(query, keep_blank_values=True), "the in-memory store")
-        if rest:
-            raise ConfigurationError(
-                f"the in-memory store has no option {rest[0][0]!r}; it takes max_entries, max_bytes and ttl"
-            )
-        return cls(**options)
+        settings, _ = MemorySettings.from_query(query, _WHERE)
+        return cls(**settings.model_dump(exclude_unset=True))
 
     def get(self, key: str) -> Entry | None:
         with self._lock:
@@ -110,6 +103,7 @@ class MemoryStore(Store):
                 steps=tuple(load_json(steps_json)),
                 prepared=load_json(prepared_json),
                 expires_at=self.limits.expiry(created_at, entry.expires_at),
+                embedder=embedder_name(entry.embedder, embedding.shape[0]),
             )
             self._by_id[row_id] = stored
             self._by_key[stored.key] = stored
@@ -118,7 +112,7 @@ class MemoryStore(Store):
             self._sizes[row_id] = size
             self._bytes += size
             if stored.format_version == FORMAT_VERSION:  # under the lock: a rebuild must not add it twice
-                self._vectors.add(stored.scope.namespace, stored.scope.model, [(row_id, embedding)])
+                self._index([(row_id, stored)], self._vectors)
         if self._check.stored(size):
             entries, total = None, None
             try:
@@ -150,9 +144,12 @@ class MemoryStore(Store):
         vector: Vector,
         k: int = 4,
         family: str | None = None,
+        *,
+        embedder: str | None = None,
     ) -> list[tuple[Entry, float]]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-        found = self._vectors.search(namespace, model, query, k, family, self._resolve)
+        name = embedder_name(embedder, query.shape[0])
+        found = self._vectors.search(namespace, model, name, query, k, family, self._resolve)
         with self._lock:
             for e, _ in found:
                 if int(e.id) in self._used:
@@ -276,14 +273,20 @@ class MemoryStore(Store):
         a capped store's memory stays bounded however many entries pass through it."""
         if self._dead_vectors * 2 <= len(self._vectors):
             return
-        rebuilt = ScopedIndexes(threshold=self._threshold)
-        scopes: dict[tuple[str, str], list[tuple[int, Vector]]] = defaultdict(list)
-        for row_id, e in self._by_id.items():
-            if e.format_version == FORMAT_VERSION and row_id not in self._quarantined:
-                scopes[(e.scope.namespace, e.scope.model)].append((row_id, e.embedding))
-        for (namespace, model), rows in scopes.items():
-            rebuilt.add(namespace, model, rows)
+        rebuilt = ScopedIndexes(threshold=self.settings.index_threshold)
+        live = [(i, e) for i, e in self._by_id.items() if e.format_version == FORMAT_VERSION and i not in self._quarantined]
+        self._index(live, rebuilt)
         self._vectors, self._dead_vectors = rebuilt, 0
+
+    @staticmethod
+    def _index(rows: list[tuple[int, Entry]], indexes: ScopedIndexes) -> None:
+        groups: dict[tuple[str, str, str, int], tuple[list[int], list[Vector]]] = defaultdict(lambda: ([], []))
+        for row_id, e in rows:
+            ids, vectors = groups[(e.scope.namespace, e.scope.model, e.embedder, e.embedding.shape[0])]
+            ids.append(row_id)
+            vectors.append(e.embedding)
+        for (namespace, model, embedder, _), (ids, vectors) in groups.items():
+            indexes.add(namespace, model, embedder, ids, np.stack(vectors))
 
     def stats(self, namespace: str | None = None) -> StoreStats:
         with self._lock:
@@ -318,8 +321,10 @@ class MemoryStore(Store):
         return stats_from_rows(by_family.items(), paths, audits, by_quarantine.items(), evicted)
 
     def wait_ready(self) -> None:
-        """Wait for vector indexes being rebuilt in the background (benchmarks use this)."""
         self._vectors.wait_ready()
+
+
+_WHERE = "the in-memory store"
 
 
 def _expired(entry: Entry, now: float) -> bool:

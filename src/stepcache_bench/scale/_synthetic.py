@@ -8,9 +8,11 @@ import numpy as np
 
 from stepcache import FORMAT_VERSION, Entry, Scope, Store, TokenUsage
 
-__all__ = ["FAMILIES", "centres", "clustered", "synthetic_entry", "number_of", "fill"]
+__all__ = ["EMBEDDER", "FAMILIES", "centres", "clustered", "synthetic_entry", "number_of", "fill"]
 
 FAMILIES = ("linear", "json", "generic")
+#: The embedder name synthetic vectors carry: a store compares vectors of one embedder only.
+EMBEDDER = "scale-synthetic"
 
 
 def centres(count: int, dim: int, rng: np.random.Generator) -> np.ndarray:
@@ -30,7 +32,9 @@ def clustered(n: int, rng: np.random.Generator, around: np.ndarray, spread: floa
     return unit
 
 
-def synthetic_entry(i: int, vector: np.ndarray, *, namespace: str = "scale", model: str = "m") -> Entry:
+def synthetic_entry(
+    i: int, vector: np.ndarray, *, namespace: str = "scale", model: str = "m", embedder: str = EMBEDDER
+) -> Entry:
     """Entry number ``i`` (key ``scale-{i}``): a linear equation's steps, in one of :data:`FAMILIES`."""
     return Entry(
         key=f"scale-{namespace}-{model}-{i}",
@@ -41,6 +45,7 @@ def synthetic_entry(i: int, vector: np.ndarray, *, namespace: str = "scale", mod
         steps=(f"Step 1: {i % 17}x = {i % 101 - i % 13}", "Step 2: x = ..."),
         text="Step 1: ...\nStep 2: ...",
         embedding=vector,
+        embedder=embedder,
         prepared={"template": "Step 1: {a}x = {d}"},
         format_version=FORMAT_VERSION,
         cost=TokenUsage(50, 120),
@@ -52,7 +57,9 @@ def number_of(entry: Entry) -> int:
     return int(entry.key.rsplit("-", 1)[1])
 
 
-def fill(store: Store, vectors: np.ndarray, *, namespace: str = "scale", model: str = "m") -> None:
+def fill(
+    store: Store, vectors: np.ndarray, *, namespace: str = "scale", model: str = "m", embedder: str = EMBEDDER
+) -> None:
     """``store.put`` one :func:`synthetic_entry` per vector."""
     for i, vector in enumerate(vectors):
-        store.put(synthetic_entry(i, vector, namespace=namespace, model=model))
+        store.put(synthetic_entry(i, vector, namespace=namespace, model=model, embedder=embedder))

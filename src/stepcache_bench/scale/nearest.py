@@ -9,23 +9,14 @@ p50/p99 of ``nearest`` with and without a family filter, and recall@k against a 
 from __future__ import annotations
 
 import time
-from typing import Protocol, runtime_checkable
-
 import numpy as np
 
 from stepcache import Store
 
 from ._result import ScaleResult, Timing
-from ._synthetic import centres, clustered, fill, number_of
+from ._synthetic import EMBEDDER, centres, clustered, fill, number_of
 
 __all__ = ["measure_nearest"]
-
-
-@runtime_checkable
-class _BuildsIndexInBackground(Protocol):
-    """Stores that build their vector index in a background thread (memory, SQLite) can be waited for."""
-
-    def wait_ready(self) -> None: ...
 
 
 def measure_nearest(
@@ -48,16 +39,15 @@ def measure_nearest(
 
     probes = vectors[entries:]
     started = time.perf_counter()
-    store.nearest("scale", "m", probes[0], k)
-    if isinstance(store, _BuildsIndexInBackground):
-        store.wait_ready()
+    store.nearest("scale", "m", probes[0], k, embedder=EMBEDDER)
+    store.wait_ready()  # memory and SQLite build their index in the background
     ready_s = time.perf_counter() - started
 
     def timed(family: str | None) -> list[float]:
         times = []
         for q in probes:
             t = time.perf_counter()
-            store.nearest("scale", "m", q, k, family)
+            store.nearest("scale", "m", q, k, family, embedder=EMBEDDER)
             times.append((time.perf_counter() - t) * 1e3)
         return times
 
@@ -65,7 +55,7 @@ def measure_nearest(
     truth = np.argsort(-(probes @ vectors[:entries].T), axis=1)[:, :k]
     hits = 0
     for q, expected in zip(probes, truth):
-        found = {number_of(e) for e, _ in store.nearest("scale", "m", q, k)}
+        found = {number_of(e) for e, _ in store.nearest("scale", "m", q, k, embedder=EMBEDDER)}
         hits += len(found & set(expected.tolist()))
     return ScaleResult(
         measure="nearest",

@@ -24,7 +24,7 @@ import numpy as np
 from stepcache.store.postgres import PostgresStore, hnsw_index_statement
 
 from ._result import ScaleResult, Timing
-from ._synthetic import centres, clustered, number_of, synthetic_entry
+from ._synthetic import EMBEDDER, centres, clustered, number_of, synthetic_entry
 
 __all__ = ["measure_postgres"]
 
@@ -60,7 +60,7 @@ def measure_postgres(
         with _connect(url, schema) as conn:
             # An HNSW build whose graph fits in maintenance_work_mem is several times faster.
             conn.execute("SET maintenance_work_mem = '6GB'")
-            conn.execute(hnsw_index_statement(dim))
+            conn.execute(hnsw_index_statement(dim, EMBEDDER))
             conn.execute("ANALYZE entries")
         index_seconds = time.perf_counter() - started
 
@@ -71,12 +71,12 @@ def measure_postgres(
         for ef in ef_search:
             with PostgresStore(url, schema=schema, ef_search=ef, max_size=2) as store:
                 for probe in probes[:20]:  # warm the pool and the server's caches
-                    store.nearest("t0", "m", probe, k)
+                    store.nearest("t0", "m", probe, k, embedder=EMBEDDER)
                 latencies: list[float] = []
                 hits = 0
                 for probe, expected in zip(probes, truth):
                     started = time.perf_counter()
-                    found = store.nearest("t0", "m", probe, k)
+                    found = store.nearest("t0", "m", probe, k, embedder=EMBEDDER)
                     latencies.append((time.perf_counter() - started) * 1000)
                     hits += len({number_of(e) for e, _ in found} & expected)
                 put_per_second = 0.0
@@ -131,7 +131,7 @@ def _vector_bytes(vector: np.ndarray) -> bytes:
 def _copy(url: str, schema: str, vectors: np.ndarray, namespaces: np.ndarray) -> None:
     columns = (
         "key, namespace, model, family, signature, prompt, task, steps, text, prepared,"
-        " format_version, created_at, dim, embedding"
+        " format_version, created_at, dim, embedder, embedding"
     )
     now = time.time()
     with _connect(url, schema) as conn, conn.transaction(), conn.cursor() as cur:
@@ -139,14 +139,14 @@ def _copy(url: str, schema: str, vectors: np.ndarray, namespaces: np.ndarray) ->
             # The embedding goes as bytes already in pgvector's wire format (the server reads it as vector).
             copy.set_types(
                 ["text", "text", "text", "text", "text", "text", "json", "text[]", "text", "json",
-                 "int4", "float8", "int4", "bytea"]
+                 "int4", "float8", "int4", "text", "bytea"]
             )  # fmt: skip
             for i, vector in enumerate(vectors):
                 e = synthetic_entry(i, vector, namespace=f"t{namespaces[i]}")
                 copy.write_row(
                     (e.key, e.scope.namespace, e.scope.model, e.scope.family, e.signature, e.prompt,
                      json.dumps(e.task), list(e.steps), e.text, json.dumps(e.prepared), e.format_version,
-                     now + i * 1e-6, len(vector), _vector_bytes(vector))
+                     now + i * 1e-6, len(vector), e.embedder, _vector_bytes(vector))
                 )  # fmt: skip
         # What put() records besides the row, so that a size cap sees (and can evict) these entries too.
         cur.execute(

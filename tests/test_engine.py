@@ -291,3 +291,16 @@ def test_a_callers_ttl_and_max_age(cache: StepCache, backend: ScriptedBackend, s
     time.sleep(0.05)
     backend.enqueue("1. 4x + 2 = 30\n2. 4x = 28\n3. x = 7")
     assert cache.complete(user("Solve 4x + 2 = 30"), max_age=0.01).path is Route.MISS  # the entry is too old
+
+
+def test_entries_record_their_embedder_and_neighbours_are_searched_among_its_vectors(
+    cache: StepCache, backend: ScriptedBackend, store: MemoryStore
+) -> None:
+    backend.enqueue(LINEAR_ANSWER)
+    stored = cache.complete(user("Solve 3x + 5 = 20"))
+    assert stored.stored is not None
+    (entry,) = store.entries(ids=[stored.stored])
+    assert entry.embedder == cache.embedder.name
+    vector = cache.embedder.embed("Solve 3x + 5 = 20")
+    assert store.nearest("default", entry.scope.model, vector, 4, embedder=cache.embedder.name)
+    assert not store.nearest("default", entry.scope.model, vector, 4, embedder="another-embedder")

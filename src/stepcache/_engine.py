@@ -461,7 +461,9 @@ class StepCache:
     def _neighbours(self, req: ChatRequest, found: _Lookup, family: str | None) -> list[tuple[Entry, float]]:
         if found.vector is None:
             found.vector = self.embedder.embed(found.text or req.prompt)
-        return self.store.nearest(req.namespace, req.model, found.vector, self.config.neighbours, family)
+        return self.store.nearest(
+            req.namespace, req.model, found.vector, self.config.neighbours, family, embedder=self.embedder.name
+        )
 
     def _semantic_neighbour(self, req: ChatRequest, family: Family[Any], found: _Lookup) -> _Candidate | None:
         """A close entry of *another* family: the request changed kind, not constants."""
@@ -679,6 +681,7 @@ class StepCache:
             steps=tuple(repaired.steps),
             text=result.text,
             embedding=np.asarray(vector, dtype=np.float32),
+            embedder=self.embedder.name,
             prepared=family.prepare(task, repaired.steps, source),
             cost=repaired.usage,
             expires_at=None if lookup.ttl is None else time.time() + lookup.ttl,

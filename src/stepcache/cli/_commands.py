@@ -157,6 +157,7 @@ def _entry_json(e: Any) -> dict[str, Any]:
         "signature": e.signature, "prompt": e.prompt, "task": e.task, "steps": list(e.steps), "text": e.text,
         "embedding": [float(x) for x in e.embedding], "prepared": e.prepared, "format_version": e.format_version,
         "created_at": e.created_at, "cost": [e.cost.prompt, e.cost.completion], "expires_at": e.expires_at,
+        "embedder": e.embedder,
     }
 
 
@@ -215,6 +216,7 @@ def _import(args: argparse.Namespace) -> int:
                     embedding=np.asarray(d["embedding"], dtype=np.float32), prepared=d["prepared"],
                     format_version=d["format_version"], created_at=d["created_at"], cost=TokenUsage(*d["cost"]),
                     expires_at=d.get("expires_at"),  # absent in exports from before expiry was kept
+                    embedder=d.get("embedder", ""),  # absent before embedders were recorded: the store names it
                 )
             except (ValueError, KeyError, TypeError) as exc:
                 raise InvalidRequest(f"{args.file}:{number}: not an exported entry ({exc}); use 'stepcache export'") from exc

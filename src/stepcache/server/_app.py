@@ -676,10 +676,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def _local_store(cache: StepCache) -> bool:
     """Whether the store answers without network round trips, so a lookup may run on the event loop."""
-    from ..store.memory import MemoryStore
-    from ..store.sqlite import SQLiteStore
-
-    return isinstance(cache.store, MemoryStore | SQLiteStore)
+    return cache.store.in_process
 
 
 def _render(inbound: oa.Inbound, result: Result, response_id: str | None = None) -> Response:

@@ -77,7 +77,9 @@ def workload(n: int, seed: int) -> list[str]:
 def median_reuse_ms(audit_rate: float, prompts: list[str], seed: int) -> float:
     """Median time of a reuse answered by ``complete()``, with audits at ``audit_rate``."""
     upstream = DisagreeingUpstream(0.0, seed)
-    cache = StepCache(ScriptedBackend(responder=upstream), config=CacheConfig(audit_rate=audit_rate, audit_queue=100_000))
+    cache = StepCache(
+        ScriptedBackend(responder=upstream), config=CacheConfig(audit_rate=audit_rate, audit_queue=100_000)
+    )
     times = []
     for prompt in prompts:
         start = time.perf_counter()
@@ -92,7 +94,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--audit-rate", type=float, default=0.5)
-    parser.add_argument("--disagree", type=float, default=0.2, help="share of audit calls the upstream answers differently")
+    parser.add_argument(
+        "--disagree", type=float, default=0.2, help="share of audit calls the upstream answers differently"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--verbose", action="store_true", help="show StepCache's log of each disagreement")
     args = parser.parse_args()
@@ -119,9 +123,13 @@ def main() -> None:
 
     print(f"requests: {args.requests}  paths: {dict(sorted(paths.items()))}  audit rate: {args.audit_rate}")
     off, on = median_reuse_ms(0.0, prompts, args.seed), median_reuse_ms(args.audit_rate, prompts, args.seed)
-    print(f"median reuse latency of complete(): {off:.2f} ms without audits, {on:.2f} ms with audits at {args.audit_rate}")
-    print(f"{'family':<8} {'audit calls':>11} {'deviated':>9} {'agree':>6} {'disagree':>9} {'inconcl.':>9}  "
-          f"{'upstream deviated':>17}  {'measured disagreement':>21}")
+    print(
+        f"median reuse latency of complete(): {off:.2f} ms without audits, {on:.2f} ms with audits at {args.audit_rate}"
+    )
+    print(
+        f"{'family':<8} {'audit calls':>11} {'deviated':>9} {'agree':>6} {'disagree':>9} {'inconcl.':>9}  "
+        f"{'upstream deviated':>17}  {'measured disagreement':>21}"
+    )
     for family in ("json", "linear"):
         counts = stats.audits.get(family, {})
         calls, deviated = upstream.audit_calls[family], upstream.deviated[family]

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from stepcache import ChatRequest
+from stepcache.families.json_family import JsonFamily
 from stepcache_bench.oracle import Oracle
 from stepcache_bench.templated import templated_workload
 from stepcache_bench.workload import JsonTruth, WorkloadItem, load_workload
-from stepcache.families.json_family import JsonFamily
 
 _DATE_LIKE = ("-", ":")
 
@@ -56,7 +56,12 @@ def mistake(truth: JsonTruth, answer: dict[str, Any]) -> tuple[str, str] | None:
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+    if (
+        isinstance(a, (int, float))
+        and isinstance(b, (int, float))
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+    ):
         return abs(float(a) - float(b)) < 1e-9
     return bool(a == b)
 

@@ -28,7 +28,9 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 NOT_OURS = {"--force-reinstall"}  # pip's, in the hint that repairs a broken install
 
 
-def _tree(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def _tree(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     yield path, parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -120,8 +122,12 @@ def test_model_is_the_upstream_name_and_model_path_the_gguf_in_every_command() -
         options = {o: a for a in parser._actions for o in a.option_strings}
         if "--model" in options or "--model-path" in options:
             assert {"--upstream", "--model", "--model-path", "--threads"} <= set(options), path
-            calling[path] = (options["--model"].dest, options["--model"].metavar,
-                             options["--model-path"].dest, options["--model-path"].metavar)
+            calling[path] = (
+                options["--model"].dest,
+                options["--model"].metavar,
+                options["--model-path"].dest,
+                options["--model-path"].metavar,
+            )
     assert {("run",), ("serve",), ("demo",), ("bench",)} <= set(calling)
     assert set(calling.values()) == {("model", "NAME", "model_path", "FILE")}
 
@@ -141,8 +147,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"stepcache {stepcache.__version__}"
 
 
-def test_a_broken_plugin_is_skipped_and_the_rest_works(monkeypatch: pytest.MonkeyPatch,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_a_broken_plugin_is_skipped_and_the_rest_works(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     broken = EntryPoint(name="broken", value="no_such_package.cli:register", group=COMMAND_GROUP)
     installed = list(stepcache.cli.entry_points(group=COMMAND_GROUP))
     monkeypatch.setattr(stepcache.cli, "entry_points", lambda group: [broken, *installed])

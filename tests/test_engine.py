@@ -6,11 +6,8 @@ import json
 from typing import Any
 
 import pytest
+
 from engine_harness import LINEAR_ANSWER, PERSON, user
-
-from stepcache.backends.scripted import estimate_tokens
-
-from stepcache.families.linear import LinearFamily
 from stepcache import (
     InvalidRequest,
     MemoryStore,
@@ -19,6 +16,8 @@ from stepcache import (
     StepCache,
     UnverifiableAnswer,
 )
+from stepcache.backends.scripted import estimate_tokens
+from stepcache.families.linear import LinearFamily
 
 
 def final_value(text: str) -> str:
@@ -122,6 +121,7 @@ def test_semantic_change_from_linear_is_skip(cache: StepCache, backend: Scripted
 
 # -- json --------------------------------------------------------------------------------------
 
+
 def test_json_values_change_is_reused(cache: StepCache, backend: ScriptedBackend) -> None:
     backend.enqueue('{"name": "Alice", "age": 34, "city": "Paris"}')
     cache.complete(user(PERSON))
@@ -138,9 +138,7 @@ def test_json_added_key_is_patched_asking_only_for_that_key(cache: StepCache, ba
     result = cache.complete(user(PERSON.replace("city.", "city, country.")))
     assert result.path is Route.PATCH
     assert json.loads(result.text) == {"name": "Alice", "age": 34, "city": "Paris", "country": "France"}
-    asked = json.dumps([dict(m) for m in backend.calls[-1].messages]) + json.dumps(
-        backend.calls[-1].response_format
-    )
+    asked = json.dumps([dict(m) for m in backend.calls[-1].messages]) + json.dumps(backend.calls[-1].response_format)
     assert "country" in asked
     # the patch call must not ask for keys that were already verified
     last_instruction = backend.calls[-1].messages[-1]["content"]
@@ -215,9 +213,7 @@ def test_prose_instead_of_json_is_skip(cache: StepCache, backend: ScriptedBacken
     backend.enqueue('{"name": "Alice", "age": 34, "city": "Paris"}')
     cache.complete(user(PERSON))
     backend.enqueue("Alice is 34 and lives in Paris.")
-    result = cache.complete(
-        user("Write a short paragraph about the person Alice, age 34, who lives in Paris.")
-    )
+    result = cache.complete(user("Write a short paragraph about the person Alice, age 34, who lives in Paris."))
     assert result.path is Route.SKIP
     assert result.text == "Alice is 34 and lives in Paris."
 

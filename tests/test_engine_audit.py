@@ -9,9 +9,9 @@ import threading
 from typing import Any
 
 import pytest
-from engine_harness import LINEAR_ANSWER, PERSON, user
 from pydantic import ValidationError
 
+from engine_harness import LINEAR_ANSWER, PERSON, user
 from stepcache import (
     BackendRequest,
     CacheConfig,
@@ -37,6 +37,8 @@ WITH_JOB = PERSON.replace("city.", "city, occupation.")
 
 def person(occupation: str) -> str:
     return json.dumps({"name": "Alice", "age": 34, "city": "Paris", "occupation": occupation})
+
+
 LOOKALIKE_LINEAR = "1. 4x + 2 = 30\n2. 4x = 28\n3. x = 7"
 
 

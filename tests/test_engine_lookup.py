@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from engine_harness import LINEAR_ANSWER, PERSON, user
-
 from stepcache import MemoryStore, Route, ScriptedBackend, StepCache
 
 

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Iterator
 
 from engine_harness import LINEAR_ANSWER, PERSON, user
-
 from stepcache import BackendRequest, Completion, MemoryStore, Route, ScriptedBackend, StepCache
 from stepcache.backends import Backend
 

@@ -10,13 +10,13 @@ from stepcache import (
     InvalidRequest,
     MissingDependency,
     StepCacheError,
+    StepCheck,
     StoreError,
     UnverifiableAnswer,
     UpstreamProtocolError,
     UpstreamStatusError,
     UpstreamTimeout,
     Verification,
-    StepCheck,
 )
 from stepcache.server._auth import RateLimited, Unauthorized
 

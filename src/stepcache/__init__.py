@@ -31,8 +31,8 @@ from ._types import (
     Completion,
     Entry,
     Message,
-    Route,
     Result,
+    Route,
     Scope,
     StepCheck,
     StepCounts,
@@ -109,7 +109,10 @@ def __getattr__(name: str) -> object:
     if name == "Path":
         import warnings
 
-        warnings.warn("stepcache.Path is now stepcache.Route; the old name goes in the next release",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "stepcache.Path is now stepcache.Route; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return Route
     raise AttributeError(f"module 'stepcache' has no attribute {name!r}")

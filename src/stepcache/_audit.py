@@ -23,19 +23,19 @@ entry it was stored as and the entry it was patched from, since either part may 
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import logging
 import random
 import threading
 import time
-import contextvars
-import dataclasses
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import StepCacheError
-from ._types import AuditOutcome, ChatRequest, Route, Result, TokenUsage
+from ._types import AuditOutcome, ChatRequest, Result, Route, TokenUsage
 from .backends import Backend
 from .families import Family, Task
 from .store import AuditStore

@@ -25,8 +25,8 @@ from ._types import (
     ChatRequest,
     Completion,
     Entry,
-    Route,
     Result,
+    Route,
     Scope,
     StepCheck,
     StepCounts,
@@ -235,8 +235,13 @@ class StepCache:
 
     # -- public ------------------------------------------------------------------------------
     def complete(
-        self, request: ChatRequest | Mapping[str, Any], *, read: bool = True, write: bool = True,
-        ttl: float | None = None, max_age: float | None = None,
+        self,
+        request: ChatRequest | Mapping[str, Any],
+        *,
+        read: bool = True,
+        write: bool = True,
+        ttl: float | None = None,
+        max_age: float | None = None,
     ) -> Result:
         """Answer ``request`` from cache where a verified answer can be made, else from the model.
 
@@ -287,8 +292,13 @@ class StepCache:
         return result
 
     def stream(
-        self, request: ChatRequest | Mapping[str, Any], *, read: bool = True, write: bool = True,
-        ttl: float | None = None, max_age: float | None = None,
+        self,
+        request: ChatRequest | Mapping[str, Any],
+        *,
+        read: bool = True,
+        write: bool = True,
+        ttl: float | None = None,
+        max_age: float | None = None,
     ) -> AnswerStream:
         """Answer ``request`` as :meth:`complete` would, as text pieces sent as soon as they are safe.
 
@@ -348,7 +358,7 @@ class StepCache:
                     frozen = True  # this family sends nothing before the whole answer verifies
                     continue
                 if prefix.text.startswith(sent) and len(prefix.text) > len(sent):
-                    yield prefix.text[len(sent):]
+                    yield prefix.text[len(sent) :]
                     quiet_since = time.monotonic()
                     sent, settled = prefix.text, prefix.steps
                 if prefix.failed:
@@ -370,18 +380,25 @@ class StepCache:
         if not result.text.startswith(sent):
             result = self._after_sent(family, task, settled, sent, result)
         if len(result.text) > len(sent):
-            yield result.text[len(sent):]
+            yield result.text[len(sent) :]
         self._record(req, family, result, lookup)
         return result
 
-    def _after_sent(self, family: Family[Any], task: Task[Any], settled: tuple[str, ...], sent: str, result: Result) -> Result:
+    def _after_sent(
+        self, family: Family[Any], task: Task[Any], settled: tuple[str, ...], sent: str, result: Result
+    ) -> Result:
         """The verified answer that follows the steps already sent, when the repaired answer does
         not begin with them (a fallback written from scratch): the sent steps, then the answer's."""
         steps = list(settled) + [s for s in family.segment(task, result.text) if s not in settled]
         report = family.verify(task, steps)
         text = family.render(task, steps)
         if report.ok and text.startswith(sent):
-            return replace(result, text=text, verification=report, detail=f"{result.detail}; continued after the steps already streamed")
+            return replace(
+                result,
+                text=text,
+                verification=report,
+                detail=f"{result.detail}; continued after the steps already streamed",
+            )
         raise UnverifiableAnswer(
             "the repaired answer does not continue the verified steps already streamed; retry without streaming",
             report=report,
@@ -527,7 +544,8 @@ class StepCache:
             # The most steps verified wins; among equals the newest entry, which knows the most
             # about its layout (extraction programs confirmed by later answers).
             if best is None or (_passing(report), cand.entry.created_at) > (
-                _passing(best[2][2]), best[0].entry.created_at
+                _passing(best[2][2]),
+                best[0].entry.created_at,
             ):
                 best = (cand, adapted.notes, (cand, steps, report))
         if best is None or not patch:
@@ -553,14 +571,22 @@ class StepCache:
             verification=repaired.report,
             fallback=repaired.fallback,
             detail=f"{cand.how} match; {'; '.join((*notes, report.summary()))}; "
-            f"regenerated with {repaired.calls} model call(s)" + ("; deterministic fallback" if repaired.fallback else ""),
+            f"regenerated with {repaired.calls} model call(s)"
+            + ("; deterministic fallback" if repaired.fallback else ""),
         )
         lookup.served = repaired.steps
         return self._store(req, family, task, scope, key, lookup, repaired, result, source=cand.entry)
 
     def _repair(
-        self, req: ChatRequest, family: Family[Any], task: Task[Any], steps: list[str], report: Verification,
-        *, strict: bool = True, model_rounds: int | None = None,
+        self,
+        req: ChatRequest,
+        family: Family[Any],
+        task: Task[Any],
+        steps: list[str],
+        report: Verification,
+        *,
+        strict: bool = True,
+        model_rounds: int | None = None,
     ) -> _Repaired:
         """Bounded model repair of the failing region, then the family's deterministic fallback.
         A result still failing raises :class:`UnverifiableAnswer` (``strict``) or is returned."""
@@ -604,8 +630,15 @@ class StepCache:
 
     # -- miss / skip ---------------------------------------------------------------------------
     def _fresh(
-        self, req: ChatRequest, family: Family[Any], task: Task[Any], scope: Scope, key: str, lookup: _Lookup,
-        *, completion: Completion | None = None,
+        self,
+        req: ChatRequest,
+        family: Family[Any],
+        task: Task[Any],
+        scope: Scope,
+        key: str,
+        lookup: _Lookup,
+        *,
+        completion: Completion | None = None,
     ) -> Result:
         """Answer from the model (or from ``completion``, the model's answer already streamed)."""
         if completion is None:
@@ -618,15 +651,21 @@ class StepCache:
         if lookup.failed_patch is not None:
             failed, attempt = lookup.failed_patch
             repaired.usage = attempt.usage + repaired.usage
-            path, detail = Route.SKIP, (
-                f"{failed.how} match with entry {failed.entry.id}, but its patch still failed after "
-                f"{attempt.calls} model call(s) ({attempt.report.summary()}): generated fresh"
+            path, detail = (
+                Route.SKIP,
+                (
+                    f"{failed.how} match with entry {failed.entry.id}, but its patch still failed after "
+                    f"{attempt.calls} model call(s) ({attempt.report.summary()}): generated fresh"
+                ),
             )
         elif skip is not None:
-            path, detail = Route.SKIP, (
-                f"semantic change from entry {skip.entry.id} ({skip.entry.scope.family}"
-                f"{'' if skip.similarity is None else f', similarity {skip.similarity:.2f}'})"
-                f"{': ' + lookup.semantic_reason if lookup.semantic_reason else ''}: generated fresh"
+            path, detail = (
+                Route.SKIP,
+                (
+                    f"semantic change from entry {skip.entry.id} ({skip.entry.scope.family}"
+                    f"{'' if skip.similarity is None else f', similarity {skip.similarity:.2f}'})"
+                    f"{': ' + lookup.semantic_reason if lookup.semantic_reason else ''}: generated fresh"
+                ),
             )
         else:
             path, detail = Route.MISS, "no similar entry cached: generated fresh"
@@ -641,8 +680,13 @@ class StepCache:
             path=path,
             family=family.name,
             entry=None,
-            similarity=(lookup.failed_patch[0].similarity if lookup.failed_patch is not None
-                        else None if skip is None else skip.similarity),
+            similarity=(
+                lookup.failed_patch[0].similarity
+                if lookup.failed_patch is not None
+                else None
+                if skip is None
+                else skip.similarity
+            ),
             steps=StepCounts(reused=0, patched=len(repaired.steps), total=len(repaired.steps)),
             upstream_tokens=repaired.usage,
             verification=repaired.report,
@@ -650,9 +694,23 @@ class StepCache:
             detail=detail,
         )
         # A fresh answer after a semantic change can still confirm what that entry learned.
-        return self._store(req, family, task, scope, key, lookup, repaired, result,
-                           source=(lookup.failed_patch[0].entry if lookup.failed_patch is not None
-                                   else None if skip is None else skip.entry))
+        return self._store(
+            req,
+            family,
+            task,
+            scope,
+            key,
+            lookup,
+            repaired,
+            result,
+            source=(
+                lookup.failed_patch[0].entry
+                if lookup.failed_patch is not None
+                else None
+                if skip is None
+                else skip.entry
+            ),
+        )
 
     # -- store ---------------------------------------------------------------------------------
     def _store(
@@ -668,7 +726,9 @@ class StepCache:
         source: Entry | None = None,
     ) -> Result:
         if repaired.doubtful:
-            return replace(result, detail=f"{result.detail}; served unverified, not stored: {repaired.report.summary()}")
+            return replace(
+                result, detail=f"{result.detail}; served unverified, not stored: {repaired.report.summary()}"
+            )
         if not self.config.store_answers or not lookup.write:
             return result
         vector = lookup.vector if lookup.vector is not None else self.embedder.embed(lookup.text or req.prompt)

@@ -28,7 +28,7 @@ def normalise_text(text: str) -> str:
     for line in text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4).split("\n"):
         indent = _INDENT.match(line)
         lead = indent.group(0) if indent else ""
-        lines.append(lead + _INNER_SPACE.sub(" ", line[len(lead):]).rstrip())
+        lines.append(lead + _INNER_SPACE.sub(" ", line[len(lead) :]).rstrip())
     return textwrap.dedent("\n".join(lines)).strip("\n")
 
 

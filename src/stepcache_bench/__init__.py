@@ -16,8 +16,8 @@ at a set rate), and ``templated`` makes templated documents: one sender's layout
 and their mutations.
 """
 
-from .checker import CheckResult, check, check_answer
 from .bench import run_bench
+from .checker import CheckResult, check, check_answer
 from .demo import DemoReport, demo_workload, run_demo
 from .imperfect import ImperfectModel
 from .oracle import Oracle

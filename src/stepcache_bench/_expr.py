@@ -262,7 +262,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match:
-            raise ExprError(f"cannot read {text[pos:pos + 10]!r}")
+            raise ExprError(f"cannot read {text[pos : pos + 10]!r}")
         number, word, op = match.groups()
         if number is not None:
             tokens.append(("num", number))

@@ -116,16 +116,24 @@ def _try_form(rng: random.Random, form: int, integer: bool) -> _Equation | None:
     if form == 1:  # a(v - b) + c = d
         a, b, c, d = F(r(2, 6)), F(r(1, 9)), F(r(1, 15)), F(r(-10, 50))
         return _Equation(
-            form, lambda v: (f"{as_decimal(a)}({v} - {as_decimal(b)}){_signed(c)}", as_decimal(d)), lambda x: a * (x - b) + c, lambda x: d
+            form,
+            lambda v: (f"{as_decimal(a)}({v} - {as_decimal(b)}){_signed(c)}", as_decimal(d)),
+            lambda x: a * (x - b) + c,
+            lambda x: d,
         )
     if form == 2:  # v/a + b = c (always an integer solution)
         a, b = F(r(2, 8)), F(r(1, 12))
         c = b + rng.choice((-3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9))
-        return _Equation(form, lambda v: (f"{v}/{as_decimal(a)}{_signed(b)}", as_decimal(c)), lambda x: x / a + b, lambda x: c)
+        return _Equation(
+            form, lambda v: (f"{v}/{as_decimal(a)}{_signed(b)}", as_decimal(c)), lambda x: x / a + b, lambda x: c
+        )
     if form == 3:  # (a·v + b)/c = d
         a, b, c, d = F(r(2, 7)), F(r(1, 15)), F(r(2, 5)), F(r(1, 12))
         return _Equation(
-            form, lambda v: (f"({_lin(a, v)}{_signed(b)})/{as_decimal(c)}", as_decimal(d)), lambda x: (a * x + b) / c, lambda x: d
+            form,
+            lambda v: (f"({_lin(a, v)}{_signed(b)})/{as_decimal(c)}", as_decimal(d)),
+            lambda x: (a * x + b) / c,
+            lambda x: d,
         )
     if form == 4:  # a·v + b = c·v + d
         a = F(r(3, 9))
@@ -142,10 +150,14 @@ def _try_form(rng: random.Random, form: int, integer: bool) -> _Equation | None:
         q = F(r(1, 9), 2)
         x = F(r(1, 12)) if integer else F(2 * r(0, 8) + 1, 2)
         rhs = p * x + q
-        return _Equation(form, lambda v: (f"{_lin(p, v)}{_signed(q)}", as_decimal(rhs)), lambda y: p * y + q, lambda y: rhs)
+        return _Equation(
+            form, lambda v: (f"{_lin(p, v)}{_signed(q)}", as_decimal(rhs)), lambda y: p * y + q, lambda y: rhs
+        )
     # form 6: a - b·v = c
     a, b, c = F(r(10, 40)), F(r(2, 9)), F(r(-10, 30))
-    return _Equation(form, lambda v: (f"{as_decimal(a)} - {_lin(b, v)}", as_decimal(c)), lambda x: a - b * x, lambda x: c)
+    return _Equation(
+        form, lambda v: (f"{as_decimal(a)} - {_lin(b, v)}", as_decimal(c)), lambda x: a - b * x, lambda x: c
+    )
 
 
 def _pick(rng: random.Random, pool: Sequence[Any], k: int) -> list[Any]:
@@ -160,7 +172,9 @@ def _user(content: str, max_tokens: int | None) -> ChatBody:
     return ChatBody(messages=({"role": "user", "content": content},), max_tokens=max_tokens)
 
 
-def _adder(items: list[WorkloadItem], seed: int, task: str) -> Callable[[str, str, str | None, ChatBody, Any, bool], None]:
+def _adder(
+    items: list[WorkloadItem], seed: int, task: str
+) -> Callable[[str, str, str | None, ChatBody, Any, bool], None]:
     """``add(id, perturbation, base id, request, truth, semantic)``: append one item of ``task`` to ``items``.
 
     Each item names the family that should claim it: the task's own (``linear``, ``json``) unless the
@@ -410,7 +424,10 @@ def _json_body(record: _Record, template: str, style: str, max_tokens: int | Non
             "required": keys,
             "additionalProperties": False,
         }
-        response_format = {"type": "json_schema", "json_schema": {"name": record.kind, "schema": schema, "strict": True}}
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": record.kind, "schema": schema, "strict": True},
+        }
     elif style == "object":
         response_format = {"type": "json_object"}
     body = ChatBody(

@@ -29,9 +29,22 @@ __all__ = ["swap_key", "variable_once", "square_term", "percent_coefficient", "s
 #: A key of another meaning for a key (used by ``swap_key``); keys not listed take the first of
 #: ``_OTHER_KEYS`` the item does not already use.
 _OTHER_MEANING = {
-    "city": "email", "age": "phone", "in_stock": "sku", "email": "city", "price": "rating", "name": "id",
-    "country": "currency", "year": "pages", "pages": "year", "population": "founded", "total": "status",
-    "status": "total", "title": "isbn", "author": "publisher", "customer": "order_id", "items": "paid",
+    "city": "email",
+    "age": "phone",
+    "in_stock": "sku",
+    "email": "city",
+    "price": "rating",
+    "name": "id",
+    "country": "currency",
+    "year": "pages",
+    "pages": "year",
+    "population": "founded",
+    "total": "status",
+    "status": "total",
+    "title": "isbn",
+    "author": "publisher",
+    "customer": "order_id",
+    "items": "paid",
 }
 _OTHER_KEYS = ("email", "phone", "sku", "website", "rating", "notes")
 
@@ -67,21 +80,27 @@ def swap_key(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
     new = _OTHER_MEANING.get(old)
     if new is None or new in taken:
         new = next(k for k in _OTHER_KEYS if k not in taken)
-    listed = re.sub(rf"(?<![\w-]){re.escape(old)}(?![\w-])", new, task[where.list_start: where.list_end], count=1)
+    listed = re.sub(rf"(?<![\w-]){re.escape(old)}(?![\w-])", new, task[where.list_start : where.list_end], count=1)
     keys = tuple(new if k == old else k for k in truth.required_keys)
     expected = {k: v for k, v in truth.expected.items() if k != old}
     stated = re.search(rf"(?<![\w-]){re.escape(new)}\s*[:=]\s*([^;\n]+?)(?:[;\n]|\.\s|\.$|$)", task)
     if stated:
         expected[new] = _typed(stated.group(1))
-    update: dict[str, Any] = {"truth": truth.model_copy(update={"required_keys": keys, "expected": expected}),
-                              "family": "json"}
+    update: dict[str, Any] = {
+        "truth": truth.model_copy(update={"required_keys": keys, "expected": expected}),
+        "family": "json",
+    }
     rf = item.request.response_format
     if rf and rf.get("type") == "json_schema":
         types = key_types(item, truth)
-        update["response_format"] = schema_format("record", {
-            k: json_type(expected[new]) if k == new and new in expected else None if k == new else types[k]
-            for k in keys})
-    return with_task(item, task[: where.list_start] + listed + task[where.list_end:], **update)
+        update["response_format"] = schema_format(
+            "record",
+            {
+                k: json_type(expected[new]) if k == new and new in expected else None if k == new else types[k]
+                for k in keys
+            },
+        )
+    return with_task(item, task[: where.list_start] + listed + task[where.list_end :], **update)
 
 
 _VARIABLE = "(?<![A-Za-z\\\\]){}(?![A-Za-z])"
@@ -108,7 +127,7 @@ def variable_once(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None
     if not letters or not hits:
         return None
     hit, letter = rng.choice(hits), rng.choice(letters)
-    equation = truth.equation[: hit.start()] + letter + truth.equation[hit.end():]
+    equation = truth.equation[: hit.start()] + letter + truth.equation[hit.end() :]
     return _replace_equation(item, truth.equation, equation, truth=None, family="generic")
 
 
@@ -129,7 +148,7 @@ def square_term(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
     if not hits:
         return None
     rng.shuffle(hits)
-    squares = [truth.equation[: hit.end()] + "^2" + truth.equation[hit.end():] for hit in hits]
+    squares = [truth.equation[: hit.end()] + "^2" + truth.equation[hit.end() :] for hit in hits]
     truths = [_quadratic_truth(equation, truth.variable) for equation in squares]
     chosen = next((i for i, t in enumerate(truths) if t is not None), 0)
     return _replace_equation(item, truth.equation, squares[chosen], truth=truths[chosen], family="generic")
@@ -183,12 +202,13 @@ def percent_coefficient(item: WorkloadItem, rng: random.Random) -> WorkloadItem 
         factor = Fraction(percent, 100)
         if factor == old:
             continue
-        head, tail = truth.equation[: term.start()], truth.equation[term.end():]
+        head, tail = truth.equation[: term.start()], truth.equation[term.end() :]
         plain = f"{head}{as_decimal(factor)}{v}{tail}"
         new_truth = _linear_truth(truth, plain)
         if new_truth is not None and new_truth.solution != truth.solution:  # else the old answer is not stale
-            return _replace_equation(item, truth.equation, f"{head}{percent}% of {v}{tail}", truth=new_truth,
-                                     family="linear")
+            return _replace_equation(
+                item, truth.equation, f"{head}{percent}% of {v}{tail}", truth=new_truth, family="linear"
+            )
     return None
 
 
@@ -217,7 +237,7 @@ def stale_constant(item: WorkloadItem, rng: random.Random) -> WorkloadItem | Non
         rng.shuffle(numbers)
         for number in numbers:
             for other in _other_numbers(number.group(), rng):
-                equation = truth.equation[: number.start()] + other + truth.equation[number.end():]
+                equation = truth.equation[: number.start()] + other + truth.equation[number.end() :]
                 new_truth = _linear_truth(truth, equation)
                 if new_truth is not None and new_truth.solution != truth.solution:
                     return _replace_equation(item, truth.equation, equation, truth=new_truth)
@@ -232,7 +252,7 @@ def stale_constant(item: WorkloadItem, rng: random.Random) -> WorkloadItem | Non
                 continue
             new_text = _other_numbers(shown, rng)[0]
             new_value: Any = int(new_text) if isinstance(value, int) else float(new_text)
-            rewritten = task[: stated.start()] + stated.group().replace(shown, new_text) + task[stated.end():]
+            rewritten = task[: stated.start()] + stated.group().replace(shown, new_text) + task[stated.end() :]
             expected = {**truth.expected, key: new_value}
             return with_task(item, rewritten, truth=truth.model_copy(update={"expected": expected}))
     return None

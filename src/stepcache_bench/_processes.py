@@ -23,14 +23,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def python_process(code: str, *, ready_url: str, name: str, timeout_s: float = 30.0) -> Iterator[subprocess.Popen[bytes]]:
+def python_process(
+    code: str, *, ready_url: str, name: str, timeout_s: float = 30.0
+) -> Iterator[subprocess.Popen[bytes]]:
     """``python -c CODE``, yielded once ``ready_url`` answers 200; terminated after the block."""
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"the bench's {name} process exited with code {proc.returncode} (its error is above)")
+                raise RuntimeError(
+                    f"the bench's {name} process exited with code {proc.returncode} (its error is above)"
+                )
             try:
                 if httpx.get(ready_url, timeout=1).status_code == 200:
                     break

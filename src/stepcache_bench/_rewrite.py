@@ -14,9 +14,29 @@ from typing import Any
 from .workload import EvaluationTruth, JsonTruth, LinearTruth, QuadraticTruth, SystemTruth, WorkloadItem
 
 __all__ = [
-    "MATH_KINDS", "ANY_KIND", "Rewrite", "Wrapper", "Mutation", "WRAPPERS", "MUTATIONS", "kind_of", "wrapper",
-    "mutation", "validated", "task_index", "task_of", "with_task", "with_messages", "with_system", "split_sentences",
-    "math_spans", "KeyList", "key_list", "json_type", "key_types", "schema_format",
+    "MATH_KINDS",
+    "ANY_KIND",
+    "Rewrite",
+    "Wrapper",
+    "Mutation",
+    "WRAPPERS",
+    "MUTATIONS",
+    "kind_of",
+    "wrapper",
+    "mutation",
+    "validated",
+    "task_index",
+    "task_of",
+    "with_task",
+    "with_messages",
+    "with_system",
+    "split_sentences",
+    "math_spans",
+    "KeyList",
+    "key_list",
+    "json_type",
+    "key_types",
+    "schema_format",
 ]
 
 #: Truth kinds of maths questions; ``none`` is an item without ground truth.
@@ -60,12 +80,15 @@ class Wrapper(_Rewriter):
         if new is None:
             return None
         chained = item.perturbation.startswith("wrap:")
-        return validated(new, {
-            "id": f"{item.id}~{self.name}",
-            "perturbation": f"{item.perturbation}+{self.name}" if chained else f"wrap:{self.name}",
-            "base_id": item.base_id if chained else item.id,
-            "semantic": False,
-        })
+        return validated(
+            new,
+            {
+                "id": f"{item.id}~{self.name}",
+                "perturbation": f"{item.perturbation}+{self.name}" if chained else f"wrap:{self.name}",
+                "base_id": item.base_id if chained else item.id,
+                "semantic": False,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -82,12 +105,15 @@ class Mutation(_Rewriter):
         new = self._rewritten(item, rng)
         if new is None:
             return None
-        return validated(new, {
-            "id": f"{item.id}~{self.name}",
-            "perturbation": f"mutate:{self.name}",
-            "base_id": item.id,
-            "semantic": True,
-        })
+        return validated(
+            new,
+            {
+                "id": f"{item.id}~{self.name}",
+                "perturbation": f"mutate:{self.name}",
+                "base_id": item.id,
+                "semantic": True,
+            },
+        )
 
 
 def validated(item: WorkloadItem, update: dict[str, Any]) -> WorkloadItem:
@@ -115,7 +141,9 @@ def mutation(name: str, kinds: Iterable[str], adaptable: bool) -> Callable[[Rewr
     """Decorator: register ``fn`` as the mutation ``name``."""
 
     def register(fn: Rewrite) -> Mutation:
-        made = Mutation(name=name, kinds=frozenset(kinds), rewrite=fn, doc=(fn.__doc__ or "").strip(), adaptable=adaptable)
+        made = Mutation(
+            name=name, kinds=frozenset(kinds), rewrite=fn, doc=(fn.__doc__ or "").strip(), adaptable=adaptable
+        )
         MUTATIONS[name] = made
         return made
 
@@ -202,8 +230,8 @@ def key_list(text: str, keys: Sequence[str]) -> KeyList | None:
         return None
     starts = [m.end() for m in re.finditer(r"[.?!]\s+|\n", text[: match.start()])]
     start = starts[-1] if starts else 0
-    end = match.end() + (1 if text[match.end(): match.end() + 1] == "." else 0)
-    return KeyList(start, end, match.start(), match.end(), text[start: match.start()].strip())
+    end = match.end() + (1 if text[match.end() : match.end() + 1] == "." else 0)
+    return KeyList(start, end, match.start(), match.end(), text[start : match.start()].strip())
 
 
 def json_type(value: Any) -> str | None:
@@ -235,5 +263,4 @@ def schema_format(name: str, types: dict[str, str | None]) -> dict[str, Any]:
     """A strict ``json_schema`` response format requiring exactly ``types``' keys."""
     properties = {k: ({"type": t} if t else {}) for k, t in types.items()}
     schema = {"type": "object", "properties": properties, "required": list(types), "additionalProperties": False}
-    return {"type": "json_schema",
-            "json_schema": {"name": name, "schema": schema, "strict": True}}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}

@@ -27,9 +27,29 @@ from typing import Any, ClassVar, TypeVar
 from .workload import ChatBody, JsonTruth
 
 __all__ = [
-    "Layout", "Edit", "Rename", "Move", "Lookalike", "Remove", "Swap",
-    "Values", "pick", "person", "email_for", "digits", "money", "cents", "write_money", "read_money", "day",
-    "write_date", "read_date", "clock", "write_time", "read_time", "number",
+    "Layout",
+    "Edit",
+    "Rename",
+    "Move",
+    "Lookalike",
+    "Remove",
+    "Swap",
+    "Values",
+    "pick",
+    "person",
+    "email_for",
+    "digits",
+    "money",
+    "cents",
+    "write_money",
+    "read_money",
+    "day",
+    "write_date",
+    "read_date",
+    "clock",
+    "write_time",
+    "read_time",
+    "number",
 ]
 
 Values = dict[str, Any]
@@ -87,8 +107,7 @@ class Layout(ABC):
         if probe.count(marker) != 1:
             raise ValueError(f"{self.name}: the envelope must hold the document exactly once")
         before, after = probe.split(marker)
-        actual = _envelope_json({"messages": [dict(m) for m in body.messages],
-                                 "response_format": body.response_format})
+        actual = _envelope_json({"messages": [dict(m) for m in body.messages], "response_format": body.response_format})
         if not (actual.startswith(before) and actual.endswith(after)) or len(actual) < len(before) + len(after):
             return None
         middle = actual[len(before) : len(actual) - len(after)]
@@ -261,14 +280,70 @@ class Swap(Edit):
 # -- values -----------------------------------------------------------------------------------------
 
 FIRST_NAMES = (
-    "Maria", "James", "Aisha", "Chen", "Olusegun", "Sofia", "Liam", "Priya", "Mateo", "Hannah", "Yuki", "Fatima",
-    "Noah", "Zoë", "José", "Siobhán", "Anders", "Mei", "Kwame", "Elena", "Tomasz", "Grace", "Ravi", "Ingrid",
-    "Dmitri", "Leila", "Owen", "Camille", "Hiroshi", "Nadia", "Bartholomew", "Ana-Lucía",
+    "Maria",
+    "James",
+    "Aisha",
+    "Chen",
+    "Olusegun",
+    "Sofia",
+    "Liam",
+    "Priya",
+    "Mateo",
+    "Hannah",
+    "Yuki",
+    "Fatima",
+    "Noah",
+    "Zoë",
+    "José",
+    "Siobhán",
+    "Anders",
+    "Mei",
+    "Kwame",
+    "Elena",
+    "Tomasz",
+    "Grace",
+    "Ravi",
+    "Ingrid",
+    "Dmitri",
+    "Leila",
+    "Owen",
+    "Camille",
+    "Hiroshi",
+    "Nadia",
+    "Bartholomew",
+    "Ana-Lucía",
 )
 LAST_NAMES = (
-    "Keller", "Okafor", "Nguyen", "García", "Smith", "O'Brien", "Patel", "Johansson", "Kowalski", "Müller",
-    "Tanaka", "Haddad", "Brown", "Rossi", "Mensah", "Dubois", "Schmidt", "Fernández", "Lindqvist", "Cohen",
-    "Novak", "MacLeod", "Ivanova", "Singh", "Walsh", "Moreau", "Costa", "Yılmaz", "Adeyemi", "van der Berg",
+    "Keller",
+    "Okafor",
+    "Nguyen",
+    "García",
+    "Smith",
+    "O'Brien",
+    "Patel",
+    "Johansson",
+    "Kowalski",
+    "Müller",
+    "Tanaka",
+    "Haddad",
+    "Brown",
+    "Rossi",
+    "Mensah",
+    "Dubois",
+    "Schmidt",
+    "Fernández",
+    "Lindqvist",
+    "Cohen",
+    "Novak",
+    "MacLeod",
+    "Ivanova",
+    "Singh",
+    "Walsh",
+    "Moreau",
+    "Costa",
+    "Yılmaz",
+    "Adeyemi",
+    "van der Berg",
 )
 
 T = TypeVar("T")
@@ -288,8 +363,8 @@ def _ascii(text: str) -> str:
 
 
 def email_for(rng: random.Random, first: str, last: str, domains: Sequence[str]) -> str:
-    f, l = _ascii(first), _ascii(last.replace(" ", ""))
-    local = pick(rng, (f"{f}.{l}", f"{f}{l[:1]}", f"{f[:1]}{l}", f"{f}_{l}{rng.randint(1, 99)}", f"{l}.{f}"))
+    f, s = _ascii(first), _ascii(last.replace(" ", ""))
+    local = pick(rng, (f"{f}.{s}", f"{f}{s[:1]}", f"{f[:1]}{s}", f"{f}_{s}{rng.randint(1, 99)}", f"{s}.{f}"))
     return f"{local}@{pick(rng, domains)}"
 
 
@@ -356,8 +431,20 @@ def day(rng: random.Random, start: date = date(2024, 1, 8), span: int = 800) -> 
     return start + timedelta(days=rng.randrange(span))
 
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 

@@ -115,11 +115,20 @@ class StreamingUpstream:
         return user, prose(user)
 
     async def _chunks(self, body: dict[str, Any], call: Call) -> AsyncIterator[str]:
-        head = {"id": f"chatcmpl-ttft-{call.id}", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": body.get("model") or "fake-model"}
+        head = {
+            "id": f"chatcmpl-ttft-{call.id}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model") or "fake-model",
+        }
         pieces = _WORD.findall(call.text)
         try:
-            yield _sse({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+            yield _sse(
+                {
+                    **head,
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                }
+            )
             for piece in pieces:
                 await asyncio.sleep(self.token_delay_s)
                 call.chunks.append((time.monotonic(), piece))
@@ -153,12 +162,16 @@ class StreamingUpstream:
             call.chunks.append((time.monotonic(), text))
             call.end = "done"
             message = {"role": "assistant", "content": text}
-            return JSONResponse({
-                "id": f"chatcmpl-ttft-{call.id}", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model") or "fake-model",
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                "usage": _usage(user, len(_WORD.findall(text))),
-            })
+            return JSONResponse(
+                {
+                    "id": f"chatcmpl-ttft-{call.id}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model") or "fake-model",
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": _usage(user, len(_WORD.findall(text))),
+                }
+            )
 
         async def models(request: Request) -> Response:
             return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
@@ -173,12 +186,14 @@ class StreamingUpstream:
             self.slipped.clear()
             return JSONResponse({"wrong_step": self.wrong_step, "token_delay_s": self.token_delay_s})
 
-        return Starlette(routes=[
-            Route("/v1/chat/completions", chat, methods=["POST"]),
-            Route("/v1/models", models),
-            Route("/bench/calls", calls),
-            Route("/bench/settings", settings, methods=["POST"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", chat, methods=["POST"]),
+                Route("/v1/models", models),
+                Route("/bench/calls", calls),
+                Route("/bench/settings", settings, methods=["POST"]),
+            ]
+        )
 
 
 def _sse(event: dict[str, Any]) -> str:
@@ -187,8 +202,11 @@ def _sse(event: dict[str, Any]) -> str:
 
 def _usage(prompt: str, completion_tokens: int) -> dict[str, int]:
     prompt_tokens = len(prompt.split())
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
 def serve_upstream(port: int, token_delay_s: float) -> None:  # pragma: no cover - runs in a subprocess

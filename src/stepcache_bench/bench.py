@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ def run_bench(
         print(f"scale: filling a store with {entries:,} synthetic entries ...", file=sys.stderr)
         scale_results.append(measure_fast_path(entries))
     info: dict[str, Any] = {
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - started, 1),
         "backend": getattr(backend, "name", type(backend).__name__),
         "model": model,
@@ -127,10 +127,15 @@ def run_bench(
         "warm_up_s": None if warm_up_s is None else round(warm_up_s, 3),
         "latency_model": _describe(backend.latency) if isinstance(backend, ModelledLatency) else None,
         "journal": backend.describe() if isinstance(backend, CallJournal) else None,
-        "gptcache": {"threshold": GPTCACHE_THRESHOLD, "strict_threshold": GPTCACHE_STRICT_THRESHOLD,
-                     "evaluation": "SearchDistanceEvaluation()", "vector_store": "faiss IDMap,Flat (L2)",
-                     "scalar_store": "sqlite (temp file)", "embedding": "stepcache HashedNgramEmbedder (as StepCache)",
-                     "key": "the last message's content (get_prompt), as its OpenAI adapter's last_content"},
+        "gptcache": {
+            "threshold": GPTCACHE_THRESHOLD,
+            "strict_threshold": GPTCACHE_STRICT_THRESHOLD,
+            "evaluation": "SearchDistanceEvaluation()",
+            "vector_store": "faiss IDMap,Flat (L2)",
+            "scalar_store": "sqlite (temp file)",
+            "embedding": "stepcache HashedNgramEmbedder (as StepCache)",
+            "key": "the last message's content (get_prompt), as its OpenAI adapter's last_content",
+        },
         "stepcache_store": "SQLiteStore (temp file), HashedNgramEmbedder, default CacheConfig",
         "versions": _versions(),
         "machine": machine_info(),
@@ -167,8 +172,10 @@ def rebuild(out_dir: str | Path) -> BenchReport:
         previous = json.loads((out / "report.json").read_text(encoding="utf-8"))
         lines = (out / "requests.jsonl").read_text(encoding="utf-8").splitlines()
     except FileNotFoundError as exc:
-        raise InvalidRequest(f"{out} holds no finished bench run ({exc.filename} is missing); "
-                             "run 'stepcache bench --out DIR' first", param="rebuild") from exc
+        raise InvalidRequest(
+            f"{out} holds no finished bench run ({exc.filename} is missing); run 'stepcache bench --out DIR' first",
+            param="rebuild",
+        ) from exc
     records = [RequestRecord.model_validate_json(line) for line in lines if line.strip()]
     settings = dict(previous["settings"])
     journal = settings.get("journal")
@@ -182,8 +189,10 @@ def rebuild(out_dir: str | Path) -> BenchReport:
 
 
 def _describe(latency: LatencyModel) -> str:
-    return (f"{latency.per_call_s * 1e3:g} ms per call + {latency.per_prompt_token_s * 1e3:g} ms per prompt token "
-            f"+ {latency.per_completion_token_s * 1e3:g} ms per completion token")
+    return (
+        f"{latency.per_call_s * 1e3:g} ms per call + {latency.per_prompt_token_s * 1e3:g} ms per prompt token "
+        f"+ {latency.per_completion_token_s * 1e3:g} ms per completion token"
+    )
 
 
 def _versions() -> dict[str, str]:

@@ -246,7 +246,9 @@ def _judge_value(truth: LinearTruth, value: Fraction, tokens: tuple[str, ...], r
         return expected  # a right rounding: the steps must hold for the exact solution
     if value != expected:
         reasons.append(f"final {truth.variable} = {format_fraction(value)}, expected {truth.solution}")
-    elif truth.format == "fraction" and not any("." not in t and ("/" in t or expected.denominator == 1) for t in tokens):
+    elif truth.format == "fraction" and not any(
+        "." not in t and ("/" in t or expected.denominator == 1) for t in tokens
+    ):
         reasons.append(f"asked for a fraction, got {tokens[-1]}")
     elif truth.format == "decimal" and not any("/" not in t for t in tokens):
         reasons.append(f"asked for a decimal, got {tokens[-1]}")

@@ -17,7 +17,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -120,7 +120,7 @@ def run_demo(
         for system in systems:
             system.close()
     info = {
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - started, 2),
         "stepcache": stepcache_version(),
         "backend": getattr(backend, "name", type(backend).__name__),
@@ -251,7 +251,9 @@ def print_report(report: DemoReport, file: Any = None) -> None:
             print("  ".join(cells), file=out)
     for s in report.systems:
         if s.paths:
-            print(f"{s.system} path mix: {_path_mix(s)}; stale reuse {s.stale_reuse}, over-skip {s.over_skip}", file=out)
+            print(
+                f"{s.system} path mix: {_path_mix(s)}; stale reuse {s.stale_reuse}, over-skip {s.over_skip}", file=out
+            )
     if report.markdown_path:
         print(f"report: {report.markdown_path}  (every request: {report.json_path})", file=out)
 

@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any
 
 from stepcache import BackendRequest
+
 from ._expr import (
     Expr,
     ExprError,

@@ -170,9 +170,14 @@ class CallJournal(Backend):
     def describe(self) -> dict[str, Any]:
         with self._lock:
             recorded = sum(float(row["seconds"]) for row in self._calls.values())
-            return {"file": str(self.path), "loaded": self.loaded, "live_calls": self.live,
-                    "replayed_calls": self.replayed, "recorded_calls": len(self._calls),
-                    "recorded_model_s": round(recorded, 1)}
+            return {
+                "file": str(self.path),
+                "loaded": self.loaded,
+                "live_calls": self.live,
+                "replayed_calls": self.replayed,
+                "recorded_calls": len(self._calls),
+                "recorded_model_s": round(recorded, 1),
+            }
 
     def close(self) -> None:
         with self._lock:

@@ -284,14 +284,27 @@ def run_loadgen(
     """:func:`run_load` against ``url``, or against a proxy of its own (``workers`` processes on ``store``:
     default memory://, or a temporary SQLite file for several workers) started for the run."""
     if url is not None:
-        return asyncio.run(run_load(url, requests=requests, concurrency=concurrency,
-                                    latency_samples=latency_samples, client=client))
+        return asyncio.run(
+            run_load(url, requests=requests, concurrency=concurrency, latency_samples=latency_samples, client=client)
+        )
     with tempfile.TemporaryDirectory(prefix="stepcache-loadgen-") as scratch, ExitStack() as stack:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         store = store or ("memory://" if workers == 1 else f"sqlite:///{scratch}/cache.db")
-        proc = stack.enter_context(python_process(
-            f"from stepcache_bench.loadgen import serve; serve({port}, {workers}, {store!r})",
-            ready_url=url + "/healthz", name="proxy"))
-        return asyncio.run(run_load(url, requests=requests, concurrency=concurrency, latency_samples=latency_samples,
-                                    server_pid=proc.pid, client=client))
+        proc = stack.enter_context(
+            python_process(
+                f"from stepcache_bench.loadgen import serve; serve({port}, {workers}, {store!r})",
+                ready_url=url + "/healthz",
+                name="proxy",
+            )
+        )
+        return asyncio.run(
+            run_load(
+                url,
+                requests=requests,
+                concurrency=concurrency,
+                latency_samples=latency_samples,
+                server_pid=proc.pid,
+                client=client,
+            )
+        )

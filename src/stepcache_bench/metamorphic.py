@@ -64,7 +64,6 @@ from ._rewrite import (
     with_task,
     wrapper,
 )
-from stepcache import BackendRequest
 from .workload import EvaluationTruth, JsonTruth, LinearTruth, SystemTruth, WorkloadItem
 
 __all__ = [
@@ -80,10 +79,26 @@ __all__ = [
     "wrap_chain",
     "wrapped_workload",
     # wrappers
-    "answer_line", "system_format", "latex", "unicode_ops", "json_skeleton", "key_bullets", "response_format",
-    "instruction_first", "markdown", "code_fence", "politeness", "whitespace", "persona", "multi_turn",
+    "answer_line",
+    "system_format",
+    "latex",
+    "unicode_ops",
+    "json_skeleton",
+    "key_bullets",
+    "response_format",
+    "instruction_first",
+    "markdown",
+    "code_fence",
+    "politeness",
+    "whitespace",
+    "persona",
+    "multi_turn",
     # mutations
-    "swap_key", "variable_once", "square_term", "percent_coefficient", "stale_constant",
+    "swap_key",
+    "variable_once",
+    "square_term",
+    "percent_coefficient",
+    "stale_constant",
 ]
 
 # -- wrappers: the answer's presentation ----------------------------------------------------------
@@ -98,14 +113,21 @@ def answer_line(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
         if truth.answer != "steps" or truth.boxed or truth.places is not None:
             return None
         v = truth.variable
-        lines: tuple[str, ...] = (f"End with the line `{v} = <value>`.", f"Last line: {v} = ?", f"Final answer: {v} = [answer]",
-                 f"Write the last line as {v} = ...", f"Answer format: {v} = ___")
+        lines: tuple[str, ...] = (
+            f"End with the line `{v} = <value>`.",
+            f"Last line: {v} = ?",
+            f"Final answer: {v} = [answer]",
+            f"Write the last line as {v} = ...",
+            f"Answer format: {v} = ___",
+        )
     elif isinstance(truth, EvaluationTruth):
         lines = ("Final answer: [answer]", "End with: Answer = <value>", "Result = ?")
     elif isinstance(truth, SystemTruth):
         names = list(truth.solution)
-        lines = (f"End with the lines `{names[0]} = <value>` and `{names[-1]} = <value>`.",
-                 "Final answer: " + ", ".join(f"{n} = ?" for n in names))
+        lines = (
+            f"End with the lines `{names[0]} = <value>` and `{names[-1]} = <value>`.",
+            "Final answer: " + ", ".join(f"{n} = ?" for n in names),
+        )
     else:
         return None
     joiner = rng.choice((" ", "\n", "\n\n"))
@@ -119,10 +141,15 @@ def system_format(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None
     ``places`` follow it, so it still describes a right answer. JSON: "the JSON object only"."""
     truth = item.truth
     if isinstance(truth, JsonTruth):
-        return with_system(item, rng.choice((
-            "Respond with the JSON object only: no prose before or after it.",
-            "You are called by a program that parses your reply as JSON. Reply with JSON only.",
-        )))
+        return with_system(
+            item,
+            rng.choice(
+                (
+                    "Respond with the JSON object only: no prose before or after it.",
+                    "You are called by a program that parses your reply as JSON. Reply with JSON only.",
+                )
+            ),
+        )
     if not isinstance(truth, LinearTruth) or truth.answer != "steps" or truth.boxed or truth.places is not None:
         return None
     solution = Fraction(truth.solution)
@@ -216,8 +243,8 @@ def json_skeleton(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None
     where = key_list(task, truth.required_keys)
     if where is None:
         return with_task(item, f"{task.rstrip()}\n{lead}\n{shown}")
-    rest = task[where.end:].lstrip()
-    return with_task(item, f"{task[:where.start]}{lead}\n{shown}" + (f"\n{rest}" if rest else ""))
+    rest = task[where.end :].lstrip()
+    return with_task(item, f"{task[: where.start]}{lead}\n{shown}" + (f"\n{rest}" if rest else ""))
 
 
 @wrapper("key_bullets", kinds=("json",), group="keys")
@@ -232,9 +259,9 @@ def key_bullets(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
         return None
     bullet = rng.choice(("-", "*", "•"))
     listed = "\n".join(f"{bullet} {k}" for k in truth.required_keys)
-    rest = task[where.end:].lstrip()
+    rest = task[where.end :].lstrip()
     lead = where.lead.rstrip(":").strip() or "Keys"
-    return with_task(item, f"{task[:where.start]}{lead}:\n{listed}" + (f"\n{rest}" if rest else ""))
+    return with_task(item, f"{task[: where.start]}{lead}:\n{listed}" + (f"\n{rest}" if rest else ""))
 
 
 @wrapper("response_format", kinds=("json",), group="response_format")
@@ -248,8 +275,12 @@ def response_format(item: WorkloadItem, rng: random.Random) -> WorkloadItem | No
     style = rng.choice([s for s in ("json_schema", "json_object", "text") if s != current])
     task = task_of(item)
     if style == "json_schema":
-        return with_task(item, task, response_format=schema_format("record", key_types(item, truth)),
-                          truth=truth.model_copy(update={"additional_keys": False}))
+        return with_task(
+            item,
+            task,
+            response_format=schema_format("record", key_types(item, truth)),
+            truth=truth.model_copy(update={"additional_keys": False}),
+        )
     if style == "text" and "json" not in task.casefold():
         task = task.rstrip() + " Reply with a JSON object."
     rf = {"type": "json_object"} if style == "json_object" else None
@@ -280,8 +311,8 @@ def markdown(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
     if spans:
         variants.append(task.replace(spans[0], f"**{spans[0]}**", 1))
     if isinstance(item.truth, JsonTruth) and (where := key_list(task, item.truth.required_keys)):
-        listed = task[where.list_start: where.list_end]
-        variants.append(f"{task[: where.list_start]}**{listed}**{task[where.list_end:]}")
+        listed = task[where.list_start : where.list_end]
+        variants.append(f"{task[: where.list_start]}**{listed}**{task[where.list_end :]}")
     parts = split_sentences(task)
     if len(parts) >= 2:
         variants.append("\n".join(f"- {s}" for s in parts))
@@ -296,7 +327,7 @@ def code_fence(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
     if spans and rng.random() < 0.5:
         span = spans[0]
         at = task.index(span)
-        after = task[at + len(span):]
+        after = task[at + len(span) :]
         if not after.startswith("?"):  # "satisfies 3x + 5 = 20?" reads badly with a fence: fence it all
             after = after[1:] if after.startswith(".") else after
             return with_task(item, f"{task[:at].rstrip()}\n```\n{span}\n```\n{after.lstrip()}".rstrip())
@@ -308,8 +339,15 @@ def code_fence(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
 @wrapper("politeness", kinds=ANY_KIND, group="politeness")
 def politeness(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
     """Greetings and thanks around the request: "Hi! Could you please help me with this? ... Thanks!"."""
-    opener = rng.choice(("Hi! Could you please help me with this?", "Hello there, could you help me out?",
-                         "Hey, quick one for you:", "Good morning! I'd really appreciate your help with this.", ""))
+    opener = rng.choice(
+        (
+            "Hi! Could you please help me with this?",
+            "Hello there, could you help me out?",
+            "Hey, quick one for you:",
+            "Good morning! I'd really appreciate your help with this.",
+            "",
+        )
+    )
     closer = rng.choice(("Thanks a lot!", "Thank you so much :)", "Much appreciated.", "Thanks in advance!", ""))
     if not opener and not closer:
         opener = "Hi! Could you please help me with this?"
@@ -328,12 +366,21 @@ def whitespace(item: WorkloadItem, rng: random.Random) -> WorkloadItem | None:
 # -- wrappers: the conversation ------------------------------------------------------------------
 
 _PERSONAS = {
-    "math": ("You are a patient math tutor.", "You are a helpful assistant. Be accurate and concise.",
-             "You are StepBot, the homework helper of a tutoring app. Double-check your arithmetic."),
-    "json": ("You are a data-entry assistant for a CRM.", "You are a helpful assistant that produces clean data.",
-             "You convert customer records for an inventory system."),
-    "other": ("You are a helpful assistant.", "You are a friendly, knowledgeable assistant.",
-              "You are an assistant for a small business. Keep answers short."),
+    "math": (
+        "You are a patient math tutor.",
+        "You are a helpful assistant. Be accurate and concise.",
+        "You are StepBot, the homework helper of a tutoring app. Double-check your arithmetic.",
+    ),
+    "json": (
+        "You are a data-entry assistant for a CRM.",
+        "You are a helpful assistant that produces clean data.",
+        "You convert customer records for an inventory system.",
+    ),
+    "other": (
+        "You are a helpful assistant.",
+        "You are a friendly, knowledgeable assistant.",
+        "You are an assistant for a small business. Keep answers short.",
+    ),
 }
 
 
@@ -381,8 +428,8 @@ def wrap_chain(item: WorkloadItem, chain: Sequence[Wrapper], rng: random.Random)
         return None
     order = list(WRAPPERS)
     current: WorkloadItem | None = item
-    for wrapper in sorted(chain, key=lambda w: order.index(w.name) if w.name in order else len(order)):
-        current = wrapper(current, rng) if current is not None else None
+    for wrap in sorted(chain, key=lambda w: order.index(w.name) if w.name in order else len(order)):
+        current = wrap(current, rng) if current is not None else None
     return current
 
 
@@ -408,5 +455,3 @@ def wrapped_workload(
     made = [v for v in variants if v is not None]
     rng.shuffle(made)
     return [*items, *made]
-
-

@@ -41,6 +41,7 @@ from fractions import Fraction
 from typing import Any
 
 from stepcache import BackendError, BackendRequest
+
 from ._expr import coefficient, difference, format_fraction, linear_coefficients, parse_chain, show
 from .workload import (
     ArithmeticTruth,
@@ -296,9 +297,7 @@ def _asked_keys(truth: JsonTruth, request: BackendRequest, whole: str) -> list[s
     return list(truth.required_keys) + [k for k in truth.expected if k not in truth.required_keys]
 
 
-def _json(
-    truth: JsonTruth, request: BackendRequest, prompt: str, whole: str, wrong: bool, rng: random.Random
-) -> str:
+def _json(truth: JsonTruth, request: BackendRequest, prompt: str, whole: str, wrong: bool, rng: random.Random) -> str:
     obj: dict[str, Any] = {k: truth.expected.get(k) for k in _asked_keys(truth, request, whole)}
     if wrong:
         _json_mistake(obj, truth, prompt, rng)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stepcache import MissingDependency
+
 from .report import BenchReport, records_by_system
 from .runner import PATHS, RequestRecord
 

@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from stepcache import Backend, BackendRequest, StepCacheError
+
 from .checker import CheckResult, check
 from .stats import percentile
 from .systems import Answer, System

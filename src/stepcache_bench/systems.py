@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stepcache import Backend, BackendRequest, ChatRequest, Embedder, MissingDependency, Result
+
 from .workload import WorkloadItem
 
 __all__ = [
@@ -287,10 +288,9 @@ def _stepcache(backend: Backend, workdir: Path) -> System:
 
 def _stepcache_unconfirmed(backend: Backend, workdir: Path) -> System:
     """StepCache reusing a word problem's solution without a second instance's confirmation."""
-    from stepcache import StepCache
+    from stepcache import HashedNgramEmbedder, SQLiteStore, StepCache
     from stepcache.families import load_families
     from stepcache.families.arithmetic import ArithmeticFamily
-    from stepcache import HashedNgramEmbedder, SQLiteStore
 
     families = [ArithmeticFamily(confirmations=0) if f.name == "arithmetic" else f for f in load_families()]
     store = SQLiteStore(workdir / "stepcache.db")

@@ -57,8 +57,16 @@ __all__ = ["LAYOUTS", "MUTATION_NAMES", "Layout", "Edit", "layout_of", "template
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
-        OrderConfirmation(), VendorInvoice(), BankAlert(), StoreReceipt(), HotelBooking(), DeliveryNotice(),
-        SupportTicket(), CalendarInvite(), JobPosting(), FlightTicket(),
+        OrderConfirmation(),
+        VendorInvoice(),
+        BankAlert(),
+        StoreReceipt(),
+        HotelBooking(),
+        DeliveryNotice(),
+        SupportTicket(),
+        CalendarInvite(),
+        JobPosting(),
+        FlightTicket(),
     )
 }
 MUTATION_NAMES: tuple[str, ...] = ("rename_label", "move_field", "add_lookalike", "swap_values", "remove_field")
@@ -98,11 +106,19 @@ def _documents(layout: Layout, seed: int, count: int) -> list[WorkloadItem]:
         seen.add(text)
         index = len(items)
         first = f"tpl{seed}-{layout.name}-00"
-        items.append(WorkloadItem(
-            id=f"tpl{seed}-{layout.name}-{index:02d}", request=layout.request(text), task="json",
-            perturbation="base" if index == 0 else f"template:{layout.name}", base_id=None if index == 0 else first,
-            seed=seed, semantic=False, truth=layout.truth(layout.expected(values)), family="json",
-        ))
+        items.append(
+            WorkloadItem(
+                id=f"tpl{seed}-{layout.name}-{index:02d}",
+                request=layout.request(text),
+                task="json",
+                perturbation="base" if index == 0 else f"template:{layout.name}",
+                base_id=None if index == 0 else first,
+                seed=seed,
+                semantic=False,
+                truth=layout.truth(layout.expected(values)),
+                family="json",
+            )
+        )
     return items
 
 
@@ -139,8 +155,14 @@ def templated_mutations(items: Sequence[WorkloadItem], rng: random.Random) -> li
     return made
 
 
-def _mutate(layout: Layout, edit: Edit, base_id: str, members: Sequence[tuple[WorkloadItem, str]],
-            rng: random.Random, taken: set[str]) -> WorkloadItem | None:
+def _mutate(
+    layout: Layout,
+    edit: Edit,
+    base_id: str,
+    members: Sequence[tuple[WorkloadItem, str]],
+    rng: random.Random,
+    taken: set[str],
+) -> WorkloadItem | None:
     order = list(members)
     rng.shuffle(order)
     for item, document in order:
@@ -153,7 +175,14 @@ def _mutate(layout: Layout, edit: Edit, base_id: str, members: Sequence[tuple[Wo
         while ident in taken:
             ident, n = f"{item.id}~{edit.name}-{n}", n + 1
         return WorkloadItem(
-            id=ident, request=layout.request(text), task="json", perturbation=f"mutate:{edit.name}",
-            base_id=base_id, seed=item.seed, semantic=edit.semantic, truth=layout.truth(expected), family="json",
+            id=ident,
+            request=layout.request(text),
+            task="json",
+            perturbation=f"mutate:{edit.name}",
+            base_id=base_id,
+            seed=item.seed,
+            semantic=edit.semantic,
+            truth=layout.truth(expected),
+            family="json",
         )
     return None

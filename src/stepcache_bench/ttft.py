@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,18 @@ from ._ttft_upstream import json_answer, prose, solve
 from .runner import stepcache_version
 from .stats import percentile
 
-__all__ = ["SCENARIOS", "TARGETS_MS", "chat_body", "prompts", "read_stream", "run_ttft", "render_markdown", "write_outputs",
-           "summary_lines", "serve_proxy"]
+__all__ = [
+    "SCENARIOS",
+    "TARGETS_MS",
+    "chat_body",
+    "prompts",
+    "read_stream",
+    "run_ttft",
+    "render_markdown",
+    "write_outputs",
+    "summary_lines",
+    "serve_proxy",
+]
 
 SCENARIOS = ("bypass", "generic-miss", "linear-miss", "linear-miss-failing-step", "json-miss", "reuse")
 #: Issue 13: extra TTFT through the proxy (bypass, generic), first step after the model wrote it (linear), reuse TTFT.
@@ -93,7 +103,9 @@ class Sample:
 def read_stream(client: httpx.Client, url: str, body: dict[str, Any], key: str) -> Sample:
     """Send ``body`` to ``url``'s chat completions and read the SSE answer, timing each content delta."""
     sent_at = time.monotonic()
-    with client.stream("POST", url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}) as response:
+    with client.stream(
+        "POST", url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+    ) as response:
         if response.status_code != 200:
             raise RuntimeError(f"{url} answered HTTP {response.status_code}: {response.read()[:300]!r}")
         sample = Sample(sent_at, sent_at, response.headers.get("x-stepcache-path"))
@@ -124,8 +136,10 @@ def prompts(scenario: str, n: int, rng: random.Random) -> list[str]:
     if scenario in ("bypass", "generic-miss"):
         return [f"Write a few sentences about lighthouse number {i} on the northern coast." for i in range(n + 1)]
     if scenario == "json-miss":
-        return [f"Return a JSON object with keys city and year: the city is Lyon and the year is {1900 + i}."
-                for i in range(n + 1)]
+        return [
+            f"Return a JSON object with keys city and year: the city is Lyon and the year is {1900 + i}."
+            for i in range(n + 1)
+        ]
     out: list[str] = []
     while len(out) < n + 1:
         a, b, k = rng.randint(2, 9), rng.randint(1, 40), rng.randint(1, 30)
@@ -136,8 +150,13 @@ def prompts(scenario: str, n: int, rng: random.Random) -> list[str]:
 
 
 def chat_body(scenario: str, prompt: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": _MODEL, "messages": [{"role": "user", "content": prompt}], "stream": True,
-                            "stream_options": {"include_usage": True}, "temperature": 0.7 if scenario == "bypass" else 0}
+    body: dict[str, Any] = {
+        "model": _MODEL,
+        "messages": [{"role": "user", "content": prompt}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0.7 if scenario == "bypass" else 0,
+    }
     if scenario == "json-miss":
         body["response_format"] = {"type": "json_object"}
     return body
@@ -247,23 +266,27 @@ def run_scenario(
                 continue
             streamed = [c for c in calls if c["stream"]]
             needs_model = scenario != "reuse"
-            records.append(RequestRecord(
-                prompt=prompt,
-                path=proxied.path,
-                first_text=proxied.pieces[0],
-                proxy_ttft_ms=_ms(proxied.ttft_s),
-                direct_ttft_ms=_ms(direct.ttft_s),
-                proxy_total_ms=_ms(proxied.done_at - proxied.sent_at),
-                direct_total_ms=_ms(direct.done_at - direct.sent_at),
-                proxy_lag_ms=_ms(proxied.at[0] - _needed_at(scenario, streamed[0])) if needs_model and streamed else None,
-                direct_lag_ms=_ms(_direct_lag(scenario, direct, direct_call)) if needs_model else None,
-                proxy_gaps_ms=[_ms(g) for g in proxied.gaps_s()],
-                direct_gaps_ms=[_ms(g) for g in direct.gaps_s()],
-                upstream_calls=len(calls),
-                upstream_streams_cut=sum(_cut(c) for c in streamed),
-                right=_right(scenario, prompt, proxied.text),
-                wrong_step_shown=scenario.startswith("linear") and _shows_wrong_step(prompt, proxied.text),
-            ))
+            records.append(
+                RequestRecord(
+                    prompt=prompt,
+                    path=proxied.path,
+                    first_text=proxied.pieces[0],
+                    proxy_ttft_ms=_ms(proxied.ttft_s),
+                    direct_ttft_ms=_ms(direct.ttft_s),
+                    proxy_total_ms=_ms(proxied.done_at - proxied.sent_at),
+                    direct_total_ms=_ms(direct.done_at - direct.sent_at),
+                    proxy_lag_ms=_ms(proxied.at[0] - _needed_at(scenario, streamed[0]))
+                    if needs_model and streamed
+                    else None,
+                    direct_lag_ms=_ms(_direct_lag(scenario, direct, direct_call)) if needs_model else None,
+                    proxy_gaps_ms=[_ms(g) for g in proxied.gaps_s()],
+                    direct_gaps_ms=[_ms(g) for g in direct.gaps_s()],
+                    upstream_calls=len(calls),
+                    upstream_streams_cut=sum(_cut(c) for c in streamed),
+                    right=_right(scenario, prompt, proxied.text),
+                    wrong_step_shown=scenario.startswith("linear") and _shows_wrong_step(prompt, proxied.text),
+                )
+            )
     finally:
         upstream.wrong_step(False)
     return records
@@ -292,13 +315,23 @@ def summarise(scenario: str, records: Sequence[RequestRecord]) -> dict[str, Any]
         "scenario": scenario,
         "requests": len(records),
         "paths": dict(Counter(r.path or "none" for r in records)),
-        "ttft_ms": {"direct": pcts([r.direct_ttft_ms for r in records]), "proxy": pcts([r.proxy_ttft_ms for r in records])},
-        "total_ms": {"direct": pcts([r.direct_total_ms for r in records]), "proxy": pcts([r.proxy_total_ms for r in records])},
-        "lag_ms": {"direct": pcts([r.direct_lag_ms for r in records if r.direct_lag_ms is not None]),
-                   "proxy": pcts([r.proxy_lag_ms for r in records if r.proxy_lag_ms is not None])},
+        "ttft_ms": {
+            "direct": pcts([r.direct_ttft_ms for r in records]),
+            "proxy": pcts([r.proxy_ttft_ms for r in records]),
+        },
+        "total_ms": {
+            "direct": pcts([r.direct_total_ms for r in records]),
+            "proxy": pcts([r.proxy_total_ms for r in records]),
+        },
+        "lag_ms": {
+            "direct": pcts([r.direct_lag_ms for r in records if r.direct_lag_ms is not None]),
+            "proxy": pcts([r.proxy_lag_ms for r in records if r.proxy_lag_ms is not None]),
+        },
         # Gaps mean something only where text streams as the model writes it.
-        "median_gap_ms": {"direct": median([g for r in records for g in r.direct_gaps_ms]) if streams_text else None,
-                          "proxy": median([g for r in records for g in r.proxy_gaps_ms]) if streams_text else None},
+        "median_gap_ms": {
+            "direct": median([g for r in records for g in r.direct_gaps_ms]) if streams_text else None,
+            "proxy": median([g for r in records for g in r.proxy_gaps_ms]) if streams_text else None,
+        },
         "upstream_calls": sum(r.upstream_calls for r in records),
         "upstream_streams_cut": sum(r.upstream_streams_cut for r in records),
         "right_answers": sum(r.right for r in records),
@@ -314,19 +347,36 @@ def judge(summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         if (s := summaries.get(name)) is None:
             continue
         direct, proxy = s["ttft_ms"]["direct"]["p50"], s["ttft_ms"]["proxy"]["p50"]
-        out.append(_target(name, f"p50 TTFT through the proxy ≤ direct + {extra:g} ms", proxy <= direct + extra,
-                           f"{proxy:.1f} ms vs {direct:.1f} ms direct (+{proxy - direct:.1f} ms)"))
+        out.append(
+            _target(
+                name,
+                f"p50 TTFT through the proxy ≤ direct + {extra:g} ms",
+                proxy <= direct + extra,
+                f"{proxy:.1f} ms vs {direct:.1f} ms direct (+{proxy - direct:.1f} ms)",
+            )
+        )
         g_direct, g_proxy = s["median_gap_ms"]["direct"], s["median_gap_ms"]["proxy"]
         allowed = max(GAP_TOLERANCE[0], GAP_TOLERANCE[1] * g_direct)
-        out.append(_target(name, f"median inter-chunk gap unchanged (within {GAP_TOLERANCE[0]:g} ms or "
-                                 f"{GAP_TOLERANCE[1]:.0%})", abs(g_proxy - g_direct) <= allowed,
-                           f"{g_proxy:.2f} ms vs {g_direct:.2f} ms direct"))
+        out.append(
+            _target(
+                name,
+                f"median inter-chunk gap unchanged (within {GAP_TOLERANCE[0]:g} ms or {GAP_TOLERANCE[1]:.0%})",
+                abs(g_proxy - g_direct) <= allowed,
+                f"{g_proxy:.2f} ms vs {g_direct:.2f} ms direct",
+            )
+        )
     for name in ("linear-miss", "linear-miss-failing-step"):
         if (s := summaries.get(name)) is None:
             continue
         p50, p95 = s["lag_ms"]["proxy"]["p50"], s["lag_ms"]["proxy"]["p95"]
-        out.append(_target(name, f"step 1 reaches the client ≤ {lag:g} ms after the model wrote its line break (p50)",
-                           p50 <= lag, f"p50 {p50:.1f} ms, p95 {p95:.1f} ms"))
+        out.append(
+            _target(
+                name,
+                f"step 1 reaches the client ≤ {lag:g} ms after the model wrote its line break (p50)",
+                p50 <= lag,
+                f"p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+            )
+        )
     if (s := summaries.get("reuse")) is not None:
         p50 = s["ttft_ms"]["proxy"]["p50"]
         out.append(_target("reuse", f"median TTFT ≤ {reuse:g} ms", p50 <= reuse, f"{p50:.2f} ms"))
@@ -362,31 +412,55 @@ def run_ttft(
     """Start the fake model and the proxy, run ``scenarios``, and return (and with ``out``, write) the report."""
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown or requests < 1:
-        raise ValueError(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}" if unknown
-                         else f"requests must be 1 or more, got {requests}")
+        raise ValueError(
+            f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}"
+            if unknown
+            else f"requests must be 1 or more, got {requests}"
+        )
     started = time.perf_counter()
-    info = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
-            "stepcache": stepcache_version(), "token_delay_ms": token_delay_s * 1000, "requests": requests,
-            "percentiles": PERCENTILES, "command": command or "stepcache bench ttft", "seed": seed}
+    info = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "stepcache": stepcache_version(),
+        "token_delay_ms": token_delay_s * 1000,
+        "requests": requests,
+        "percentiles": PERCENTILES,
+        "command": command or "stepcache bench ttft",
+        "seed": seed,
+    }
     upstream_port, proxy_port = free_port(), free_port()
     upstream_url, proxy_url = f"http://127.0.0.1:{upstream_port}", f"http://127.0.0.1:{proxy_port}"
     records: dict[str, list[RequestRecord]] = {}
     with ExitStack() as stack:
-        stack.enter_context(python_process(
-            f"from stepcache_bench._ttft_upstream import serve_upstream; serve_upstream({upstream_port}, {token_delay_s!r})",
-            ready_url=upstream_url + "/v1/models", name="upstream"))
-        stack.enter_context(python_process(
-            f"from stepcache_bench.ttft import serve_proxy; serve_proxy({proxy_port}, {upstream_url + '/v1'!r})",
-            ready_url=proxy_url + "/healthz", name="proxy"))
+        stack.enter_context(
+            python_process(
+                f"from stepcache_bench._ttft_upstream import serve_upstream; serve_upstream({upstream_port}, {token_delay_s!r})",
+                ready_url=upstream_url + "/v1/models",
+                name="upstream",
+            )
+        )
+        stack.enter_context(
+            python_process(
+                f"from stepcache_bench.ttft import serve_proxy; serve_proxy({proxy_port}, {upstream_url + '/v1'!r})",
+                ready_url=proxy_url + "/healthz",
+                name="proxy",
+            )
+        )
         client = stack.enter_context(httpx.Client(timeout=60))
         upstream = Upstream(client, upstream_url)
         for i, scenario in enumerate(scenarios):
             log(f"ttft: {scenario} ({requests} requests) ...")
-            records[scenario] = run_scenario(scenario, requests, proxy_url, upstream, client, random.Random(f"{seed}-{i}"))
+            records[scenario] = run_scenario(
+                scenario, requests, proxy_url, upstream, client, random.Random(f"{seed}-{i}")
+            )
     summaries = {name: summarise(name, rs) for name, rs in records.items()}
     info |= {"duration_s": round(time.perf_counter() - started, 1), "load_average_end": _load()}
-    report: dict[str, Any] = {"info": info, "scenarios": summaries,
-              "targets": judge(summaries), "records": {name: [asdict(r) for r in rs] for name, rs in records.items()}}
+    report: dict[str, Any] = {
+        "info": info,
+        "scenarios": summaries,
+        "targets": judge(summaries),
+        "records": {name: [asdict(r) for r in rs] for name, rs in records.items()},
+    }
     report["markdown"] = render_markdown(report)
     if out is not None:
         write_outputs(report, out)
@@ -412,8 +486,13 @@ def _machine() -> dict[str, Any]:
             cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "processor": cpu, "load_average": _load()}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "processor": cpu,
+        "load_average": _load(),
+    }
 
 
 def _load() -> list[float]:
@@ -448,8 +527,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         "| scenario | target | measured | |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {t['scenario']} | {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |"
-              for t in report["targets"]]
+    lines += [
+        f"| {t['scenario']} | {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |"
+        for t in report["targets"]
+    ]
     lines += [
         "",
         "## Results",
@@ -503,6 +584,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     for name, s in report["scenarios"].items():
         ttft = s["ttft_ms"]
         lag = f", lag p50 {s['lag_ms']['proxy']['p50']:.1f} ms" if s["lag_ms"]["proxy"] else ""
-        out.append(f"{name:26} TTFT p50 direct {ttft['direct']['p50']:7.1f} ms, proxy {ttft['proxy']['p50']:7.1f} ms{lag}")
-    out += [f"{'met   ' if t['met'] else 'MISSED'} {t['scenario']}: {t['target']} — {t['measured']}" for t in report["targets"]]
+        out.append(
+            f"{name:26} TTFT p50 direct {ttft['direct']['p50']:7.1f} ms, proxy {ttft['proxy']['p50']:7.1f} ms{lag}"
+        )
+    out += [
+        f"{'met   ' if t['met'] else 'MISSED'} {t['scenario']}: {t['target']} — {t['measured']}"
+        for t in report["targets"]
+    ]
     return out

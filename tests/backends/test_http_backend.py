@@ -35,7 +35,10 @@ def chat_answer(text: str, *, prompt: int = 11, completion: int = 7) -> dict[str
 
 def backend(handler: Handler, **kwargs: object) -> OpenAIHTTPBackend:
     return OpenAIHTTPBackend(
-        "http://upstream.test/v1", transport=httpx.MockTransport(handler), retry_backoff=0.0, **kwargs  # type: ignore[arg-type]
+        "http://upstream.test/v1",
+        transport=httpx.MockTransport(handler),
+        retry_backoff=0.0,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -182,7 +185,10 @@ def test_complete_text_models_and_forward() -> None:
             assert body["prompt"] == "2 + 2 =" and body["max_tokens"] == 3
             return httpx.Response(
                 200,
-                json={"choices": [{"text": " 4", "finish_reason": "length"}], "usage": {"prompt_tokens": 4, "completion_tokens": 1}},
+                json={
+                    "choices": [{"text": " 4", "finish_reason": "length"}],
+                    "usage": {"prompt_tokens": 4, "completion_tokens": 1},
+                },
             )
         return httpx.Response(200, json={"echo": body})
 
@@ -211,7 +217,10 @@ def test_an_upstream_dripping_its_answer_hits_the_total_deadline() -> None:
     b = backend(lambda request: httpx.Response(200, stream=Drip()), timeout=5.0, deadline=0.2)
     with pytest.raises(exc.UpstreamTimeout, match="deadline"):
         b.complete(REQ)
-    assert backend(lambda request: httpx.Response(200, json=chat_answer("x = 5")), deadline=0.2).complete(REQ).text == "x = 5"
+    assert (
+        backend(lambda request: httpx.Response(200, json=chat_answer("x = 5")), deadline=0.2).complete(REQ).text
+        == "x = 5"
+    )
     with pytest.raises(ValueError, match="deadline"):
         backend(lambda request: httpx.Response(200), deadline=0)
 
@@ -226,7 +235,12 @@ def sse_events(*events: object, done: bool = True) -> list[bytes]:
 
 def chunk(content: str | None = None, finish: str | None = None, **extra: object) -> dict[str, object]:
     delta = {} if content is None else {"content": content}
-    return {"object": "chat.completion.chunk", "model": "up", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    return {
+        "object": "chat.completion.chunk",
+        "model": "up",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
 
 
 def streaming(events: list[bytes], seen: list[httpx.Request] | None = None, status: int = 200) -> Handler:
@@ -285,7 +299,11 @@ def test_stream_errors_before_the_first_byte_are_mapped_and_retried_like_calls()
 def test_forward_stream_relays_the_upstreams_bytes_unchanged() -> None:
     events = sse_events(chunk("a"), chunk("b", "stop"))
     seen: list[httpx.Request] = []
-    relayed = b"".join(backend(streaming(events, seen), model="pinned").forward_stream("chat/completions", {"model": "m", "stream": True}))
+    relayed = b"".join(
+        backend(streaming(events, seen), model="pinned").forward_stream(
+            "chat/completions", {"model": "m", "stream": True}
+        )
+    )
     assert relayed == b"".join(events)
     assert json.loads(seen[0].content)["model"] == "pinned"
 

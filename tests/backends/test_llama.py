@@ -362,7 +362,9 @@ def test_stream_yields_sampled_pieces_then_a_completion_counted_from_them() -> N
     assert items[:-1] == ["x", " =", " 5", " because", " 3x", " =", " 15"]
     last = items[-1]
     assert isinstance(last, Completion) and last.text == fake.text and last.finish_reason == "length"
-    assert last.completion_tokens == 7 and last.prompt_tokens == 6  # the fake tokenizer: words of "Be brief." and "Solve 2x = 10"
+    assert (
+        last.completion_tokens == 7 and last.prompt_tokens == 6
+    )  # the fake tokenizer: words of "Be brief." and "Solve 2x = 10"
     assert fake.calls[0]["stream"] is True
 
 

@@ -119,7 +119,10 @@ def test_json_right_answers(text: str) -> None:
         ('{"name": "Grace Hopper", "age": 36, "active": true}', 'name = "Grace Hopper"'),
         ('{"name": "Ada Lovelace", "age": 36, "active": true,}', "no JSON object"),
         ("Ada is 36.", "no JSON object"),
-        ('{"name": "Ada Lovelace", "age": 36, "active": true} {"name": "Bo", "age": 1, "active": false}', "2 different"),
+        (
+            '{"name": "Ada Lovelace", "age": 36, "active": true} {"name": "Bo", "age": 1, "active": false}',
+            "2 different",
+        ),
     ],
 )
 def test_json_wrong_answers(text: str, reason: str) -> None:

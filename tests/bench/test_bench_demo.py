@@ -6,18 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-
-from stepcache import StepCache
-from stepcache import UpstreamTimeout
-from stepcache import BackendRequest, Completion
-from stepcache import Backend
-from stepcache import ScriptedBackend
 from bench_cli import demo
 
+from stepcache import Backend, BackendRequest, Completion, MemoryStore, ScriptedBackend, StepCache, UpstreamTimeout
 from stepcache_bench.demo import NO_CACHE, STEPCACHE, demo_workload, run_demo
 from stepcache_bench.imperfect import ImperfectModel
 from stepcache_bench.workload import dump_workload, generate_workload
-from stepcache import MemoryStore
 
 
 def test_demo_sizes() -> None:

@@ -8,10 +8,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from stepcache import BackendRequest
 from bench_cli import bench
 
+from stepcache import BackendRequest
 from stepcache_bench.checker import check, check_answer
 from stepcache_bench.gsm import gsm_problems, gsm_workload
 from stepcache_bench.oracle import Oracle
@@ -76,8 +75,19 @@ def test_the_oracle_slips_in_arithmetic_at_its_error_rate() -> None:
 
 def test_gsm_bench_reports_later_instances_and_regressions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    code = bench(["--gsm", "--quick", "--oracle", "0.3", "--systems", "nocache,stepcache,stepcache-unconfirmed",
-                 "--no-progress", "--out", str(out)])
+    code = bench(
+        [
+            "--gsm",
+            "--quick",
+            "--oracle",
+            "0.3",
+            "--systems",
+            "nocache,stepcache,stepcache-unconfirmed",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "StepCache on later instances of a template: " in printed and "regression(s)" in printed

@@ -6,12 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
-from stepcache import ConfigurationError
-from stepcache import BackendRequest
-from stepcache import ScriptedBackend
 from bench_cli import bench
 
+from stepcache import BackendRequest, ConfigurationError, ScriptedBackend
 from stepcache_bench.journal import CallJournal, request_key
 from stepcache_bench.latency import ModelledLatency
 
@@ -99,8 +96,21 @@ def test_a_journal_from_another_backend_is_refused_and_left_intact(tmp_path: Pat
 
 def test_bench_resume_replays_a_finished_run_exactly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    argv = ["--scripted", "--seeds", "7", "--bases", "1", "--variants", "1", "--no-progress",
-            "--systems", "nocache,exact,stepcache", "--out", str(out), "--resume"]
+    argv = [
+        "--scripted",
+        "--seeds",
+        "7",
+        "--bases",
+        "1",
+        "--variants",
+        "1",
+        "--no-progress",
+        "--systems",
+        "nocache,exact,stepcache",
+        "--out",
+        str(out),
+        "--resume",
+    ]
     assert bench(argv) == 0
     first_report = json.loads((out / "report.json").read_text())
     journal = first_report["settings"]["journal"]
@@ -127,8 +137,26 @@ def test_resume_needs_an_out_dir(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_rebuild_rejudges_a_finished_run_from_its_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    assert bench(["--scripted", "--seeds", "7", "--bases", "1", "--variants", "1", "--no-progress",
-                 "--systems", "nocache,stepcache", "--out", str(out), "--resume"]) == 0
+    assert (
+        bench(
+            [
+                "--scripted",
+                "--seeds",
+                "7",
+                "--bases",
+                "1",
+                "--variants",
+                "1",
+                "--no-progress",
+                "--systems",
+                "nocache,stepcache",
+                "--out",
+                str(out),
+                "--resume",
+            ]
+        )
+        == 0
+    )
     before = json.loads((out / "report.json").read_text())
     (out / "report.md").unlink()
     (out / "latency_cdf.png").unlink()

@@ -12,9 +12,24 @@ from stepcache_bench.runner import RequestRecord, over_skipped, percentile, summ
 
 def rec(id: str, system: str = "StepCache", **kw: Any) -> RequestRecord:
     fields: dict[str, Any] = dict(
-        id=id, system=system, seed=1, task="linear", perturbation="base", base_id=None, semantic=False,
-        latency_s=1.0, prompt_tokens=10, completion_tokens=10, path=None, hit=None, stored=None,
-        correct=True, integrity=True, ok=True, reasons=[], text="x",
+        id=id,
+        system=system,
+        seed=1,
+        task="linear",
+        perturbation="base",
+        base_id=None,
+        semantic=False,
+        latency_s=1.0,
+        prompt_tokens=10,
+        completion_tokens=10,
+        path=None,
+        hit=None,
+        stored=None,
+        correct=True,
+        integrity=True,
+        ok=True,
+        reasons=[],
+        text="x",
     )
     fields.update(kw)
     if "ok" not in kw and fields["correct"] is not None:
@@ -26,13 +41,22 @@ def stepcache_records() -> list[RequestRecord]:
     return [
         rec("b1", path="miss", hit=False, stored=True),
         rec("b2", path="miss", hit=False, stored=False, correct=False),  # the base's answer was never cached
-        rec("b1-c", perturbation="constants", base_id="b1", path="reuse", hit=True, latency_s=0.001,
-            prompt_tokens=0, completion_tokens=0),
+        rec(
+            "b1-c",
+            perturbation="constants",
+            base_id="b1",
+            path="reuse",
+            hit=True,
+            latency_s=0.001,
+            prompt_tokens=0,
+            completion_tokens=0,
+        ),
         rec("b1-r", perturbation="rename", base_id="b1", path="skip", hit=False, stored=True),  # over-skip
         rec("b1-p", perturbation="paraphrase", base_id="b1", path="miss", hit=False, stored=True),  # over-skip
         rec("b2-c", perturbation="constants", base_id="b2", path="miss", hit=False),  # base not cached: fine
-        rec("b1-s", perturbation="semantic", base_id="b1", semantic=True, path="reuse", hit=True,
-            correct=False),  # stale reuse
+        rec(
+            "b1-s", perturbation="semantic", base_id="b1", semantic=True, path="reuse", hit=True, correct=False
+        ),  # stale reuse
         rec("b1-s2", perturbation="semantic", base_id="b1", semantic=True, path="skip", hit=False),
         rec("b1-f", perturbation="format", base_id="b1", path="patch", hit=True, integrity=False),  # wrong hit
     ]
@@ -43,8 +67,10 @@ def test_over_skip_counts_fresh_non_semantic_variants_of_cached_bases_only() -> 
 
 
 def test_over_skip_matches_bases_within_the_same_seed() -> None:
-    records = [rec("b1", seed=1, path="miss", hit=False, stored=True),
-               rec("v", seed=2, perturbation="constants", base_id="b1", path="miss", hit=False)]
+    records = [
+        rec("b1", seed=1, path="miss", hit=False, stored=True),
+        rec("v", seed=2, perturbation="constants", base_id="b1", path="miss", hit=False),
+    ]
     assert over_skipped(records) == []
 
 
@@ -85,8 +111,19 @@ def test_percentile_interpolates() -> None:
 
 def test_targets_are_judged_from_the_records() -> None:
     stepcache = stepcache_records()
-    bare = [rec(r.id, system="no cache", perturbation=r.perturbation, base_id=r.base_id, semantic=r.semantic,
-                latency_s=2.0, prompt_tokens=20, completion_tokens=30) for r in stepcache]
+    bare = [
+        rec(
+            r.id,
+            system="no cache",
+            perturbation=r.perturbation,
+            base_id=r.base_id,
+            semantic=r.semantic,
+            latency_s=2.0,
+            prompt_tokens=20,
+            completion_tokens=30,
+        )
+        for r in stepcache
+    ]
     report = build_report(stepcache + bare, ["no cache", "StepCache"], {"backend": "test"})
     targets = {t.name: t for t in report.targets}
     assert targets["stale reuse"].met is False and "b1-s" in targets["stale reuse"].why

@@ -6,16 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-
-from stepcache import ScriptedBackend
 from bench_cli import bench
 
+from stepcache import InvalidRequest, ScriptedBackend
 from stepcache_bench.bench import run_bench
 from stepcache_bench.imperfect import ImperfectModel
 from stepcache_bench.latency import ModelledLatency
 from stepcache_bench.systems import DEFAULT_SYSTEMS
 from stepcache_bench.workload import dump_workload, generate_workload
-from stepcache import InvalidRequest
 
 SYSTEM_NAMES = ["no cache", "exact", "GPTCache (0.8)", "GPTCache (0.95)", "StepCache"]
 
@@ -29,8 +27,15 @@ def test_main_full_pipeline_writes_report_plots_and_records(tmp_path: Path, caps
         assert name in printed
     assert "targets:" in printed
 
-    expected = {"report.md", "report.json", "requests.jsonl", "latency_cdf.png", "path_mix.png",
-                "tokens_per_request.png", "correctness.png"}
+    expected = {
+        "report.md",
+        "report.json",
+        "requests.jsonl",
+        "latency_cdf.png",
+        "path_mix.png",
+        "tokens_per_request.png",
+        "correctness.png",
+    }
     assert expected <= {p.name for p in out.iterdir()}
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -40,8 +45,19 @@ def test_main_full_pipeline_writes_report_plots_and_records(tmp_path: Path, caps
     assert len(lines) == items * len(SYSTEM_NAMES)
     rows = [json.loads(line) for line in lines]
     assert {r["system"] for r in rows} == set(SYSTEM_NAMES)
-    for field in ("system", "seed", "id", "perturbation", "latency_s", "prompt_tokens", "completion_tokens",
-                  "path", "correct", "reasons", "hit"):
+    for field in (
+        "system",
+        "seed",
+        "id",
+        "perturbation",
+        "latency_s",
+        "prompt_tokens",
+        "completion_tokens",
+        "path",
+        "correct",
+        "reasons",
+        "hit",
+    ):
         assert field in rows[0]
     assert all(r["seed"] == 7 for r in rows)
     stepcache = [r for r in rows if r["system"] == "StepCache"]
@@ -64,8 +80,19 @@ def test_main_full_pipeline_writes_report_plots_and_records(tmp_path: Path, caps
 
 def test_run_bench_on_a_workload_file_with_some_systems(tmp_path: Path) -> None:
     path = dump_workload(generate_workload(9, bases_per_task=1, variants_per_perturbation=1), tmp_path / "w.jsonl")
-    code = bench(["--scripted", "--workload", str(path), "--systems", "nocache,stepcache", "--no-progress",
-                 "--no-modelled-latency", "--out", str(tmp_path / "o")])
+    code = bench(
+        [
+            "--scripted",
+            "--workload",
+            str(path),
+            "--systems",
+            "nocache,stepcache",
+            "--no-progress",
+            "--no-modelled-latency",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert [h["system"] for h in report["headline"]] == ["no cache", "StepCache"]
@@ -92,8 +119,15 @@ def test_passes_and_interleaving_give_the_same_answers() -> None:
     results = []
     for interleave in (False, True):
         backend = ScriptedBackend(responder=ImperfectModel(seed=3))
-        report, records = run_bench(backend, {2: items}, None, systems=DEFAULT_SYSTEMS, progress=False,
-                                    interleave=interleave, warm_up_model=False)
+        report, records = run_bench(
+            backend,
+            {2: items},
+            None,
+            systems=DEFAULT_SYSTEMS,
+            progress=False,
+            interleave=interleave,
+            warm_up_model=False,
+        )
         results.append(sorted((r.system, r.id, r.text) for r in records))
         assert len(records) == len(items) * len(DEFAULT_SYSTEMS)
     assert results[0] == results[1]  # each system has its own cache, so order cannot matter

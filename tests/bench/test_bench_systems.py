@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stepcache import BackendRequest
-from stepcache import ScriptedBackend
+from stepcache import BackendRequest, HashedNgramEmbedder, ScriptedBackend
 from stepcache_bench.imperfect import ImperfectModel
 from stepcache_bench.systems import (
     SYSTEMS,
@@ -15,7 +14,6 @@ from stepcache_bench.systems import (
     NoCache,
 )
 from stepcache_bench.workload import generate_workload
-from stepcache import HashedNgramEmbedder
 
 
 def _req(content: str, *, model: str = "m", rf: dict[str, object] | None = None, role: str = "user") -> BackendRequest:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bench_cli import bench, parse
 
 from stepcache_bench.metamorphic import wrapped_workload
@@ -32,7 +31,7 @@ def test_every_layouts_first_document_comes_first_and_the_others_point_at_it() -
     firsts = items[: len(LAYOUTS)]
     assert [i.id for i in firsts] == [f"tpl5-{name}-00" for name in LAYOUTS]
     assert all(i.perturbation == "base" and i.base_id is None for i in firsts)
-    for item in items[len(LAYOUTS):]:
+    for item in items[len(LAYOUTS) :]:
         layout = layout_of(item)
         assert layout is not None and item.perturbation == f"template:{layout.name}"
         assert item.base_id == f"tpl5-{layout.name}-00"
@@ -46,8 +45,12 @@ def test_one_layout_keeps_one_instruction_for_all_its_documents() -> None:
         mine = [i for i in items if layout_of(i) is LAYOUTS[name]]
         documents = [LAYOUTS[name].document_of(i.request) for i in mine]
         assert len(mine) == 4 and len(set(documents)) == 4
-        envelopes = {json.dumps([[m["content"].replace(str(d), "<document>") for m in i.request.messages],
-                                 i.request.response_format]) for i, d in zip(mine, documents)}
+        envelopes = {
+            json.dumps(
+                [[m["content"].replace(str(d), "<document>") for m in i.request.messages], i.request.response_format]
+            )
+            for i, d in zip(mine, documents)
+        }
         assert len(envelopes) == 1, envelopes  # other documents, the same instruction and response format
 
 
@@ -86,8 +89,9 @@ def test_mutations_cover_each_layouts_edits_and_leave_other_items_alone() -> Non
         assert layout is not None and item.perturbation.startswith("mutate:")
         assert item.id.split("~")[0] in ids and item.base_id == f"tpl3-{layout.name}-00"
         assert item.id.split("~")[0] != item.base_id  # a later document where there is one
-    assert templated_mutations(generate_workload(3, bases_per_task=1, variants_per_perturbation=1),
-                               random.Random(3)) == []
+    assert (
+        templated_mutations(generate_workload(3, bases_per_task=1, variants_per_perturbation=1), random.Random(3)) == []
+    )
     assert templated_mutations(mutations, random.Random(3)) == []  # no mutations of mutations
 
 
@@ -104,8 +108,19 @@ def test_templated_scripted_bench_reports_the_later_instances_of_each_layout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    code = bench(["--templated", "--quick", "--oracle", "0", "--systems", "nocache,stepcache", "--no-progress",
-                 "--out", str(out)])
+    code = bench(
+        [
+            "--templated",
+            "--quick",
+            "--oracle",
+            "0",
+            "--systems",
+            "nocache,stepcache",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "StepCache on later instances of a template: " in printed and "of no cache" in printed
@@ -154,16 +169,31 @@ def test_the_demo_has_no_templated_option() -> None:
 # -- the report, from records -----------------------------------------------------------------------
 
 
-def _record(ident: str, system: str, perturbation: str, path: str | None, ok: bool | None,
-            tokens: int) -> RequestRecord:
-    return RequestRecord(id=ident, system=system, task="json", perturbation=perturbation, semantic=False,
-                         latency_s=0.0, prompt_tokens=tokens, completion_tokens=0, path=path, correct=ok,
-                         integrity=True, ok=ok, reasons=[], text="")
+def _record(
+    ident: str, system: str, perturbation: str, path: str | None, ok: bool | None, tokens: int
+) -> RequestRecord:
+    return RequestRecord(
+        id=ident,
+        system=system,
+        task="json",
+        perturbation=perturbation,
+        semantic=False,
+        latency_s=0.0,
+        prompt_tokens=tokens,
+        completion_tokens=0,
+        path=path,
+        correct=ok,
+        integrity=True,
+        ok=ok,
+        reasons=[],
+        text="",
+    )
 
 
 def test_later_instances_from_records() -> None:
     records = [
-        _record("a0", "no cache", "base", None, True, 100), _record("a0", "StepCache", "base", "miss", True, 120),
+        _record("a0", "no cache", "base", None, True, 100),
+        _record("a0", "StepCache", "base", "miss", True, 120),
         _record("a1", "no cache", "template:a", None, True, 100),
         _record("a1", "StepCache", "template:a", "reuse", True, 0),
         _record("a2", "no cache", "template:a", None, False, 100),
@@ -184,8 +214,26 @@ def test_later_instances_from_records() -> None:
 
 def test_a_run_without_templated_documents_renders_no_such_section(tmp_path: Path) -> None:
     out = tmp_path / "paper"
-    assert bench(["--oracle", "0", "--seeds", "3", "--bases", "1", "--variants", "1", "--systems",
-                 "nocache,stepcache", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        bench(
+            [
+                "--oracle",
+                "0",
+                "--seeds",
+                "3",
+                "--bases",
+                "1",
+                "--variants",
+                "1",
+                "--systems",
+                "nocache,stepcache",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["templates"] == [] and report["settings"]["templated"] is False
     assert "Later instances" not in (out / "report.md").read_text()

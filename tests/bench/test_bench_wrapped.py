@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from stepcache import InvalidRequest
 from bench_cli import bench, demo, parse
 
+from stepcache import InvalidRequest
 from stepcache_bench.bench import rebuild
 from stepcache_bench.commands import make_backend
 from stepcache_bench.report import detection_coverage, wrong_by_path
@@ -27,8 +26,9 @@ def test_wrapped_scripted_bench_reports_coverage_and_wrong_answers_by_path(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    code = bench(["--wrapped", "--scripted", "--quick", "--systems", "nocache,stepcache", "--no-progress",
-                 "--out", str(out)])
+    code = bench(
+        ["--wrapped", "--scripted", "--quick", "--systems", "nocache,stepcache", "--no-progress", "--out", str(out)]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "StepCache detection coverage: " in printed and "StepCache wrong answers by path: " in printed
@@ -70,8 +70,22 @@ def test_the_oracle_replaces_the_model_at_the_rate_asked(tmp_path: Path) -> None
     correct = {}
     for rate in ("0", "1"):
         out = tmp_path / f"rate-{rate}"
-        assert bench(["--workload", str(workload), "--oracle", rate, "--systems", "nocache,stepcache",
-                     "--no-progress", "--out", str(out)]) == 0
+        assert (
+            bench(
+                [
+                    "--workload",
+                    str(workload),
+                    "--oracle",
+                    rate,
+                    "--systems",
+                    "nocache,stepcache",
+                    "--no-progress",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         report = json.loads((out / "report.json").read_text())
         assert report["settings"]["oracle_error_rate"] == float(rate) and report["settings"]["latency_model"]
         correct[rate] = {h["system"]: h["correct_all"] for h in report["headline"]}
@@ -81,8 +95,27 @@ def test_the_oracle_replaces_the_model_at_the_rate_asked(tmp_path: Path) -> None
 
 def test_the_oracle_answers_a_wrapped_generated_workload(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert bench(["--wrapped", "--oracle", "0", "--seeds", "5", "--bases", "1", "--variants", "1",
-                 "--systems", "nocache", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        bench(
+            [
+                "--wrapped",
+                "--oracle",
+                "0",
+                "--seeds",
+                "5",
+                "--bases",
+                "1",
+                "--variants",
+                "1",
+                "--systems",
+                "nocache",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = _records(out)
     assert not [r["id"] for r in rows if r["error"]]
     assert all(r["ok"] for r in rows if r["ok"] is not None)
@@ -90,11 +123,15 @@ def test_the_oracle_answers_a_wrapped_generated_workload(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--oracle", "1.5"], "between 0 and 1"), (["--oracle", "lots"], "between 0 and 1"),
-     (["--oracle", "0.1", "--scripted"], "not allowed with argument")],
+    [
+        (["--oracle", "1.5"], "between 0 and 1"),
+        (["--oracle", "lots"], "between 0 and 1"),
+        (["--oracle", "0.1", "--scripted"], "not allowed with argument"),
+    ],
 )
-def test_bad_oracle_flags_are_refused_naming_the_flag(argv: list[str], message: str,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_oracle_flags_are_refused_naming_the_flag(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert bench(argv) == 2
     error = capsys.readouterr().err
     assert "--oracle" in error and message in error
@@ -116,8 +153,25 @@ def test_demo_shares_the_oracle_flag(tmp_path: Path) -> None:
 
 def test_rebuilding_a_run_recorded_before_families_keeps_working(tmp_path: Path) -> None:
     out = tmp_path / "old"
-    assert bench(["--scripted", "--seeds", "3", "--bases", "1", "--variants", "1", "--systems", "nocache,stepcache",
-                 "--no-progress", "--out", str(out)]) == 0
+    assert (
+        bench(
+            [
+                "--scripted",
+                "--seeds",
+                "3",
+                "--bases",
+                "1",
+                "--variants",
+                "1",
+                "--systems",
+                "nocache,stepcache",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     old = []
     for row in _records(out):
         row.pop("family"), row.pop("expected_family")
@@ -130,12 +184,35 @@ def test_rebuilding_a_run_recorded_before_families_keeps_working(tmp_path: Path)
     assert "## By wrapper and mutation" not in markdown
 
 
-def _record(ident: str, *, family: str | None, expected: str | None, path: str | None, ok: bool | None,
-            error: str | None = None, system: str = "StepCache") -> RequestRecord:
-    return RequestRecord(id=ident, system=system, task="t", perturbation="wrap:latex", semantic=False,
-                         latency_s=0.0, prompt_tokens=0, completion_tokens=0, path=path, family=family,
-                         expected_family=expected, correct=ok, integrity=True, ok=ok, reasons=[], error=error,
-                         text="")
+def _record(
+    ident: str,
+    *,
+    family: str | None,
+    expected: str | None,
+    path: str | None,
+    ok: bool | None,
+    error: str | None = None,
+    system: str = "StepCache",
+) -> RequestRecord:
+    return RequestRecord(
+        id=ident,
+        system=system,
+        task="t",
+        perturbation="wrap:latex",
+        semantic=False,
+        latency_s=0.0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        path=path,
+        family=family,
+        expected_family=expected,
+        correct=ok,
+        integrity=True,
+        ok=ok,
+        reasons=[],
+        error=error,
+        text="",
+    )
 
 
 def test_coverage_and_wrong_by_path_from_records() -> None:

@@ -14,7 +14,6 @@ from stepcache import BackendRequest, ScriptedBackend, StepCache, UpstreamStatus
 from stepcache.server import ServerSettings, create_app
 from stepcache_bench.loadgen import _cpu_seconds, loadgen_cache, run_load
 
-
 Serve = Callable[[StepCache], str]
 
 
@@ -71,5 +70,7 @@ def test_the_self_hosted_model_answers_like_a_good_one() -> None:
     for prompt, last in (("Solve 3x + 5 = 20", "3. x = 5"), ("Solve 4x + 1 = 3", "3. x = 1/2")):
         text = backend.complete(BackendRequest(messages=({"role": "user", "content": prompt},), model="m")).text
         assert text.splitlines()[-1] == last
-    assert backend.complete(BackendRequest(messages=({"role": "user", "content": "Solve 3x + 5 = 20"},),
-                                           model="m")).text == "1. 3x + 5 = 20\n2. 3x = 15\n3. x = 5"
+    assert (
+        backend.complete(BackendRequest(messages=({"role": "user", "content": "Solve 3x + 5 = 20"},), model="m")).text
+        == "1. 3x + 5 = 20\n2. 3x = 15\n3. x = 5"
+    )

@@ -103,8 +103,11 @@ def test_finds_the_item_inside_stepcache_wrapping() -> None:
     assert oracle.item_for(wrapped) is LINEAR  # whitespace does not matter
     patch = _ask(
         ("system", "Solve the linear equation step by step."),
-        ("user", "Problem:\nSolve 3x + 5 = 20\n\nThese first 1 steps are checked:\n1. 3x + 5 = 20\n\n"
-                 "Continue the solution from step 2, ending with the line 'x = <value>'."),
+        (
+            "user",
+            "Problem:\nSolve 3x + 5 = 20\n\nThese first 1 steps are checked:\n1. 3x + 5 = 20\n\n"
+            "Continue the solution from step 2, ending with the line 'x = <value>'.",
+        ),
     )
     assert oracle(patch) == "2. 3x = 15\n3. x = 5"
     # "Solve 3x + 5 = 20" occurs in the decimal item's prompt too: the longest match wins
@@ -225,20 +228,27 @@ def test_is_deterministic(items: list[WorkloadItem]) -> None:
 def test_a_repair_call_is_told_apart_by_the_keys_it_asks_for() -> None:
     """Two items with the same text and schemas that differ in one key: a repair asking for that key
     can only be about the item that has it."""
+
     def item(ident: str, key: str, value: str) -> WorkloadItem:
         schema = {"type": "object", "properties": {"name": {"type": "string"}, key: {"type": "string"}}}
-        return WorkloadItem.model_validate({
-            "id": ident,
-            "request": {"messages": [{"role": "user", "content": "Ada, ada@example.org, London"}],
-                        "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}}},
-            "truth": {"kind": "json", "required_keys": ["name", key], "expected": {"name": "Ada", key: value}},
-        })
+        return WorkloadItem.model_validate(
+            {
+                "id": ident,
+                "request": {
+                    "messages": [{"role": "user", "content": "Ada, ada@example.org, London"}],
+                    "response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": schema}},
+                },
+                "truth": {"kind": "json", "required_keys": ["name", key], "expected": {"name": "Ada", key: value}},
+            }
+        )
 
     city, email = item("city", "city", "London"), item("email", "email", "ada@example.org")
     oracle = Oracle([city, email])
     repair = BackendRequest(
-        messages=({"role": "user", "content": "Ada, ada@example.org, London"},
-                  {"role": "user", "content": "Return a JSON object with exactly these keys: email."}),
+        messages=(
+            {"role": "user", "content": "Ada, ada@example.org, London"},
+            {"role": "user", "content": "Return a JSON object with exactly these keys: email."},
+        ),
         model="m",
     )
     assert oracle.item_for(repair) is email

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from stepcache_bench._ttft_upstream import StreamingUpstream, json_answer, prose, solve
 from bench_cli import stepcache
 
+from stepcache_bench._ttft_upstream import StreamingUpstream, json_answer, prose, solve
 from stepcache_bench.ttft import SCENARIOS, chat_body, judge, prompts, run_ttft
 
 
@@ -45,12 +44,18 @@ def test_every_scenario_is_measured_and_written(run: tuple[dict[str, Any], Path]
 def test_each_scenario_takes_the_path_it_is_named_for(run: tuple[dict[str, Any], Path]) -> None:
     paths = {name: s["paths"] for name, s in run[0]["scenarios"].items()}
     assert paths == {
-        "bypass": {"bypass": 2}, "generic-miss": {"miss": 2}, "linear-miss": {"miss": 2},
-        "linear-miss-failing-step": {"miss": 2}, "json-miss": {"miss": 2}, "reuse": {"reuse": 2},
+        "bypass": {"bypass": 2},
+        "generic-miss": {"miss": 2},
+        "linear-miss": {"miss": 2},
+        "linear-miss-failing-step": {"miss": 2},
+        "json-miss": {"miss": 2},
+        "reuse": {"reuse": 2},
     }
 
 
-def test_text_that_streams_is_read_as_chunks_and_never_before_the_model_wrote_it(run: tuple[dict[str, Any], Path]) -> None:
+def test_text_that_streams_is_read_as_chunks_and_never_before_the_model_wrote_it(
+    run: tuple[dict[str, Any], Path],
+) -> None:
     report = run[0]
     for name in ("bypass", "generic-miss"):
         summary = report["scenarios"][name]
@@ -96,7 +101,9 @@ def test_the_fake_model_answers_right_and_slips_once_per_equation_when_told() ->
     assert solve("Solve 3x + 5 = 20") == "1. 3x + 5 = 20\n2. 3x = 15\n3. x = 5"
     assert 35 <= len(prose("Write a few sentences about lighthouse number 3.").split()) <= 60
     assert json.loads(json_answer("with keys city and year: the city is Lyon and the year is 1987.")) == {
-        "city": "Lyon", "year": 1987}
+        "city": "Lyon",
+        "year": 1987,
+    }
     fake = StreamingUpstream(wrong_step=True)
     body = chat_body("linear-miss", "Solve 3x + 5 = 20")
     assert fake.answer(body)[1].splitlines()[1] == "2. 3x = 16"
@@ -110,18 +117,26 @@ def test_prompts_are_distinct_so_a_miss_stays_a_miss() -> None:
         assert len(set(made)) == 41
 
 
-def _summary(direct: float, proxy: float, gap_direct: float = 20.0, gap_proxy: float = 20.0,
-             lag: float = 1.0) -> dict[str, Any]:
-    return {"ttft_ms": {"direct": {"p50": direct, "p95": direct}, "proxy": {"p50": proxy, "p95": proxy}},
-            "median_gap_ms": {"direct": gap_direct, "proxy": gap_proxy},
-            "lag_ms": {"direct": {"p50": 0.1, "p95": 0.1}, "proxy": {"p50": lag, "p95": lag}}}
+def _summary(
+    direct: float, proxy: float, gap_direct: float = 20.0, gap_proxy: float = 20.0, lag: float = 1.0
+) -> dict[str, Any]:
+    return {
+        "ttft_ms": {"direct": {"p50": direct, "p95": direct}, "proxy": {"p50": proxy, "p95": proxy}},
+        "median_gap_ms": {"direct": gap_direct, "proxy": gap_proxy},
+        "lag_ms": {"direct": {"p50": 0.1, "p95": 0.1}, "proxy": {"p50": lag, "p95": lag}},
+    }
 
 
 def test_targets_are_missed_when_the_numbers_miss_them() -> None:
     met = judge({"bypass": _summary(20, 39), "linear-miss": _summary(20, 130, lag=19), "reuse": _summary(20, 4.9)})
     assert [t["met"] for t in met] == [True, True, True, True]
-    missed = judge({"generic-miss": _summary(20, 41, gap_proxy=23), "linear-miss": _summary(20, 130, lag=21),
-                    "reuse": _summary(20, 5.1)})
+    missed = judge(
+        {
+            "generic-miss": _summary(20, 41, gap_proxy=23),
+            "linear-miss": _summary(20, 130, lag=21),
+            "reuse": _summary(20, 5.1),
+        }
+    )
     assert [t["met"] for t in missed] == [False, False, False, False]
 
 

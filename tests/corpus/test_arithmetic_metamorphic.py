@@ -27,19 +27,34 @@ WRAPS = {
     "unicode": lambda q: (None, q.replace(" - ", " – ").replace("'", "’")),
     "spacing": lambda q: (None, "  " + q.replace(". ", ".\n\n") + "  \n"),
 }
-MUTATIONS = [(r"\bmore\b", "fewer"), (r"\btwice\b", "half"), (r"\beach\b", "in total"), (r"\bhalf\b", "twice"),
-             (r"\bless\b", "more"), (r"\bbuys\b", "sells"), (r"\bgave\b", "received")]
+MUTATIONS = [
+    (r"\bmore\b", "fewer"),
+    (r"\btwice\b", "half"),
+    (r"\beach\b", "in total"),
+    (r"\bhalf\b", "twice"),
+    (r"\bless\b", "more"),
+    (r"\bbuys\b", "sells"),
+    (r"\bgave\b", "received"),
+]
 
 
-def _variant(base: WorkloadItem, kind: str, text: str, system: dict[str, str] | None, keeps_meaning: bool) -> WorkloadItem:
+def _variant(
+    base: WorkloadItem, kind: str, text: str, system: dict[str, str] | None, keeps_meaning: bool
+) -> WorkloadItem:
     assert base.truth is not None
     messages = ([system] if system else []) + [{"role": "user", "content": text}]
-    return WorkloadItem.model_validate({
-        "id": f"{base.id}~{kind}", "request": {"messages": messages, "max_tokens": 512}, "task": "arithmetic",
-        "perturbation": f"{'wrap' if keeps_meaning else 'mutate'}:{kind}", "base_id": base.base_id or base.id,
-        "semantic": not keeps_meaning, "truth": base.truth.model_dump() if keeps_meaning else None,
-        "family": "arithmetic",
-    })
+    return WorkloadItem.model_validate(
+        {
+            "id": f"{base.id}~{kind}",
+            "request": {"messages": messages, "max_tokens": 512},
+            "task": "arithmetic",
+            "perturbation": f"{'wrap' if keeps_meaning else 'mutate'}:{kind}",
+            "base_id": base.base_id or base.id,
+            "semantic": not keeps_meaning,
+            "truth": base.truth.model_dump() if keeps_meaning else None,
+            "family": "arithmetic",
+        }
+    )
 
 
 @functools.cache

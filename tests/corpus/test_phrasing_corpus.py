@@ -16,7 +16,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
 from corpus_serving import MODEL, Run, right_alone, right_served, serve
 
 from stepcache import ChatRequest, MemoryStore, Route, ScriptedBackend, StepCache
@@ -124,9 +123,8 @@ def _truth_problems(item: WorkloadItem) -> list[str]:
         expression = parse_expr(truth.expression)
         if not expression.variables and expression() != Fraction(truth.value):
             problems.append(f"{truth.expression} is not {truth.value}")
-    elif isinstance(truth, JsonTruth):
-        if set(truth.expected) != set(truth.required_keys) or not truth.required_keys:
-            problems.append("expected must give a value for every required key, and nothing else")
+    elif isinstance(truth, JsonTruth) and (set(truth.expected) != set(truth.required_keys) or not truth.required_keys):
+        problems.append("expected must give a value for every required key, and nothing else")
     return problems
 
 
@@ -145,8 +143,15 @@ def test_every_truth_is_self_consistent() -> None:
 
 def test_evaluation_truths_with_a_variable_hold_at_the_stated_value() -> None:
     # the value to substitute is in the prompt ("when x = 4", "f(3)"), written out here once more
-    at = {"lin01-semantic-eval": 4, "lin16-semantic-eval": 3, "oth01-base": 4, "oth01-constants": 5,
-          "oth01-rename": -2, "oth01-unicode": 4, "oth01-function": 3}
+    at = {
+        "lin01-semantic-eval": 4,
+        "lin16-semantic-eval": 3,
+        "oth01-base": 4,
+        "oth01-constants": 5,
+        "oth01-rename": -2,
+        "oth01-unicode": 4,
+        "oth01-function": 3,
+    }
     for item in ITEMS:
         if isinstance(item.truth, EvaluationTruth) and parse_expr(item.truth.expression).variables:
             expression = parse_expr(item.truth.expression)

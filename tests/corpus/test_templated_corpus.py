@@ -95,16 +95,36 @@ def test_documents_of_a_layout_are_all_different() -> None:
 
 # -- truths are in the document ---------------------------------------------------------------------
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def _date_forms(value: date) -> list[str]:
     month = _MONTHS[value.month - 1]
     d, m, y = value.day, value.month, value.year
-    return [value.isoformat(), f"{month} {d}, {y}", f"{month[:3]} {d}, {y}", f"{d} {month} {y}", f"{d} {month[:3]} {y}",
-            f"{m:02d}/{d:02d}/{y}", f"{m:02d}/{d:02d}/{y % 100:02d}", f"{d:02d}.{m:02d}.{y}",
-            f"{d:02d}{month[:3].upper()}{y}"]
+    return [
+        value.isoformat(),
+        f"{month} {d}, {y}",
+        f"{month[:3]} {d}, {y}",
+        f"{d} {month} {y}",
+        f"{d} {month[:3]} {y}",
+        f"{m:02d}/{d:02d}/{y}",
+        f"{m:02d}/{d:02d}/{y % 100:02d}",
+        f"{d:02d}.{m:02d}.{y}",
+        f"{d:02d}{month[:3].upper()}{y}",
+    ]
 
 
 def _time_forms(hour: int, minute: int) -> list[str]:
@@ -152,7 +172,8 @@ def test_every_expected_value_is_written_in_the_document(item_id: str) -> None:
             continue  # null: the document does not give it; booleans are said in words ("Gift wrap: Yes")
         for element in value if isinstance(value, list) else [value]:
             assert any(_written(form, document) for form in _forms(element)), (
-                f"{item_id}: {key} = {element!r} is written nowhere in the document")
+                f"{item_id}: {key} = {element!r} is written nowhere in the document"
+            )
 
 
 def test_an_always_right_model_answers_every_item_right() -> None:

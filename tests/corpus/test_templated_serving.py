@@ -41,7 +41,9 @@ def test_an_always_right_model_is_never_served_a_wrong_answer(corpus: str) -> No
         pytest.fail(f"{len(wrong)} wrong answer(s) served:\n" + "\n".join(wrong))
 
 
-@pytest.mark.parametrize(("corpus", "from_cache", "reused"), [("templated", 0.85, 0.5), ("templated_validation", 0.75, 0.2)])
+@pytest.mark.parametrize(
+    ("corpus", "from_cache", "reused"), [("templated", 0.85, 0.5), ("templated_validation", 0.75, 0.2)]
+)
 def test_later_documents_of_a_layout_are_served_from_the_cache(corpus: str, from_cache: float, reused: float) -> None:
     """So this file fails if reuse silently stops: most later documents of a layout (and meaning-
     preserving changes of them) are reused or patched — the second is answered fresh, to confirm what

@@ -48,8 +48,7 @@ SHOP = Problem(
 
 RUNNER = Problem(
     question=lambda v, n: (
-        f"{n[0]} runs {_n(v[0])} laps of a {_n(v[1])} meter track every day. "
-        f"How many meters does {n[0]} run in a week?"
+        f"{n[0]} runs {_n(v[0])} laps of a {_n(v[1])} meter track every day. How many meters does {n[0]} run in a week?"
     ),
     solution=lambda v, n: [
         f"Each day {n[0]} runs {_n(v[0])} * {_n(v[1])} = {_n(v[0] * v[1])} meters",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from arithmetic_harness import BAKERY, RUNNER, SHOP, Problem
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from arithmetic_harness import BAKERY, RUNNER, SHOP, Problem
 from stepcache.families.arithmetic._chain import carry, check, correct, final_answer, narrow, provenance, read_line
 from stepcache.families.arithmetic._question import align, read_question
 
@@ -60,15 +60,27 @@ def test_percent_answers_match_percent_results() -> None:
 
 def test_a_statement_before_its_working_is_grounded() -> None:
     question = "A janitor cleans 80 floors in 5 days, 15 minutes per floor. How many minutes a day?"
-    solution = ["They clean 16 floors a day because 80 / 5 = 16", "That is 240 minutes because 16 * 15 = 240", "The answer is 240."]
+    solution = [
+        "They clean 16 floors a day because 80 / 5 = 16",
+        "That is 240 minutes because 16 * 15 = 240",
+        "The answer is 240.",
+    ]
     assert check(read_question(question), _lines(solution)) == []
 
 
 def test_a_slip_is_recomputed_and_carried_to_every_later_use() -> None:
     question, _ = _instance(RUNNER, [4, 400])
-    slipped = ["Each day Maya runs 4 * 400 = 1700 meters", "In a week that is 1700 * 7 = 11900 meters", "The answer is 11900."]
+    slipped = [
+        "Each day Maya runs 4 * 400 = 1700 meters",
+        "In a week that is 1700 * 7 = 11900 meters",
+        "The answer is 11900.",
+    ]
     fixed = correct(read_question(question), slipped)
-    assert fixed == ["Each day Maya runs 4 * 400 = 1600 meters", "In a week that is 1600 * 7 = 11200 meters", "The answer is 11200."]
+    assert fixed == [
+        "Each day Maya runs 4 * 400 = 1600 meters",
+        "In a week that is 1600 * 7 = 11200 meters",
+        "The answer is 11200.",
+    ]
 
 
 def test_a_result_from_an_ungrounded_operand_is_not_corrected() -> None:
@@ -128,7 +140,9 @@ def test_unit_constants_only_where_the_question_names_the_unit() -> None:
 
 
 def test_changed_relations_and_quantities_are_new_problems() -> None:
-    base = read_question("A bakery makes 40 muffins. It sells 6 in the morning and twice as many in the afternoon. How many are left?")
+    base = read_question(
+        "A bakery makes 40 muffins. It sells 6 in the morning and twice as many in the afternoon. How many are left?"
+    )
     for other in (
         "A bakery makes 40 muffins. It sells 6 in the morning and half as many in the afternoon. How many are left?",
         "A bakery makes 40 muffins. It sells 6 in the morning and twice as many in the afternoon. How many were sold?",
@@ -136,7 +150,12 @@ def test_changed_relations_and_quantities_are_new_problems() -> None:
         "A bakery makes 40 muffins. It buys 6 in the morning and twice as many in the afternoon. How many are left?",
     ):
         assert isinstance(align(base, read_question(other)), str), other
-    same = align(base, read_question("A bakery makes 90 cookies. It sells 11 in the morning and twice as many in the afternoon. How many are left?"))
+    same = align(
+        base,
+        read_question(
+            "A bakery makes 90 cookies. It sells 11 in the morning and twice as many in the afternoon. How many are left?"
+        ),
+    )
     assert not isinstance(same, str) and ("muffins", "cookies") in same.renames
 
 
@@ -167,7 +186,9 @@ def test_carrying_never_serves_a_wrong_answer(problem: Problem, old: list[int], 
 
 
 def test_a_percent_written_after_multiplying_by_100_is_right_and_never_corrected() -> None:
-    question = read_question("Ann has 8 puppies and Ben 14; 11 of all the puppies have spots. What percentage have spots?")
+    question = read_question(
+        "Ann has 8 puppies and Ben 14; 11 of all the puppies have spots. What percentage have spots?"
+    )
     solution = ["Puppies: 8 + 14 = 22", "\\[ \\frac{11}{22} \\times 100 = 50\\% \\]", "The answer is \\boxed{50}."]
     assert check(question, _lines(solution)) == []
     assert correct(question, solution) is None  # 50 % here is 50, not 0.5 to be "corrected" to 5000 %
@@ -178,12 +199,16 @@ def test_a_percent_written_after_multiplying_by_100_is_right_and_never_corrected
 
 
 def test_a_chain_with_a_worked_middle_is_checked_but_never_carried() -> None:
-    question = read_question("A building has 32 bricks: 4 green, twice as many purple, the rest pink. How many pink bricks?")
+    question = read_question(
+        "A building has 32 bricks: 4 green, twice as many purple, the rest pink. How many pink bricks?"
+    )
     solution = ["Purple: 2 × 4 = 8", "Pink: 32 - (4 + 8) = 32 - 12 = 20", "The answer is 20."]
     assert check(question, _lines(solution)) == []
     assert correct(question, solution) is None
     wrong = ["Purple: 2 × 4 = 8", "Pink: 32 - (4 + 8) = 32 - 12 = 21", "The answer is 21."]
     assert any(f.proven for f in check(question, _lines(wrong)))
-    other = read_question("A building has 40 bricks: 5 green, twice as many purple, the rest pink. How many pink bricks?")
+    other = read_question(
+        "A building has 40 bricks: 5 green, twice as many purple, the rest pink. How many pink bricks?"
+    )
     lines, stopped = carry(question, other, solution, provenance(question, _lines(solution)))
     assert stopped is not None and len(lines) == 1

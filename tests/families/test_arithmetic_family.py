@@ -5,8 +5,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-
 from arithmetic_harness import BAKERY, RUNNER, SHOP, Solver
+
 from stepcache import ChatRequest, Route, ScriptedBackend, StepCache
 from stepcache._plugins import load_families
 from stepcache.families.arithmetic import ArithmeticFamily
@@ -29,6 +29,7 @@ def _answer(text: str) -> Fraction | None:
 
 
 # -- detection ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "prompt",
@@ -80,11 +81,18 @@ def test_a_conversation_is_declined() -> None:
 
 # -- reuse -------------------------------------------------------------------------------------
 
+
 def test_first_instance_miss_second_confirms_third_is_reused_without_the_model() -> None:
     solver = Solver()
-    texts = [solver.add(SHOP, v, n) for v, n in (
-        ((3, 2, 4, 5), ("Maya",)), ((6, 3, 2, 7), ("Tom",)), ((5, 4, 3, 9), ("Ana",)), ((11, 1.5, 2, 8), ("Li",))
-    )]
+    texts = [
+        solver.add(SHOP, v, n)
+        for v, n in (
+            ((3, 2, 4, 5), ("Maya",)),
+            ((6, 3, 2, 7), ("Tom",)),
+            ((5, 4, 3, 9), ("Ana",)),
+            ((11, 1.5, 2, 8), ("Li",)),
+        )
+    ]
     cache = _cache(solver)
     paths = [cache.complete(_request(t)) for t in texts]
     assert [r.path for r in paths] == [Route.MISS, Route.SKIP, Route.REUSE, Route.REUSE]
@@ -110,8 +118,11 @@ def test_a_disagreeing_second_answer_does_not_confirm() -> None:
     b = solver.add(RUNNER, (6, 250), ("Noah",))
     c = solver.add(RUNNER, (5, 300), ("Eve",))
     # the model answers the second instance with another (wrong) reasoning: 5 days a week
-    solver.known[b] = ["Each day Noah runs 6 * 250 = 1500 meters", "In a week that is 1500 * 5 = 7500 meters",
-                       "The answer is 7500."]
+    solver.known[b] = [
+        "Each day Noah runs 6 * 250 = 1500 meters",
+        "In a week that is 1500 * 5 = 7500 meters",
+        "The answer is 7500.",
+    ]
     cache = _cache(solver)
     cache.complete(_request(a))
     cache.complete(_request(b))
@@ -217,8 +228,11 @@ def test_free_form_working_is_read_through_markdown_and_latex() -> None:
 def test_a_fresh_answer_that_fails_is_never_sent_back_to_the_model() -> None:
     solver = Solver()
     text = solver.add(RUNNER, (5, 400))
-    solver.known[text] = ["Each day Maya runs 5 * 400 = 2000 meters", "In a week that is 2000 * 6 = 12000 meters",
-                          "The answer is 12000."]  # 6 is from nowhere: a doubt, and no model repair
+    solver.known[text] = [
+        "Each day Maya runs 5 * 400 = 2000 meters",
+        "In a week that is 2000 * 6 = 12000 meters",
+        "The answer is 12000.",
+    ]  # 6 is from nowhere: a doubt, and no model repair
     result = _cache(solver).complete(_request(text))
     assert len(solver.calls) == 1 and "served unverified" in result.detail
 

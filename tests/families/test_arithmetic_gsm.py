@@ -10,10 +10,10 @@ from collections import defaultdict
 from fractions import Fraction
 from typing import Any
 
-from stepcache_bench.gsm import gsm_problems
 from stepcache.families.arithmetic._chain import carry, check, final_answer, narrow, provenance, read_line
 from stepcache.families.arithmetic._question import align, read_question
 from stepcache.families.arithmetic._read import split_lines
+from stepcache_bench.gsm import gsm_problems
 
 ROWS = gsm_problems()
 BY_TEMPLATE: dict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -19,18 +19,47 @@ def _family(messages: list[dict[str, str]]) -> str:
 @pytest.mark.parametrize(
     ("messages", "family"),
     [
-        ([{"role": "user", "content": "Solve 4x + 2 = 30"},
-          {"role": "assistant", "content": "1. 4x + 2 = 30\n2. 4x = 28\n3. x = 7"},
-          {"role": "user", "content": "Now explain the second step."}], "generic"),
-        ([{"role": "user", "content": PERSON}, {"role": "assistant", "content": '{"name": "Alice", "age": 34, "city": "Paris"}'},
-          {"role": "user", "content": "Now do the same for Bob, age 40, from Rome."}], "generic"),
-        ([{"role": "user", "content": PERSON}, {"role": "assistant", "content": '{"name": "Alice", "age": 34, "city": "Paris"}'},
-          {"role": "user", "content": "Why is age a number?"}], "generic"),
+        (
+            [
+                {"role": "user", "content": "Solve 4x + 2 = 30"},
+                {"role": "assistant", "content": "1. 4x + 2 = 30\n2. 4x = 28\n3. x = 7"},
+                {"role": "user", "content": "Now explain the second step."},
+            ],
+            "generic",
+        ),
+        (
+            [
+                {"role": "user", "content": PERSON},
+                {"role": "assistant", "content": '{"name": "Alice", "age": 34, "city": "Paris"}'},
+                {"role": "user", "content": "Now do the same for Bob, age 40, from Rome."},
+            ],
+            "generic",
+        ),
+        (
+            [
+                {"role": "user", "content": PERSON},
+                {"role": "assistant", "content": '{"name": "Alice", "age": 34, "city": "Paris"}'},
+                {"role": "user", "content": "Why is age a number?"},
+            ],
+            "generic",
+        ),
         # a clarifying question before any answer is context: the task is still the first turn's
-        ([{"role": "user", "content": "2x + 3 = 7"}, {"role": "assistant", "content": "What would you like me to do with it?"},
-          {"role": "user", "content": "solve it please"}], "linear"),
-        ([{"role": "user", "content": "Alice, 34, lives in Paris."}, {"role": "assistant", "content": "How should I format it?"},
-          {"role": "user", "content": "As JSON with keys name, age and city."}], "json"),
+        (
+            [
+                {"role": "user", "content": "2x + 3 = 7"},
+                {"role": "assistant", "content": "What would you like me to do with it?"},
+                {"role": "user", "content": "solve it please"},
+            ],
+            "linear",
+        ),
+        (
+            [
+                {"role": "user", "content": "Alice, 34, lives in Paris."},
+                {"role": "assistant", "content": "How should I format it?"},
+                {"role": "user", "content": "As JSON with keys name, age and city."},
+            ],
+            "json",
+        ),
     ],
 )
 def test_a_turn_after_the_answer_is_not_the_original_task(messages: list[dict[str, str]], family: str) -> None:

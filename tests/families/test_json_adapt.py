@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from stepcache._types import ChatRequest, Entry, Scope
-from stepcache.families import steps_of, Task
+from stepcache.families import Task, steps_of
 from stepcache.families.json_family import JsonFamily
 
 family = JsonFamily()
@@ -304,7 +304,10 @@ def test_added_key_is_the_only_failure_and_the_only_thing_asked_for() -> None:
     schema = patch.response_format["json_schema"]["schema"]
     assert schema["properties"] == {"email": {"type": "string", "format": "email"}}
     assert schema["required"] == ["email"] and schema["additionalProperties"] is False
-    assert patch.messages[-1] == {"role": "user", "content": 'Reply with only a JSON object with exactly these keys: "email".'}
+    assert patch.messages[-1] == {
+        "role": "user",
+        "content": 'Reply with only a JSON object with exactly these keys: "email".',
+    }
     assert patch.messages[0] == {"role": "user", "content": ALICE}  # the original request, as it was
     # the verified part is shown as the answer so far, so the new key can stay consistent with it
     assert json.loads(patch.messages[1]["content"]) == {"name": "Alice", "age": 34, "city": "Paris"}
@@ -519,7 +522,9 @@ def test_a_key_the_prompt_states_is_not_a_derived_request() -> None:
         ORDER.format(pairs="order_id: ORD-5232; items: 7; total: 54.99; customer: Chen Berg", keys=keys),
         '{"order_id": "ORD-5232", "items": 7, "total": 54.99, "customer": "Chen Berg"}',
     )
-    task, steps = adapt(entry, ORDER.format(pairs="order_id: ORD-1355; items: 2; total: 144; customer: Tomas Baker", keys=keys))
+    task, steps = adapt(
+        entry, ORDER.format(pairs="order_id: ORD-1355; items: 2; total: 144; customer: Tomas Baker", keys=keys)
+    )
     assert obj(task, steps) == {"order_id": "ORD-1355", "items": 2, "total": 144, "customer": "Tomas Baker"}
     # a key only named in the list still reads as "select the oldest"
     listed = "Return JSON. Required keys: oldest_name, age. Text: Alice is {a}, Bob is {b}."

@@ -15,7 +15,9 @@ from stepcache import MemoryStore, Route, ScriptedBackend, StepCache
 from stepcache.families.json_family._ground import CONFLICT, GROUNDED, Grounder
 from stepcache.families.json_family._keys import KeyNames
 
-BASE = "Give me a JSON object with fields first_name, last_name and birth_year (a number) for: Ada Lovelace (1815-1852)."
+BASE = (
+    "Give me a JSON object with fields first_name, last_name and birth_year (a number) for: Ada Lovelace (1815-1852)."
+)
 REWORDED = "Make a JSON record for Ada Lovelace (1815-1852) with first_name, last_name and birth_year."
 
 
@@ -43,7 +45,7 @@ def test_a_value_the_text_does_not_ground_is_asked_again_for_a_rewording(
     reworded = cache.complete(ask(REWORDED))
     assert reworded.path is Route.PATCH
     assert json.loads(reworded.text) == right
-    assert f"exactly these keys: \"{asked_again}\"" in backend.calls[-1].messages[-1]["content"]
+    assert f'exactly these keys: "{asked_again}"' in backend.calls[-1].messages[-1]["content"]
     # the same words are the same request: served as stored, like any exact cache
     assert cache.complete(ask(BASE)).path is Route.REUSE
 
@@ -100,10 +102,14 @@ def test_a_miscopy_left_after_the_repair_takes_the_texts_spelling() -> None:
     backend = ScriptedBackend()
     cache = StepCache(backend, store=MemoryStore())
     prompt = "Return JSON with keys name, email, order_id.\n\nElena Petrova <elena.petrova@granitecapital.com>, order HC-68241"
-    backend.enqueue(json.dumps({"name": "Elena Petrova", "email": "elena.petrova@grenitecapital.com", "order_id": "68241"}))
+    backend.enqueue(
+        json.dumps({"name": "Elena Petrova", "email": "elena.petrova@grenitecapital.com", "order_id": "68241"})
+    )
     backend.enqueue(json.dumps({"email": "elena.petrova@grenitecapital.com", "order_id": "68241"}))  # the same slips
     result = cache.complete(ask(prompt))
     assert json.loads(result.text) == {
-        "name": "Elena Petrova", "email": "elena.petrova@granitecapital.com", "order_id": "HC-68241"
+        "name": "Elena Petrova",
+        "email": "elena.petrova@granitecapital.com",
+        "order_id": "HC-68241",
     }
     assert result.verification is not None and result.verification.ok

@@ -127,7 +127,9 @@ def test_after_a_failed_repair_the_value_the_text_labels_is_taken(cache: StepCac
     assert result.verification is not None and result.verification.ok and result.stored is not None
 
 
-def test_the_callers_system_prompt_is_kept_in_fresh_and_patch_requests(cache: StepCache, backend: ScriptedBackend) -> None:
+def test_the_callers_system_prompt_is_kept_in_fresh_and_patch_requests(
+    cache: StepCache, backend: ScriptedBackend
+) -> None:
     system = "You work for the Seville office. Answer in Spanish where text is free."
     backend.enqueue('{"name": "Maria Lopez", "age": 34}')
     backend.enqueue('{"email": "maria@example.org"}')

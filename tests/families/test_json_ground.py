@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stepcache._types import ChatRequest
-from stepcache_bench.workload import JsonTruth, load_workload
 from stepcache.families import Task
 from stepcache.families.json_family import JsonFamily
 from stepcache.families.json_family._ground import CONFLICT, GROUNDED, UNKNOWN, Grounder
 from stepcache.families.json_family._keys import KeyNames
+from stepcache_bench.workload import JsonTruth, load_workload
 
 family = JsonFamily()
 DATA = Path(__file__).parents[1] / "data"
@@ -39,63 +39,153 @@ def verify(task: Task, answer: dict[str, Any]) -> Any:
 
 # -- each class of conflict ---------------------------------------------------------------------------
 
-EVENT = ("Extract the event as JSON with keys title, date, start_time, contact_email. Book club meets on "
-         "April 20, 2024 at 18:30. Contact: elena@example.org.")
-PERSON = "Return JSON with keys name, age, email. Maria Lopez, 34, lives in Seville; reach her at maria.lopez@example.org."
+EVENT = (
+    "Extract the event as JSON with keys title, date, start_time, contact_email. Book club meets on "
+    "April 20, 2024 at 18:30. Contact: elena@example.org."
+)
+PERSON = (
+    "Return JSON with keys name, age, email. Maria Lopez, 34, lives in Seville; reach her at maria.lopez@example.org."
+)
 PRODUCT = "Return JSON with keys sku, price. Product: Desk Lamp, SKU-4821, in stock, 19.99 EUR."
 
 # (prompt, answer, the key that must fail, words its reason must contain)
 CONFLICTS = [
-    pytest.param(PERSON, {"name": "Maria Lopez", "age": 34, "email": "Seville"}, "email", ["Seville", "not an email"],
-                 id="a_place_under_an_email_key"),
-    pytest.param("Return JSON with keys name, country_code. Elena Petrova (elena@example.org), Bulgaria, BG.",
-                 {"name": "Elena Petrova", "country_code": "elena@example.org"}, "country_code", ["email"],
-                 id="an_email_under_a_code_key"),
+    pytest.param(
+        PERSON,
+        {"name": "Maria Lopez", "age": 34, "email": "Seville"},
+        "email",
+        ["Seville", "not an email"],
+        id="a_place_under_an_email_key",
+    ),
+    pytest.param(
+        "Return JSON with keys name, country_code. Elena Petrova (elena@example.org), Bulgaria, BG.",
+        {"name": "Elena Petrova", "country_code": "elena@example.org"},
+        "country_code",
+        ["email"],
+        id="an_email_under_a_code_key",
+    ),
     pytest.param(PRODUCT, {"sku": True, "price": 19.99}, "sku", ["boolean"], id="a_boolean_under_an_id_key"),
-    pytest.param(EVENT, {"title": "Book club", "date": "2024-04-20", "start_time": "2024-04-20",
-                         "contact_email": "elena@example.org"}, "start_time", ["a date, not a time", "18:30"],
-                 id="a_date_under_a_time_key_when_the_text_has_a_time"),
-    pytest.param(EVENT, {"title": "Book club", "date": "2024-04-20", "start_time": "18:30", "contact_email": "18:30"},
-                 "contact_email", ["a time, not an email"], id="a_time_under_an_email_key"),
-    pytest.param(PRODUCT, {"sku": "4821", "price": 19.99}, "sku", ["cut-off part", "SKU-4821"],
-                 id="a_truncated_id"),
-    pytest.param("Return JSON with keys ticket_id, status. Ticket HC-68241 is open.",
-                 {"ticket_id": "68241", "status": "open"}, "ticket_id", ["HC-68241"], id="a_truncated_number_id"),
-    pytest.param("Return JSON with keys start_date, end_date. Start: 2024-04-20. End: 2024-04-22.",
-                 {"start_date": "2024-04-20", "end_date": "2024-04-20"}, "end_date", ["2024-04-22"],
-                 id="the_text_labels_this_key_with_another_value"),
-    pytest.param("Return JSON. Required keys: title, publisher. title: Winter of Glass; isbn: 978-1234567890; "
-                 "publisher: Harbor House.", {"title": "Winter of Glass", "publisher": "978-1234567890"},
-                 "publisher", ["Harbor House"], id="a_neighbouring_fields_value"),
-    pytest.param("Return JSON with keys name, city. Name: Maria. City: Seville.", {"name": "Maria", "city": None},
-                 "city", ["null", "Seville"], id="null_although_the_text_labels_a_value"),
-    pytest.param(PERSON, {"name": "Maria Lopez", "age": 34, "email": None}, "email", ["maria.lopez@example.org"],
-                 id="null_although_the_text_has_the_only_email"),
-    pytest.param("Return JSON with keys name, city for: Maria Wei lives in Lisbon.", {"name": "Maria Wei", "city": "Lisboa"},
-                 "city", ["Lisbon", "copy values exactly"], id="a_near_miss_word"),
-    pytest.param("Return JSON with keys name, city. Grace Okafor lives in Lima.", {"name": "Grace Akafor", "city": "Lima"},
-                 "name", ["Grace Okafor"], id="a_near_miss_inside_a_name"),
-    pytest.param("Return JSON with keys email, priority. Ticket opened by dana.kim@fastmail.com, priority high.",
-                 {"email": "dana.kim@faatmail.com", "priority": "high"}, "email", ["dana.kim@fastmail.com"],
-                 id="a_near_miss_email"),
-    pytest.param("Return JSON with keys order_id, items_count. Order A-10293: you ordered 5 items.",
-                 {"order_id": "A-10293", "items_count": 6}, "items_count", ["5"], id="a_number_the_text_words_otherwise"),
-    pytest.param("Return JSON. Required keys: order_id, paid. order_id: ORD-1; paid: no.", {"order_id": "ORD-1", "paid": True},
-                 "paid", ["false"], id="a_boolean_against_its_label"),
-    pytest.param("Return JSON with keys order_id, gift_wrap (true or false).\n\nOrder #: A-1\nGift wrap: No",
-                 {"order_id": "A-1", "gift_wrap": "No gift wrap"}, "gift_wrap", ["true or false"],
-                 id="the_documents_words_where_the_request_asks_true_or_false"),
-    pytest.param("Return JSON with keys sku, in_stock. Nimbus Rain Jacket (SKU RJ-0871), currently out of stock.",
-                 {"sku": "RJ-0871", "in_stock": True}, "in_stock", ["false"], id="a_boolean_the_text_negates"),
-    pytest.param("Return JSON with keys username, newsletter. kmorris unsubscribed from the newsletter in May.",
-                 {"username": "kmorris", "newsletter": True}, "newsletter", ["false"], id="a_boolean_a_verb_undoes"),
-    pytest.param("Return JSON with keys name, weight_g. Name: Desk Lamp; brand: Acme; weight: 450 g.",
-                 {"name": "Desk Lamp", "weight_g": "Acme"}, "weight_g", ["Acme", "450"], id="a_brand_under_a_weight"),
+    pytest.param(
+        EVENT,
+        {"title": "Book club", "date": "2024-04-20", "start_time": "2024-04-20", "contact_email": "elena@example.org"},
+        "start_time",
+        ["a date, not a time", "18:30"],
+        id="a_date_under_a_time_key_when_the_text_has_a_time",
+    ),
+    pytest.param(
+        EVENT,
+        {"title": "Book club", "date": "2024-04-20", "start_time": "18:30", "contact_email": "18:30"},
+        "contact_email",
+        ["a time, not an email"],
+        id="a_time_under_an_email_key",
+    ),
+    pytest.param(PRODUCT, {"sku": "4821", "price": 19.99}, "sku", ["cut-off part", "SKU-4821"], id="a_truncated_id"),
+    pytest.param(
+        "Return JSON with keys ticket_id, status. Ticket HC-68241 is open.",
+        {"ticket_id": "68241", "status": "open"},
+        "ticket_id",
+        ["HC-68241"],
+        id="a_truncated_number_id",
+    ),
+    pytest.param(
+        "Return JSON with keys start_date, end_date. Start: 2024-04-20. End: 2024-04-22.",
+        {"start_date": "2024-04-20", "end_date": "2024-04-20"},
+        "end_date",
+        ["2024-04-22"],
+        id="the_text_labels_this_key_with_another_value",
+    ),
+    pytest.param(
+        "Return JSON. Required keys: title, publisher. title: Winter of Glass; isbn: 978-1234567890; "
+        "publisher: Harbor House.",
+        {"title": "Winter of Glass", "publisher": "978-1234567890"},
+        "publisher",
+        ["Harbor House"],
+        id="a_neighbouring_fields_value",
+    ),
+    pytest.param(
+        "Return JSON with keys name, city. Name: Maria. City: Seville.",
+        {"name": "Maria", "city": None},
+        "city",
+        ["null", "Seville"],
+        id="null_although_the_text_labels_a_value",
+    ),
+    pytest.param(
+        PERSON,
+        {"name": "Maria Lopez", "age": 34, "email": None},
+        "email",
+        ["maria.lopez@example.org"],
+        id="null_although_the_text_has_the_only_email",
+    ),
+    pytest.param(
+        "Return JSON with keys name, city for: Maria Wei lives in Lisbon.",
+        {"name": "Maria Wei", "city": "Lisboa"},
+        "city",
+        ["Lisbon", "copy values exactly"],
+        id="a_near_miss_word",
+    ),
+    pytest.param(
+        "Return JSON with keys name, city. Grace Okafor lives in Lima.",
+        {"name": "Grace Akafor", "city": "Lima"},
+        "name",
+        ["Grace Okafor"],
+        id="a_near_miss_inside_a_name",
+    ),
+    pytest.param(
+        "Return JSON with keys email, priority. Ticket opened by dana.kim@fastmail.com, priority high.",
+        {"email": "dana.kim@faatmail.com", "priority": "high"},
+        "email",
+        ["dana.kim@fastmail.com"],
+        id="a_near_miss_email",
+    ),
+    pytest.param(
+        "Return JSON with keys order_id, items_count. Order A-10293: you ordered 5 items.",
+        {"order_id": "A-10293", "items_count": 6},
+        "items_count",
+        ["5"],
+        id="a_number_the_text_words_otherwise",
+    ),
+    pytest.param(
+        "Return JSON. Required keys: order_id, paid. order_id: ORD-1; paid: no.",
+        {"order_id": "ORD-1", "paid": True},
+        "paid",
+        ["false"],
+        id="a_boolean_against_its_label",
+    ),
+    pytest.param(
+        "Return JSON with keys order_id, gift_wrap (true or false).\n\nOrder #: A-1\nGift wrap: No",
+        {"order_id": "A-1", "gift_wrap": "No gift wrap"},
+        "gift_wrap",
+        ["true or false"],
+        id="the_documents_words_where_the_request_asks_true_or_false",
+    ),
+    pytest.param(
+        "Return JSON with keys sku, in_stock. Nimbus Rain Jacket (SKU RJ-0871), currently out of stock.",
+        {"sku": "RJ-0871", "in_stock": True},
+        "in_stock",
+        ["false"],
+        id="a_boolean_the_text_negates",
+    ),
+    pytest.param(
+        "Return JSON with keys username, newsletter. kmorris unsubscribed from the newsletter in May.",
+        {"username": "kmorris", "newsletter": True},
+        "newsletter",
+        ["false"],
+        id="a_boolean_a_verb_undoes",
+    ),
+    pytest.param(
+        "Return JSON with keys name, weight_g. Name: Desk Lamp; brand: Acme; weight: 450 g.",
+        {"name": "Desk Lamp", "weight_g": "Acme"},
+        "weight_g",
+        ["Acme", "450"],
+        id="a_brand_under_a_weight",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("prompt", "answer", "key", "words"), CONFLICTS)
-def test_each_class_of_conflict_fails_its_step_as_a_doubt(prompt: str, answer: dict[str, Any], key: str, words: list[str]) -> None:
+def test_each_class_of_conflict_fails_its_step_as_a_doubt(
+    prompt: str, answer: dict[str, Any], key: str, words: list[str]
+) -> None:
     report = verify(task_of(prompt), answer)
     index = list(answer).index(key)
     assert report.failing == (index,), report.summary()
@@ -117,43 +207,79 @@ def test_a_hard_failure_is_not_a_doubt() -> None:
 
 # Realistic records, answered correctly; several values are computed, invented or normalised.
 CORRECT = [
-    ("Turn this into JSON with fields title, date, start_time and location. Dates as YYYY-MM-DD.\n\n"
-     "Team offsite planning. Thursday 14 March 2024, 2:30 pm, Room 4B. Organised by Helen Park.",
-     {"title": "Team offsite planning", "date": "2024-03-14", "start_time": "14:30", "location": "Room 4B"}),
-    ("Receipt as JSON with keys merchant, total, currency, paid_in_cash.\n\nCAFÉ LUMIÈRE\nTotal TTC   10,10 €\n"
-     "Espèces   20,00 €", {"merchant": "Café Lumière", "total": 10.1, "currency": "EUR", "paid_in_cash": True}),
-    ("Return JSON with keys city, country, population. Austin has 8,182,032 people.",
-     {"city": "Austin", "country": "United States", "population": 8182032}),
-    ("Return JSON with keys billing_city, shipping_city. Billing city: Seville. Shipping city: same as billing.",
-     {"billing_city": "Seville", "shipping_city": "Seville"}),
-    ("Return JSON with keys name, customer, email. Customer: Maria Lopez <maria@example.org>",
-     {"name": "Maria Lopez", "customer": "Maria Lopez", "email": "maria@example.org"}),
-    ("Please turn this leave request into JSON. Keys: employee_id, name, start_date.\n\n"
-     "Employee: Sarah Lindqvist (EMP-04417)\nFrom: Mon 5 Aug 2024",
-     {"employee_id": "EMP-04417", "name": "Sarah Lindqvist", "start_date": "2024-08-05"}),
-    ("Return JSON with keys project, members, lead_email. Project: Falcon\nTeam: Ben Ortiz, Chloe Wu\n"
-     "Lead: ana@example.org", {"project": "Falcon", "members": ["Ben Ortiz", "Chloe Wu"], "lead_email": "ana@example.org"}),
-    ("Return JSON with keys name, age, phone. Use null for anything not given. George Miller, 52, lives in Leeds.",
-     {"name": "George Miller", "age": 52, "phone": None}),
-    ("Return JSON with keys name, birth_year, age_in_2024. Ada was born in 1990.",
-     {"name": "Ada", "birth_year": 1990, "age_in_2024": 34}),  # computed: not in the text, not a conflict
-    ("Return JSON with keys sku, in_stock, price. Nimbus Rain Jacket (SKU RJ-0871). Price: $89.50. In stock.",
-     {"sku": "RJ-0871", "in_stock": True, "price": 89.5}),
-    ("Return JSON with keys order_id, total_with_tax. Order ORD-7 total 100.00, add 20% tax.",
-     {"order_id": "ORD-7", "total_with_tax": 120.0}),
-    ("Return JSON with keys flight, departs. BA 287 London Heathrow (LHR) → San Francisco (SFO), Dep 02 Dec 2024 14:10",
-     {"flight": "BA287", "departs": "2024-12-02T14:10"}),
-    ("Return JSON with keys username, newsletter. kmorris signed up for the newsletter.",
-     {"username": "kmorris", "newsletter": True}),
+    (
+        "Turn this into JSON with fields title, date, start_time and location. Dates as YYYY-MM-DD.\n\n"
+        "Team offsite planning. Thursday 14 March 2024, 2:30 pm, Room 4B. Organised by Helen Park.",
+        {"title": "Team offsite planning", "date": "2024-03-14", "start_time": "14:30", "location": "Room 4B"},
+    ),
+    (
+        "Receipt as JSON with keys merchant, total, currency, paid_in_cash.\n\nCAFÉ LUMIÈRE\nTotal TTC   10,10 €\n"
+        "Espèces   20,00 €",
+        {"merchant": "Café Lumière", "total": 10.1, "currency": "EUR", "paid_in_cash": True},
+    ),
+    (
+        "Return JSON with keys city, country, population. Austin has 8,182,032 people.",
+        {"city": "Austin", "country": "United States", "population": 8182032},
+    ),
+    (
+        "Return JSON with keys billing_city, shipping_city. Billing city: Seville. Shipping city: same as billing.",
+        {"billing_city": "Seville", "shipping_city": "Seville"},
+    ),
+    (
+        "Return JSON with keys name, customer, email. Customer: Maria Lopez <maria@example.org>",
+        {"name": "Maria Lopez", "customer": "Maria Lopez", "email": "maria@example.org"},
+    ),
+    (
+        "Please turn this leave request into JSON. Keys: employee_id, name, start_date.\n\n"
+        "Employee: Sarah Lindqvist (EMP-04417)\nFrom: Mon 5 Aug 2024",
+        {"employee_id": "EMP-04417", "name": "Sarah Lindqvist", "start_date": "2024-08-05"},
+    ),
+    (
+        "Return JSON with keys project, members, lead_email. Project: Falcon\nTeam: Ben Ortiz, Chloe Wu\n"
+        "Lead: ana@example.org",
+        {"project": "Falcon", "members": ["Ben Ortiz", "Chloe Wu"], "lead_email": "ana@example.org"},
+    ),
+    (
+        "Return JSON with keys name, age, phone. Use null for anything not given. George Miller, 52, lives in Leeds.",
+        {"name": "George Miller", "age": 52, "phone": None},
+    ),
+    (
+        "Return JSON with keys name, birth_year, age_in_2024. Ada was born in 1990.",
+        {"name": "Ada", "birth_year": 1990, "age_in_2024": 34},
+    ),  # computed: not in the text, not a conflict
+    (
+        "Return JSON with keys sku, in_stock, price. Nimbus Rain Jacket (SKU RJ-0871). Price: $89.50. In stock.",
+        {"sku": "RJ-0871", "in_stock": True, "price": 89.5},
+    ),
+    (
+        "Return JSON with keys order_id, total_with_tax. Order ORD-7 total 100.00, add 20% tax.",
+        {"order_id": "ORD-7", "total_with_tax": 120.0},
+    ),
+    (
+        "Return JSON with keys flight, departs. BA 287 London Heathrow (LHR) → San Francisco (SFO), Dep 02 Dec 2024 14:10",
+        {"flight": "BA287", "departs": "2024-12-02T14:10"},
+    ),
+    (
+        "Return JSON with keys username, newsletter. kmorris signed up for the newsletter.",
+        {"username": "kmorris", "newsletter": True},
+    ),
     # words without a negation the rule knows are no evidence either way: never a conflict
-    ("Return JSON with keys username, two_factor. kmorris hasn't turned on two-factor authentication yet.",
-     {"username": "kmorris", "two_factor": False}),
-    ("Return JSON with keys username, newsletter. kmorris signed up, then left the newsletter.",
-     {"username": "kmorris", "newsletter": False}),
-    ("Return JSON with keys invoice_number, total_due. Invoice no. INV-2024-0193. Total due: $1,231.20",
-     {"invoice_number": "INV-2024-0193", "total_due": 1231.2}),
-    ("Return JSON with keys items. Order: 2 x TS-BLK-M, 1 x MUG-LOGO",
-     {"items": [{"sku": "TS-BLK-M", "quantity": 2}, {"sku": "MUG-LOGO", "quantity": 1}]}),
+    (
+        "Return JSON with keys username, two_factor. kmorris hasn't turned on two-factor authentication yet.",
+        {"username": "kmorris", "two_factor": False},
+    ),
+    (
+        "Return JSON with keys username, newsletter. kmorris signed up, then left the newsletter.",
+        {"username": "kmorris", "newsletter": False},
+    ),
+    (
+        "Return JSON with keys invoice_number, total_due. Invoice no. INV-2024-0193. Total due: $1,231.20",
+        {"invoice_number": "INV-2024-0193", "total_due": 1231.2},
+    ),
+    (
+        "Return JSON with keys items. Order: 2 x TS-BLK-M, 1 x MUG-LOGO",
+        {"items": [{"sku": "TS-BLK-M", "quantity": 2}, {"sku": "MUG-LOGO", "quantity": 1}]},
+    ),
 ]
 
 
@@ -163,9 +289,12 @@ def test_correct_answers_on_realistic_records_verify(prompt: str, answer: dict[s
     assert report.ok, report.summary()
 
 
-CORPUS = [item for name in ("phrasings.jsonl", "validation.jsonl", "templated.jsonl", "templated_validation.jsonl")
-          for item in load_workload(DATA / name)
-          if item.family == "json" and isinstance(item.truth, JsonTruth)]
+CORPUS = [
+    item
+    for name in ("phrasings.jsonl", "validation.jsonl", "templated.jsonl", "templated_validation.jsonl")
+    for item in load_workload(DATA / name)
+    if item.family == "json" and isinstance(item.truth, JsonTruth)
+]
 
 
 @pytest.mark.parametrize("item", CORPUS, ids=[item.id for item in CORPUS])
@@ -231,7 +360,9 @@ def records(draw: Any) -> tuple[str, dict[str, Any]]:
     answer = {k: draw(FIELDS[k][1]) for k in keys}
     sep = draw(st.sampled_from(["\n", "; ", ". "]))
     lines = [f"{FIELDS[k][0]}: {answer[k]}" for k in draw(st.permutations(keys))]
-    intro = draw(st.sampled_from(["Return JSON with keys {keys}.", "Extract {keys} as JSON.", "JSON please, keys: {keys}."]))
+    intro = draw(
+        st.sampled_from(["Return JSON with keys {keys}.", "Extract {keys} as JSON.", "JSON please, keys: {keys}."])
+    )
     return intro.format(keys=", ".join(keys)) + "\n\n" + sep.join(lines), answer
 
 

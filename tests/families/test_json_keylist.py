@@ -41,24 +41,51 @@ def keys_of(prompt: str, **kwargs: Any) -> list[str] | None:
         ('Fill in {"name": "", "email": ""} for: Maria Lopez, maria@example.org', ["name", "email"]),
         ('```json\n{\n  "name": "",\n  "email": null\n}\n```\nComplete it from: Maria, maria@x.org', ["name", "email"]),
         ("Return JSON shaped {name: string, age: number} for Alice, 34.", ["name", "age"]),
-        ('Return JSON: {"product_id": string, "rating": integer 1-5, "sentiment": "positive" | "negative"}',
-         ["product_id", "rating", "sentiment"]),
+        (
+            'Return JSON: {"product_id": string, "rating": integer 1-5, "sentiment": "positive" | "negative"}',
+            ["product_id", "rating", "sentiment"],
+        ),
         # Example values nowhere else in the prompt: a template, not the record.
-        ('Return JSON like {"name": "John Doe", "email": "john@example.com"} for: Maria, maria@x.org', ["name", "email"]),
+        (
+            'Return JSON like {"name": "John Doe", "email": "john@example.com"} for: Maria, maria@x.org',
+            ["name", "email"],
+        ),
         ("Return a JSON object containing:\n- name\n- email (string)\n\nMaria, maria@x.org", ["name", "email"]),
-        ("Return JSON with these keys and no others:\n- invoice_number\n- total (a number)\n", ["invoice_number", "total"]),
+        (
+            "Return JSON with these keys and no others:\n- invoice_number\n- total (a number)\n",
+            ["invoice_number", "total"],
+        ),
         ("Return JSON.\n\n| field | type |\n|---|---|\n| name | string |\n| email | string |\n", ["name", "email"]),
-        ("Convert this CSV row to JSON, header names as keys.\n\nsku,name,price\nWD-4410,Walnut lamp,\"1,049.00\"",
-         ["sku", "name", "price"]),
-        ("Extract name, age, city and phone as JSON.\n\nGeorge Miller, 52, lives in Leeds.", ["name", "age", "city", "phone"]),
-        ("From the email below, extract sender_email, subject and sent_date (YYYY-MM-DD). Respond with JSON only.",
-         ["sender_email", "subject", "sent_date"]),
-        ("Parse this into JSON (sender_email, subject, sent_date in ISO format YYYY-MM-DD):", ["sender_email", "subject", "sent_date"]),
-        ("yo convert to JSON → amount / currency / from_account / date (ISO)", ["amount", "currency", "from_account", "date"]),
-        ("JSON please: note_id, date (YYYY-MM-DD), pallets, weight_kg (number)", ["note_id", "date", "pallets", "weight_kg"]),
+        (
+            'Convert this CSV row to JSON, header names as keys.\n\nsku,name,price\nWD-4410,Walnut lamp,"1,049.00"',
+            ["sku", "name", "price"],
+        ),
+        (
+            "Extract name, age, city and phone as JSON.\n\nGeorge Miller, 52, lives in Leeds.",
+            ["name", "age", "city", "phone"],
+        ),
+        (
+            "From the email below, extract sender_email, subject and sent_date (YYYY-MM-DD). Respond with JSON only.",
+            ["sender_email", "subject", "sent_date"],
+        ),
+        (
+            "Parse this into JSON (sender_email, subject, sent_date in ISO format YYYY-MM-DD):",
+            ["sender_email", "subject", "sent_date"],
+        ),
+        (
+            "yo convert to JSON → amount / currency / from_account / date (ISO)",
+            ["amount", "currency", "from_account", "date"],
+        ),
+        (
+            "JSON please: note_id, date (YYYY-MM-DD), pallets, weight_kg (number)",
+            ["note_id", "date", "pallets", "weight_kg"],
+        ),
         # JSON whose placeholders are not JSON: quoted keys are the template
-        ('Turn the alert into JSON using exactly this shape:\n```\n{\n  "incident_id": "INC-...",\n  "severity": '
-         '"P1|P2|P3|P4",\n  "acknowledged": true/false\n}\n```\n\nIncident: INC-48213', ["incident_id", "severity", "acknowledged"]),
+        (
+            'Turn the alert into JSON using exactly this shape:\n```\n{\n  "incident_id": "INC-...",\n  "severity": '
+            '"P1|P2|P3|P4",\n  "acknowledged": true/false\n}\n```\n\nIncident: INC-48213',
+            ["incident_id", "severity", "acknowledged"],
+        ),
         ("Return JSON with keys gift_wrap (true or false), total.", ["gift_wrap", "total"]),
     ],
 )
@@ -98,7 +125,9 @@ def test_braces_and_names_that_are_not_key_lists(prompt: str) -> None:
 
 
 def test_a_nested_skeleton_gives_the_shape_and_it_is_checked() -> None:
-    prompt = 'Return JSON like {"team": "", "members": [{"name": "", "role": ""}]} for: Falcon, Ben (lead), Chloe (dev).'
+    prompt = (
+        'Return JSON like {"team": "", "members": [{"name": "", "role": ""}]} for: Falcon, Ben (lead), Chloe (dev).'
+    )
     task = detect(prompt)
     assert task is not None and task.data["required"] == ["team", "members"]
     assert task.data["shape"] == {"members": [{"name": None, "role": None}]}
@@ -107,8 +136,9 @@ def test_a_nested_skeleton_gives_the_shape_and_it_is_checked() -> None:
     flat = ['"team": "Falcon"', '"members": ["Ben", "Chloe"]']
     report = family.verify(task, flat)
     assert report.failing == (1,) and not report.steps[1].doubt  # the shape is a hard rule
-    repair = family.patch_request(ChatRequest.model_validate({"messages": [{"role": "user", "content": prompt}]}),
-                                  task, flat, report)
+    repair = family.patch_request(
+        ChatRequest.model_validate({"messages": [{"role": "user", "content": prompt}]}), task, flat, report
+    )
     assert "Nested shape" in repair.messages[-1]["content"]  # the repair says how the failing key nests
 
 
@@ -156,7 +186,9 @@ def test_key_spans_mark_the_instruction_and_the_rest_is_record() -> None:
     [(start, end), *rest] = found.spans
     assert "name" in text[start:] and "Maria" not in text[start : max(e for _, e in found.spans)]
     task = detect(text)
-    assert task is not None and "name, email" not in task.parsed.record_text and "Maria Lopez" in task.parsed.record_text
+    assert (
+        task is not None and "name, email" not in task.parsed.record_text and "Maria Lopez" in task.parsed.record_text
+    )
 
 
 @pytest.mark.parametrize("hint", ["true or false", "true/false", "yes/no", "boolean", "y/n"])

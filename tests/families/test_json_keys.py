@@ -15,8 +15,8 @@ import pytest
 
 from stepcache import MemoryStore, Route, ScriptedBackend, StepCache
 from stepcache._types import ChatRequest, Entry, Scope
-from stepcache.families.generic import GenericFamily
 from stepcache.families import steps_of
+from stepcache.families.generic import GenericFamily
 from stepcache.families.json_family import JsonFamily
 from stepcache.families.json_family._keys import KeyNames
 
@@ -124,9 +124,17 @@ def _entry(prompt: str, answer: dict[str, Any]) -> Entry:
     task = _task(prompt)
     steps = family.segment(task, json.dumps(answer))
     assert family.verify(task, steps).ok, family.verify(task, steps).summary()
-    return Entry(key="k", scope=Scope("default", "m", "json"), signature=task.signature, prompt=prompt,
-                 task=dict(task.data), steps=tuple(steps), text="", embedding=np.zeros(4, dtype=np.float32),
-                 prepared=family.prepare(task, steps))
+    return Entry(
+        key="k",
+        scope=Scope("default", "m", "json"),
+        signature=task.signature,
+        prompt=prompt,
+        task=dict(task.data),
+        steps=tuple(steps),
+        text="",
+        embedding=np.zeros(4, dtype=np.float32),
+        prepared=family.prepare(task, steps),
+    )
 
 
 # (old key, its value, new key, the new key's value): the record holds both values.
@@ -137,8 +145,10 @@ SLOT_CHANGES = [
     ("email", "maria.lopez@example.org", "city", "Seville"),
     ("start_date", "2024-04-20", "end_date", "2024-04-22"),
 ]
-RECORD = ("Maria Lopez, 34, lives in Seville (ES). Reach her at maria.lopez@example.org or +34 612 345 678. "
-          "Stay from 2024-04-20 to 2024-04-22.")
+RECORD = (
+    "Maria Lopez, 34, lives in Seville (ES). Reach her at maria.lopez@example.org or +34 612 345 678. "
+    "Stay from 2024-04-20 to 2024-04-22."
+)
 
 
 @pytest.mark.parametrize(("old", "old_value", "new", "new_value"), SLOT_CHANGES)
@@ -153,8 +163,10 @@ def test_a_replaced_key_is_left_to_the_model(old: str, old_value: str, new: str,
 
 
 def test_a_rename_carries_its_value() -> None:
-    entry = _entry(TEMPLATE.format(key="email", record=RECORD), {"name": "Maria Lopez", "age": 34,
-                                                                   "email": "maria.lopez@example.org"})
+    entry = _entry(
+        TEMPLATE.format(key="email", record=RECORD),
+        {"name": "Maria Lopez", "age": 34, "email": "maria.lopez@example.org"},
+    )
     task = _task(TEMPLATE.format(key="email_address", record=RECORD))
     steps = steps_of(family.adapt(entry, family.load_task(entry.task), task))
     assert json.loads(family.render(task, steps or []))["email_address"] == "maria.lopez@example.org"
@@ -171,10 +183,12 @@ def test_a_value_moves_to_a_key_the_new_text_labels_it_with() -> None:
 
 
 def test_a_label_that_names_both_keys_is_not_evidence() -> None:
-    """"From:" holds the sender's name and address alike: it does not move the address to sender_name."""
+    """ "From:" holds the sender's name and address alike: it does not move the address to sender_name."""
     record = "From: Olivia Grant <olivia.grant@contoso.com>\nSubject: Invoice 4471 overdue"
-    entry = _entry(f"Extract sender_email and subject as JSON.\n\n{record}",
-                   {"sender_email": "olivia.grant@contoso.com", "subject": "Invoice 4471 overdue"})
+    entry = _entry(
+        f"Extract sender_email and subject as JSON.\n\n{record}",
+        {"sender_email": "olivia.grant@contoso.com", "subject": "Invoice 4471 overdue"},
+    )
     task = _task(f"Extract sender_name and subject as JSON.\n\n{record}")
     steps = steps_of(family.adapt(entry, family.load_task(entry.task), task))
     assert "sender_name" not in json.loads(family.render(task, steps or []))

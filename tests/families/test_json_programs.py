@@ -45,8 +45,13 @@ def document(i: int, **changes: Any) -> tuple[str, dict[str, Any]]:
     values.update(changes)
     month = {"January": 1, "March": 3, "June": 6, "July": 7, "October": 10, "December": 12}[values["date"].split()[0]]
     day = int(values["date"].split()[1].rstrip(","))
-    answer = {"order_id": values["order"], "order_date": f"2024-{month:02d}-{day:02d}", "city": values["city"],
-              "total": float(values["total"]), "gift_wrap": values["wrap"] == "Yes"}
+    answer = {
+        "order_id": values["order"],
+        "order_date": f"2024-{month:02d}-{day:02d}",
+        "city": values["city"],
+        "total": float(values["total"]),
+        "gift_wrap": values["wrap"] == "Yes",
+    }
     return INSTRUCTION + "\n\n" + LAYOUT.format(**values), answer
 
 
@@ -111,8 +116,10 @@ def test_a_renamed_label_or_a_removed_field_is_asked_again_never_guessed() -> No
     removed = removed.replace("Order date:", "Placed:")
     lookalike, answer_lookalike = document(5)
     lookalike = lookalike.replace("Shipping: $5.00", "Shipping: $5.00\nPrevious total: $999.00")
-    answers = {a["order_id"]: a for _, a in [*docs, (renamed, answer), (removed, answer_removed),
-                                                (lookalike, answer_lookalike)]}
+    answers = {
+        a["order_id"]: a
+        for _, a in [*docs, (renamed, answer), (removed, answer_removed), (lookalike, answer_lookalike)]
+    }
     model = Model(answers)
     cache = StepCache(ScriptedBackend(responder=model), store=MemoryStore())
     for prompt, _ in docs:
@@ -159,8 +166,20 @@ def test_a_value_the_document_does_not_hold_has_no_program() -> None:
     month=st.integers(1, 12),
 )
 def test_values_resampled_within_the_layout_are_read_exactly(order: str, cents: int, day: int, month: int) -> None:
-    names = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-             "November", "December"]
+    names = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ]
     first = TextIndex("Order #: LO-55821\nOrder date: June 3, 2024\nTotal: $95.00\nThanks!")
     programs = {
         "order_id": learn(first, "order_id", "LO-55821"),
@@ -190,8 +209,9 @@ def test_a_line_under_a_heading_is_found_by_its_look_when_the_block_changes() ->
     assert city is not None and postcode is not None and city.how == postcode.how == "heading"
     same = _address("HC-2", "Li Wei", "12 Elm St", "Austin, TX 78701")
     assert (run(same, city), run(same, postcode)) == ("Austin", "78701")
-    longer = _address("HC-3", "Ngozi Okafor", "c/o Lakeside Dental Practice", "2210 Lakeview Dr, Suite 140",
-                      "Savannah, GA 31401")
+    longer = _address(
+        "HC-3", "Ngozi Okafor", "c/o Lakeside Dental Practice", "2210 Lakeview Dr, Suite 140", "Savannah, GA 31401"
+    )
     assert (run(longer, city), run(longer, postcode)) == ("Savannah", "31401")
     shorter = _address("HC-4", "Ana Ruiz", "Austin, TX 78701")
     assert (run(shorter, city), run(shorter, postcode)) == ("Austin", "78701")
@@ -208,8 +228,10 @@ def test_a_free_text_line_under_a_heading_is_read_where_the_block_keeps_its_size
     assert where is not None and where.how == "heading"
     later = TextIndex("When\nSaturday Aug 17, 2024 ⋅ 11am\n\nWhere\nMeeting room Tokyo (4.12)\n\nOrganizer\nz@y.io")
     assert run(later, where) == "Meeting room Tokyo (4.12)"
-    added = TextIndex("When\nSaturday Aug 17, 2024 ⋅ 11am\n\nWhere\nFloor plan attached\nMeeting room Tokyo (4.12)"
-                      "\n\nOrganizer\nz@y.io")
+    added = TextIndex(
+        "When\nSaturday Aug 17, 2024 ⋅ 11am\n\nWhere\nFloor plan attached\nMeeting room Tokyo (4.12)"
+        "\n\nOrganizer\nz@y.io"
+    )
     assert run(added, where) is MISSING  # which of the two lines is the place is not certain
 
 
@@ -224,9 +246,19 @@ def test_a_value_of_a_kind_is_read_only_where_the_same_things_stand_before_it() 
 
 @pytest.mark.parametrize(
     ("spelled", "said"),
-    [("Yes", True), ("No", False), ("Enabled", True), ("Off – you receive paper bills by mail", False),
-     ("Not enrolled", False), ("Not included (breakfast €18)", False), ("Declined – you pay for damage", False),
-     ("Included", True), ("Maybe later", None), ("Not applicable", None), ("", None)],
+    [
+        ("Yes", True),
+        ("No", False),
+        ("Enabled", True),
+        ("Off – you receive paper bills by mail", False),
+        ("Not enrolled", False),
+        ("Not included (breakfast €18)", False),
+        ("Declined – you pay for damage", False),
+        ("Included", True),
+        ("Maybe later", None),
+        ("Not applicable", None),
+        ("", None),
+    ],
 )
 def test_a_yes_or_no_in_words(spelled: str, said: bool | None) -> None:
     from stepcache.families.json_family._patterns import yes_no
@@ -239,8 +271,12 @@ def test_a_confirmed_program_outlives_a_document_that_lacks_its_line() -> None:
     the program for the email still reads it from the next document that has one."""
     ask_ = "Return JSON with keys booking, driver_email.\n\n"
     doc = "Booking: {b}\n\nDRIVER\n{name}\n{email}+1 (720) 555-01{n:02d}\n\nThanks for booking."
-    people = [("VX-101", "Priya Raman", "priya@fastmail.com"), ("VX-102", "Li Wei", "li.wei@example.org"),
-              ("VX-103", "Yuki Tanaka", None), ("VX-104", "Ana Ruiz", "ana.ruiz@example.net")]
+    people = [
+        ("VX-101", "Priya Raman", "priya@fastmail.com"),
+        ("VX-102", "Li Wei", "li.wei@example.org"),
+        ("VX-103", "Yuki Tanaka", None),
+        ("VX-104", "Ana Ruiz", "ana.ruiz@example.net"),
+    ]
     answers = {b: {"booking": b, "driver_email": e} for b, _, e in people}
 
     class Kept(MemoryStore):

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from linear_harness import ask, task_for
+from linear_harness import task_for
 
 from stepcache._types import Entry, Scope
 from stepcache.families.linear import LinearFamily

@@ -33,7 +33,11 @@ def cache(backend: ScriptedBackend) -> StepCache:
         ("Solve 2x + 3 = 10", None, STEPS),
         ("Solve 2x + 3 = 10. Output only the final number.", None, "7/2"),
         ("Solve 2x + 3 = 10", "Reply with the final answer only.", "x = 7/2"),
-        ("Solve 2x + 3 = 10 and put the final answer in \\boxed{}", None, "1. 2x + 3 = 10\n2. 2x = 7\n3. x = \\boxed{7/2}"),
+        (
+            "Solve 2x + 3 = 10 and put the final answer in \\boxed{}",
+            None,
+            "1. 2x + 3 = 10\n2. 2x = 7\n3. x = \\boxed{7/2}",
+        ),
         ("Solve 2x + 3 = 10, rounded to 2 decimal places", None, "1. 2x + 3 = 10\n2. 2x = 7\n3. x = 3.5\n4. x = 3.50"),
         ("Solve 2x + 3 = 10. Just the number, boxed.", None, "\\boxed{7/2}"),
     ],
@@ -83,8 +87,14 @@ def test_the_callers_system_prompt_reaches_the_model_first(cache: StepCache, bac
 
 @pytest.mark.parametrize(
     ("value", "places", "text"),
-    [(Fraction(7, 2), 2, "3.50"), (Fraction(10, 3), 2, "3.33"), (Fraction(-1, 8), 2, "-0.13"),
-     (Fraction(-1, 1000), 2, "0.00"), (Fraction(5, 2), 0, "3"), (Fraction(2, 3), 4, "0.6667")],
+    [
+        (Fraction(7, 2), 2, "3.50"),
+        (Fraction(10, 3), 2, "3.33"),
+        (Fraction(-1, 8), 2, "-0.13"),
+        (Fraction(-1, 1000), 2, "0.00"),
+        (Fraction(5, 2), 0, "3"),
+        (Fraction(2, 3), 4, "0.6667"),
+    ],
 )
 def test_rounding_is_half_away_from_zero_with_fixed_places(value: Fraction, places: int, text: str) -> None:
     assert rounded(value, places) == text

@@ -63,7 +63,7 @@ def problems(draw: st.DrawFn, form: str | None = None) -> tuple[str, str, Fracti
         assume(k["a"] != 1)
     var = draw(letters)
     fmt = draw(formats)
-    prompt = "Solve for {v}: ".format(v=var) + template.format(v=var, **k) + "." + SUFFIX[fmt]
+    prompt = f"Solve for {var}: " + template.format(v=var, **k) + "." + SUFFIX[fmt]
     return prompt, var, solve(**k), fmt, k
 
 
@@ -75,7 +75,9 @@ def detect(prompt: str) -> Task:
 
 @SETTINGS
 @given(problems())
-def test_fallback_is_exactly_right_and_every_step_verifies(case: tuple[str, str, Fraction, str, dict[str, int]]) -> None:
+def test_fallback_is_exactly_right_and_every_step_verifies(
+    case: tuple[str, str, Fraction, str, dict[str, int]],
+) -> None:
     prompt, var, solution, fmt, _ = case
     task = detect(prompt)
     assert task.data["variable"] == var

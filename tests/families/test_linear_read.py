@@ -156,11 +156,15 @@ def test_the_callers_presentation_is_read() -> None:
     assert presentation("Find x to two decimal places: 6x + 1 = 12").places == 2  # type: ignore[attr-defined]
     assert presentation("solve 4(2x-1) = 3(x+2) and explain each step").explain  # type: ignore[attr-defined]
     assert not presentation("Explain in numbered steps: 4(2x-1) = 3(x+2)").explain  # type: ignore[attr-defined]
-    calculator = presentation("2x + 11 = 35", system="You are a calculator. Reply with only the final number, no explanation.")
+    calculator = presentation(
+        "2x + 11 = 35", system="You are a calculator. Reply with only the final number, no explanation."
+    )
     assert (calculator.answer, calculator.explain) == ("final", False)  # type: ignore[attr-defined]
     assert presentation("2x + 11 = 35. No explanation.").answer == "final"  # type: ignore[attr-defined]
     # the application's system prompt outranks the user's wording
-    ruled = presentation("Solve 9z + 5 = 4z + 11. Write numbered steps.", system="Reply with only the final numeric answer.")
+    ruled = presentation(
+        "Solve 9z + 5 = 4z + 11. Write numbered steps.", system="Reply with only the final numeric answer."
+    )
     assert ruled.answer == "final"  # type: ignore[attr-defined]
     fractions = presentation("Solve 2x = 7 to 2 decimal places", system="Always answer with exact fractions.")
     assert (fractions.fmt, fractions.places) == ("fraction", None)  # type: ignore[attr-defined]
@@ -209,7 +213,13 @@ def bare_equations(draw: st.DrawFn) -> tuple[str, str, Fraction]:
         return f" {minus if k < 0 else '+'} {_num(Fraction(abs(k)), style)}"
 
     left = term(a) + (const(b, False) if b else "")
-    right = const(d, True) + (f" + {term(c)}" if c > 0 else f" {minus} {term(-c)}" if c < 0 else "") if d else term(c) if c else "0"
+    right = (
+        const(d, True) + (f" + {term(c)}" if c > 0 else f" {minus} {term(-c)}" if c < 0 else "")
+        if d
+        else term(c)
+        if c
+        else "0"
+    )
     equation = f"{left} = {right}"
     if style == "latex":
         equation = f"${equation}$"

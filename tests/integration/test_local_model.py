@@ -76,9 +76,7 @@ def cache(backend: LlamaCppBackend) -> StepCache:
 
 
 def ask(cache: StepCache, prompt: str, *, max_tokens: int, **extra: Any) -> Any:
-    return cache.complete(
-        {"messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens, **extra}
-    )
+    return cache.complete({"messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens, **extra})
 
 
 #: Enough for the model's step-by-step answer (about 50 tokens) and its repair attempts.

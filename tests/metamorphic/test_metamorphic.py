@@ -21,7 +21,7 @@ import random
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from stepcache import MemoryStore, Route, Result, ScriptedBackend, StepCache
+from stepcache import MemoryStore, Result, Route, ScriptedBackend, StepCache
 from stepcache_bench.checker import check
 from stepcache_bench.metamorphic import (
     MUTATIONS,
@@ -38,6 +38,7 @@ MODEL = "oracle"
 ORIGINALS: list[WorkloadItem] = [*generate_workload(42), *generate_workload(43)]
 MUTABLE: list[WorkloadItem] = [item for item in ORIGINALS if applicable_mutations(item)]
 ORDER = list(WRAPPERS)
+
 
 def _original(ident: str) -> WorkloadItem:
     return next(item for item in ORIGINALS if item.id == ident)
@@ -84,8 +85,9 @@ def wrapped_items(draw: st.DrawFn) -> tuple[WorkloadItem, WorkloadItem]:
     length = draw(st.integers(1, 3))
     current, last, groups = original, -1, set[str]()
     for _ in range(length):
-        later = [w for w in WRAPPERS.values()
-                 if ORDER.index(w.name) > last and w.group not in groups and w.applies(current)]
+        later = [
+            w for w in WRAPPERS.values() if ORDER.index(w.name) > last and w.group not in groups and w.applies(current)
+        ]
         if not later:
             break
         wrapper: Wrapper = draw(st.sampled_from(later))
@@ -120,9 +122,11 @@ def _show(item: WorkloadItem, result: Result) -> str:
     """What a failing example needs: the request as sent, and what StepCache did with it."""
     turns = "\n".join(f"  [{m['role']}] {m['content']!r}" for m in item.request.messages)
     format_ = f"\n  response_format: {item.request.response_format}" if item.request.response_format else ""
-    return (f"\n{item.id} ({item.perturbation}, expects family {item.family}, truth {kind_of(item)}):\n{turns}"
-            f"{format_}\n-> path {result.path.value}, family {result.family}, detail {result.detail!r}\n"
-            f"-> answer {result.text[:400]!r}")
+    return (
+        f"\n{item.id} ({item.perturbation}, expects family {item.family}, truth {kind_of(item)}):\n{turns}"
+        f"{format_}\n-> path {result.path.value}, family {result.family}, detail {result.detail!r}\n"
+        f"-> answer {result.text[:400]!r}"
+    )
 
 
 def _assert_right(item: WorkloadItem, result: Result) -> None:
@@ -142,7 +146,8 @@ def test_wrapped_prompt_arriving_first_is_claimed_and_answered_like_the_original
     original, wrapped = pair
     result = _ask(_cache(original, wrapped), wrapped)
     assert result.family == original.family, f"claimed by {result.family}, not {original.family}" + _show(
-        wrapped, result)
+        wrapped, result
+    )
     _assert_right(wrapped, result)
 
 
@@ -157,7 +162,8 @@ def test_wrapped_prompt_after_the_original_is_claimed_and_answered_like_the_orig
     _ask(cache, original)
     result = _ask(cache, wrapped)
     assert result.family == original.family, f"claimed by {result.family}, not {original.family}" + _show(
-        wrapped, result)
+        wrapped, result
+    )
     _assert_right(wrapped, result)
 
 
@@ -177,7 +183,8 @@ def test_mutated_prompt_is_never_served_the_originals_answer(
     from_original = result.path is Route.REUSE and first.stored is not None and result.entry == first.stored
     if mutation.adaptable:  # only constants changed: an adaptation may be right, the old answer never is
         assert not (from_original and result.text.strip() == first.text.strip()), (
-            "the original's answer served unchanged" + _show(mutated, result))
+            "the original's answer served unchanged" + _show(mutated, result)
+        )
     else:
         assert not from_original, f"reused the original's entry after {mutation.name}" + _show(mutated, result)
     if mutated.truth is not None:

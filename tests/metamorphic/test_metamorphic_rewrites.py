@@ -21,8 +21,7 @@ from stepcache_bench.metamorphic import (
     wrap_chain,
     wrapped_workload,
 )
-from stepcache_bench.oracle import UnknownRequest
-from stepcache_bench.oracle import Oracle
+from stepcache_bench.oracle import Oracle, UnknownRequest
 from stepcache_bench.workload import JsonTruth, LinearTruth, QuadraticTruth, WorkloadItem, generate_workload
 
 ITEMS = generate_workload(42, bases_per_task=3, variants_per_perturbation=1)
@@ -183,7 +182,7 @@ def test_constant_changes_carry_the_new_equations_solution(name: str) -> None:
 
 def test_a_squared_term_is_a_quadratic_with_its_rational_roots_or_no_truth() -> None:
     with_roots = 0
-    for item, mutated in _mutants("square_term", generate_workload(43)):
+    for _item, mutated in _mutants("square_term", generate_workload(43)):
         assert mutated.family == "generic" and "^2" in mutated.prompt
         if mutated.truth is None:
             continue
@@ -206,7 +205,10 @@ def test_a_swapped_key_changes_the_required_keys_and_the_schema() -> None:
     for item, mutated in _mutants("swap_key"):
         old, new = item.truth, mutated.truth
         assert isinstance(old, JsonTruth) and isinstance(new, JsonTruth)
-        removed, added = set(old.required_keys) - set(new.required_keys), set(new.required_keys) - set(old.required_keys)
+        removed, added = (
+            set(old.required_keys) - set(new.required_keys),
+            set(new.required_keys) - set(old.required_keys),
+        )
         assert len(removed) == 1 and len(added) == 1
         assert not (removed & set(new.expected)) and mutated.family == "json"
         assert ", ".join(new.required_keys) in mutated.prompt
@@ -231,7 +233,7 @@ def test_wrapped_workload_puts_originals_first_and_is_reproducible() -> None:
     assert workload[: len(ITEMS)] == ITEMS
     assert workload == wrapped_workload(ITEMS, random.Random(5))
     assert len({i.id for i in workload}) == len(workload)
-    variants = workload[len(ITEMS):]
+    variants = workload[len(ITEMS) :]
     assert all(v.base_id in BY_ID for v in variants)
     kinds = {v.perturbation for v in variants}
     assert {f"wrap:{w}" for w in WRAPPERS} <= kinds and {f"mutate:{m}" for m in MUTATIONS} <= kinds
@@ -248,8 +250,13 @@ def _ask(oracle: Oracle, item: WorkloadItem) -> str:
 
 def test_the_workload_oracle_tells_look_alikes_apart_by_the_callers_system_message() -> None:
     item = next(i for i in ITEMS if isinstance(i.truth, LinearTruth) and i.truth.format == "any")
-    final = next(w for s in range(50) if (w := WRAPPERS["system_format"](item, random.Random(s))) is not None
-                 and isinstance(w.truth, LinearTruth) and w.truth.answer == "final")
+    final = next(
+        w
+        for s in range(50)
+        if (w := WRAPPERS["system_format"](item, random.Random(s))) is not None
+        and isinstance(w.truth, LinearTruth)
+        and w.truth.answer == "final"
+    )
     oracle = Oracle([item, final])
     assert oracle.items_for(item.request.backend_request("m")) == [item]
     assert oracle.items_for(final.request.backend_request("m")) == [final]

@@ -1,5 +1,3 @@
-
-
 def test_the_hnsw_beam_widens_with_the_index() -> None:
     from stepcache.retrieve.index import HNSW_EF_SEARCH, ef_search_for
 

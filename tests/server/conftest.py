@@ -43,7 +43,9 @@ def make_proxy(upstream: FakeUpstream) -> Iterator[MakeProxy]:
         backend = OpenAIHTTPBackend(upstream_url or upstream.url, api_key=OPERATOR_KEY, timeout=timeout, max_retries=0)
         cache = StepCache(backend, store=store or MemoryStore(), config=config)
         made = ServerSettings(**settings)
-        limits = {k: v for k, v in made.uvicorn_options().items() if k not in ("host", "port", "log_level", "access_log")}
+        limits = {
+            k: v for k, v in made.uvicorn_options().items() if k not in ("host", "port", "log_level", "access_log")
+        }
         served = Served(create_app(cache, made), limits)
         started.append((served, cache))
         proxies.append(Proxy(served.url, cache))

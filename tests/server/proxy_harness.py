@@ -38,8 +38,10 @@ def solve_word_problem(prompt: str) -> str | None:
     if m is None:
         return None
     name, a, b, c, d = m[1], *(int(g) for g in m.groups()[1:])
-    return (f"Pens: {a} * ${b} = ${a * b}\nNotebooks: {c} * ${d} = ${c * d}\n"
-            f"{name} spends ${a * b} + ${c * d} = ${a * b + c * d}\nThe answer is {a * b + c * d}.")
+    return (
+        f"Pens: {a} * ${b} = ${a * b}\nNotebooks: {c} * ${d} = ${c * d}\n"
+        f"{name} spends ${a * b} + ${c * d} = ${a * b + c * d}\nThe answer is {a * b + c * d}."
+    )
 
 
 def solve(prompt: str) -> str | None:
@@ -126,7 +128,12 @@ class FakeUpstream:
         record: dict[str, Any] = {"sent": 0, "end": "running", "last_at": 0.0}
         with self.lock:
             self.streams.append(record)
-        head = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": body.get("model", "fake")}
+        head = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": body.get("model", "fake"),
+        }
         try:
             for piece in re.findall(r"\s*\S+\s*", self.answer(body)):
                 if self.token_delay:
@@ -195,13 +202,32 @@ class FakeUpstream:
                 self.calls.append(body)
                 self.auth.append(request.headers.get("authorization", ""))
             text = body["input"] if isinstance(body.get("input"), str) else "items"
-            usage = {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10,
-                     "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+            usage = {
+                "input_tokens": 7,
+                "output_tokens": 3,
+                "total_tokens": 10,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": 0},
+            }
             response = {
-                "id": "resp_fake", "object": "response", "created_at": 1, "status": "completed", "model": body.get("model"),
-                "output": [{"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
-                            "content": [{"type": "output_text", "text": f"Echo: {text}", "annotations": []}]}],
-                "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "usage": usage,
+                "id": "resp_fake",
+                "object": "response",
+                "created_at": 1,
+                "status": "completed",
+                "model": body.get("model"),
+                "output": [
+                    {
+                        "type": "message",
+                        "id": "msg_fake",
+                        "status": "completed",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": f"Echo: {text}", "annotations": []}],
+                    }
+                ],
+                "parallel_tool_calls": True,
+                "tool_choice": "auto",
+                "tools": [],
+                "usage": usage,
             }
             if not body.get("stream"):
                 return JSONResponse(response)
@@ -213,11 +239,13 @@ class FakeUpstream:
 
             return StreamingResponse(events(), media_type="text/event-stream")
 
-        return Starlette(routes=[
-            Route("/v1/chat/completions", chat, methods=["POST"]),
-            Route("/v1/responses", responses, methods=["POST"]),
-            Route("/v1/models", models),
-        ])
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", chat, methods=["POST"]),
+                Route("/v1/responses", responses, methods=["POST"]),
+                Route("/v1/models", models),
+            ]
+        )
 
 
 class Served:

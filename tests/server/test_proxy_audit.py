@@ -37,7 +37,9 @@ def metric_lines(text: str, name: str) -> dict[str, float]:
     return found
 
 
-def test_the_proxy_audits_reused_answers_upstream_and_reports_them(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+def test_the_proxy_audits_reused_answers_upstream_and_reports_them(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
     proxy = make_proxy(config=CacheConfig(audit_rate=1.0))
     client = proxy.client()
     for content in ("Solve 3x + 5 = 20", "Solve 4x + 2 = 30"):
@@ -45,7 +47,9 @@ def test_the_proxy_audits_reused_answers_upstream_and_reports_them(make_proxy: M
     assert proxy.cache.audits.join(timeout=10)
     assert upstream.prompts() == ["Solve 3x + 5 = 20", "Solve 4x + 2 = 30"]  # the second is the audit
     upstream.mode = "wrong"  # the next audit's answer fails verification
-    raw = client.chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": "Solve 5x + 1 = 11"}])
+    raw = client.chat.completions.with_raw_response.create(
+        model="m", messages=[{"role": "user", "content": "Solve 5x + 1 = 11"}]
+    )
     assert raw.headers["x-stepcache-path"] == "reuse"
     assert proxy.cache.audits.join(timeout=10)
 
@@ -57,14 +61,19 @@ def test_the_proxy_audits_reused_answers_upstream_and_reports_them(make_proxy: M
     }
     assert metric_lines(text, "stepcache_audit_dropped_total") == {'{family="linear"}': 0}
     # The fake upstream reports 10 prompt and 5 completion tokens per call.
-    assert metric_lines(text, "stepcache_audit_tokens_spent_total") == {'{kind="prompt"}': 20, '{kind="completion"}': 10}
+    assert metric_lines(text, "stepcache_audit_tokens_spent_total") == {
+        '{kind="prompt"}': 20,
+        '{kind="completion"}': 10,
+    }
     assert metric_lines(text, "stepcache_store_quarantined_entries") == {'{family="all"}': 0}
     assert metric_lines(text, "stepcache_audits_pending") == {"": 0}
     # Serving cost one miss; the audits are reported apart.
     assert metric_lines(text, "stepcache_store_tokens_spent_total") == {"": 15}
 
 
-def test_without_an_audit_rate_the_proxy_calls_the_upstream_only_to_answer(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+def test_without_an_audit_rate_the_proxy_calls_the_upstream_only_to_answer(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
     proxy = make_proxy()
     client = proxy.client()
     for content in ("Solve 3x + 5 = 20", "Solve 4x + 2 = 30", "Solve 3x + 5 = 20"):

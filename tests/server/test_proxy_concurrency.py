@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import openai
-
 from proxy_harness import FakeUpstream, MakeProxy
 
 QUESTION = "Solve 7x + 3 = 45"

@@ -9,7 +9,6 @@ import httpx
 import jsonschema
 import openai
 import pytest
-
 from proxy_harness import OPERATOR_KEY, FakeUpstream, MakeProxy, Proxy
 
 SOLVE_A = "Solve 3x + 5 = 20"
@@ -183,9 +182,10 @@ def test_sampling_is_cached_when_the_operator_opts_in(make_proxy: MakeProxy, ups
 
 def test_tenants_never_see_each_others_entries(proxy: Proxy, upstream: FakeUpstream) -> None:
     alice = proxy.client("sk-alice")
-    assert alice.chat.completions.with_raw_response.create(model="m", messages=user(SOLVE_A)).headers[
-        "x-stepcache-path"
-    ] == "miss"
+    assert (
+        alice.chat.completions.with_raw_response.create(model="m", messages=user(SOLVE_A)).headers["x-stepcache-path"]
+        == "miss"
+    )
     # Other tenants ask the very same question, and a look-alike: both must go upstream.
     for key, question in (("sk-bob", SOLVE_A), ("sk-carol", SOLVE_B)):
         raw = proxy.client(key).chat.completions.with_raw_response.create(model="m", messages=user(question))

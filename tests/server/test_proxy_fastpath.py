@@ -25,7 +25,9 @@ def ask(proxy_url: str, prompt: str, key: str = "sk-a") -> tuple[str, str]:
     import httpx
 
     body = {"model": "m", "messages": [{"role": "user", "content": prompt}]}
-    response = httpx.post(proxy_url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=20)
+    response = httpx.post(
+        proxy_url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=20
+    )
     assert response.status_code == 200, response.text
     return response.headers["x-stepcache-path"], response.json()["choices"][0]["message"]["content"]
 
@@ -121,7 +123,7 @@ def test_app_from_env_builds_its_own_cache_and_closes_it(worker_env: None, monke
         second = client.post("/v1/chat/completions", json=body, headers={"Authorization": "Bearer two"})
         assert [first.headers["x-stepcache-path"], second.headers["x-stepcache-path"]] == ["miss", "reuse"]
         assert CLOSED_CACHES == []
-    assert CLOSED_CACHES == [app.state.stepcache.cache]
+    assert [app.state.stepcache.cache] == CLOSED_CACHES
 
 
 def test_app_from_env_without_a_factory_says_how_to_start_workers(worker_env: None) -> None:

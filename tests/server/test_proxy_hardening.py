@@ -32,7 +32,9 @@ KEYS = {hash_key(KEY_A1): "team-a", hash_key(KEY_A2): "team-a", hash_key(KEY_B):
 QUESTION = {"model": "m", "messages": [{"role": "user", "content": "Solve 3x + 5 = 20"}]}
 
 
-def _post(proxy: Proxy, headers: dict[str, str], body: Any = None, path: str = "/v1/chat/completions") -> httpx.Response:
+def _post(
+    proxy: Proxy, headers: dict[str, str], body: Any = None, path: str = "/v1/chat/completions"
+) -> httpx.Response:
     return httpx.post(proxy.url + path, json=QUESTION if body is None else body, headers=headers, timeout=20)
 
 
@@ -41,7 +43,11 @@ def _post(proxy: Proxy, headers: dict[str, str], body: Any = None, path: str = "
 
 def test_with_api_keys_only_listed_keys_are_answered(make_proxy: MakeProxy) -> None:
     proxy = make_proxy(api_keys=KEYS)
-    for headers in ({}, {"authorization": "Bearer sk-unknown"}, {"authorization": "Basic " + base64.b64encode(b"u:p").decode()}):
+    for headers in (
+        {},
+        {"authorization": "Bearer sk-unknown"},
+        {"authorization": "Basic " + base64.b64encode(b"u:p").decode()},
+    ):
         response = _post(proxy, headers)
         assert response.status_code == 401, headers
         error = response.json()["error"]
@@ -54,17 +60,23 @@ def test_with_api_keys_only_listed_keys_are_answered(make_proxy: MakeProxy) -> N
 
 def test_keys_of_one_tenant_share_entries_and_tenants_never_do(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
     proxy = make_proxy(api_keys=KEYS)
-    paths = [_post(proxy, h).headers["x-stepcache-path"] for h in (
-        {"authorization": f"Bearer {KEY_A1}"}, {"api-key": KEY_A2}, {"x-api-key": KEY_B}
-    )]
+    paths = [
+        _post(proxy, h).headers["x-stepcache-path"]
+        for h in ({"authorization": f"Bearer {KEY_A1}"}, {"api-key": KEY_A2}, {"x-api-key": KEY_B})
+    ]
     assert paths == ["miss", "reuse", "miss"]
 
 
 def test_without_api_keys_every_key_header_is_its_own_namespace(make_proxy: MakeProxy) -> None:
     proxy = make_proxy()
     basic = {u: "Basic " + base64.b64encode(f"{u}:pw".encode()).decode() for u in ("user1", "user2")}
-    callers = [{"api-key": "k1"}, {"x-api-key": "k2"}, {"authorization": basic["user1"]},
-               {"authorization": basic["user2"]}, {}]
+    callers = [
+        {"api-key": "k1"},
+        {"x-api-key": "k2"},
+        {"authorization": basic["user1"]},
+        {"authorization": basic["user2"]},
+        {},
+    ]
     assert [_post(proxy, h).headers["x-stepcache-path"] for h in callers] == ["miss"] * 5
     assert _post(proxy, {"x-api-key": "k2"}).headers["x-stepcache-path"] == "reuse"
 
@@ -104,9 +116,14 @@ def test_pass_through_forwards_each_clients_key_and_gives_it_its_own_namespace(
 ) -> None:
     upstream.accepted = frozenset({CLIENT_1, CLIENT_2})
     proxy = make_proxy(pass_through_keys=True, config=CacheConfig(audit_rate=1.0))
-    paths = [_post(proxy, h).headers["x-stepcache-path"] for h in (
-        {"authorization": f"Bearer {CLIENT_1}"}, {"x-api-key": CLIENT_2}, {"api-key": CLIENT_1},
-    )]
+    paths = [
+        _post(proxy, h).headers["x-stepcache-path"]
+        for h in (
+            {"authorization": f"Bearer {CLIENT_1}"},
+            {"x-api-key": CLIENT_2},
+            {"api-key": CLIENT_1},
+        )
+    ]
     assert paths == ["miss", "miss", "reuse"]
     assert proxy.cache.audits.join(timeout=10)  # the reuse was audited: with its requester's key
     assert upstream.auth == [f"Bearer {CLIENT_1}", f"Bearer {CLIENT_2}", f"Bearer {CLIENT_1}"]
@@ -175,19 +192,37 @@ def _engine(answers: list[str]) -> tuple[StepCache, ScriptedBackend]:
     ("first", "second"),
     [
         # earlier assistant turns
-        ({"messages": [{"role": "user", "content": "Pick a colour"}, {"role": "assistant", "content": "Red."},
-                       {"role": "user", "content": "Why that one?"}]},
-         {"messages": [{"role": "user", "content": "Pick a colour"}, {"role": "assistant", "content": "Blue."},
-                       {"role": "user", "content": "Why that one?"}]}),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "Pick a colour"},
+                    {"role": "assistant", "content": "Red."},
+                    {"role": "user", "content": "Why that one?"},
+                ]
+            },
+            {
+                "messages": [
+                    {"role": "user", "content": "Pick a colour"},
+                    {"role": "assistant", "content": "Blue."},
+                    {"role": "user", "content": "Why that one?"},
+                ]
+            },
+        ),
         # letter case
-        ({"messages": [{"role": "user", "content": "What does the acronym MIT stand for?"}]},
-         {"messages": [{"role": "user", "content": "What does the acronym mit stand for?"}]}),
+        (
+            {"messages": [{"role": "user", "content": "What does the acronym MIT stand for?"}]},
+            {"messages": [{"role": "user", "content": "What does the acronym mit stand for?"}]},
+        ),
         # code indentation
-        ({"messages": [{"role": "user", "content": "What does this print?\nif x:\n    print(1)\nprint(2)"}]},
-         {"messages": [{"role": "user", "content": "What does this print?\nif x:\n    print(1)\n    print(2)"}]}),
+        (
+            {"messages": [{"role": "user", "content": "What does this print?\nif x:\n    print(1)\nprint(2)"}]},
+            {"messages": [{"role": "user", "content": "What does this print?\nif x:\n    print(1)\n    print(2)"}]},
+        ),
         # a token limit (an answer cut short is not the answer to a request without one)
-        ({"messages": [{"role": "user", "content": "Tell me about the moon."}], "max_tokens": 2},
-         {"messages": [{"role": "user", "content": "Tell me about the moon."}]}),
+        (
+            {"messages": [{"role": "user", "content": "Tell me about the moon."}], "max_tokens": 2},
+            {"messages": [{"role": "user", "content": "Tell me about the moon."}]},
+        ),
     ],
 )
 def test_requests_that_differ_in_what_changes_the_answer_never_share_an_entry(
@@ -230,11 +265,17 @@ def _raw(proxy: Proxy, payload: bytes, path: str = "/v1/chat/completions") -> ht
         b'{"model": "m\\udfff", "messages": [{"role": "user", "content": "hi"}]}',
         b'{"model": "m", "messages": [{"role": "system", "content": "\\ud800"}, {"role": "user", "content": "x"}]}',
         b'{"model": "m", "prompt": "\\udc00"}',
-        ("{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"x\": "
-         + "[" * 990 + "]" * 990 + "}").encode(),
-        ("{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"Give JSON\"}], \"response_format\": "
-         "{\"type\": \"json_schema\", \"json_schema\": {\"name\": \"x\", \"schema\": "
-         + '{"type": "object", "properties": {"a": ' * 150 + '{"type": "string"}' + "}}" * 150 + "}}}").encode(),
+        (
+            '{"model": "m", "messages": [{"role": "user", "content": "hi"}], "x": ' + "[" * 990 + "]" * 990 + "}"
+        ).encode(),
+        (
+            '{"model": "m", "messages": [{"role": "user", "content": "Give JSON"}], "response_format": '
+            '{"type": "json_schema", "json_schema": {"name": "x", "schema": '
+            + '{"type": "object", "properties": {"a": ' * 150
+            + '{"type": "string"}'
+            + "}}" * 150
+            + "}}}"
+        ).encode(),
     ],
 )
 def test_malformed_bodies_are_400_never_500(make_proxy: MakeProxy, payload: bytes) -> None:
@@ -292,7 +333,9 @@ def test_hits_survive_a_store_that_cannot_count_and_misses_one_that_cannot_write
     assert other.status_code == 200 and other.json()["choices"][0]["message"]["content"].endswith("y = 7")
 
 
-def test_a_store_that_cannot_be_read_degrades_to_uncached_answers(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+def test_a_store_that_cannot_be_read_degrades_to_uncached_answers(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
     store = FaultyStore()
     proxy = make_proxy(store=store)
     assert httpx.get(proxy.url + "/readyz", timeout=20).status_code == 200
@@ -388,7 +431,9 @@ def test_max_age_serves_only_entries_young_enough(make_proxy: MakeProxy, upstrea
 # -- HTTP hygiene -----------------------------------------------------------------------------------
 
 
-def test_requests_beyond_the_in_flight_limit_get_429_with_retry_after(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+def test_requests_beyond_the_in_flight_limit_get_429_with_retry_after(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
     import threading
 
     proxy = make_proxy(max_in_flight=1)
@@ -406,7 +451,9 @@ def test_requests_beyond_the_in_flight_limit_get_429_with_retry_after(make_proxy
 
 def test_an_oversized_header_is_refused(make_proxy: MakeProxy) -> None:
     proxy = make_proxy(max_header_bytes=8192)
-    response = httpx.post(proxy.url + "/v1/chat/completions", json=QUESTION, headers={"x-big": "a" * 100_000}, timeout=10)
+    response = httpx.post(
+        proxy.url + "/v1/chat/completions", json=QUESTION, headers={"x-big": "a" * 100_000}, timeout=10
+    )
     assert response.status_code == 431 and response.json()["error"]["code"] == "headers_too_large"
     assert _post(proxy, {"x-api-key": "k"}).status_code == 200
 
@@ -545,7 +592,8 @@ _BODY = st.fixed_dictionaries(
         "prompt": _TEXT | _JSON,
         "temperature": _JSON,
         "max_tokens": _JSON,
-        "response_format": st.sampled_from([{"type": "json_object"}, {"type": "text"}, {"type": "json_schema"}]) | _JSON,
+        "response_format": st.sampled_from([{"type": "json_object"}, {"type": "text"}, {"type": "json_schema"}])
+        | _JSON,
         "stream": _JSON,
         "cache": _JSON,
         "n": _JSON,

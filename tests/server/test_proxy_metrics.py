@@ -307,8 +307,17 @@ def test_stepcache_serve_with_two_workers_never_reports_a_counter_going_down(
     env["TMPDIR"] = str(tmp_path)  # where run_workers makes its metrics directory
     script = Path(sys.executable).with_name("stepcache")
     serve = [str(script), "serve"] if script.exists() else [sys.executable, "-m", "stepcache.cli", "serve"]
-    command = [*serve, "--port", str(port), "--workers", "2", "--upstream", upstream.url,
-               "--store", f"sqlite://{tmp_path / 'cache.db'}"]
+    command = [
+        *serve,
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--upstream",
+        upstream.url,
+        "--store",
+        f"sqlite://{tmp_path / 'cache.db'}",
+    ]
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -47,8 +47,12 @@ def test_a_streamed_response_sends_steps_as_responses_events(make_proxy: MakePro
 
 def test_json_schema_in_text_format_is_verified_and_reused(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
     client = make_proxy().client()
-    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-              "required": ["name", "age"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
     fmt = {"format": {"type": "json_schema", "name": "person", "schema": schema, "strict": True}}
     paths = []
     for who in ("Ada, 36 years old", "Ada, 36 years old"):
@@ -58,7 +62,9 @@ def test_json_schema_in_text_format_is_verified_and_reused(make_proxy: MakeProxy
     assert paths == ["miss", "reuse"]
 
 
-def test_stateful_requests_are_forwarded_to_the_upstreams_responses(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+def test_stateful_requests_are_forwarded_to_the_upstreams_responses(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
     client = make_proxy().client()
     raw = client.responses.with_raw_response.create(model="m", input="hello", previous_response_id="resp_earlier")
     assert raw.headers["x-stepcache-path"] == "bypass"
@@ -81,9 +87,15 @@ def test_the_embedded_kind_of_backend_answers_responses_too() -> None:
     cache = StepCache(ScriptedBackend(["Waves fold over and over."]), store=MemoryStore())
     served = Served(create_app(cache, ServerSettings()))
     try:
-        bypassed = httpx.post(served.url + "/v1/responses", timeout=20, json={
-            "model": "m", "input": "Describe the sea", "temperature": 0.9,
-        })
+        bypassed = httpx.post(
+            served.url + "/v1/responses",
+            timeout=20,
+            json={
+                "model": "m",
+                "input": "Describe the sea",
+                "temperature": 0.9,
+            },
+        )
         assert bypassed.headers["x-stepcache-path"] == "bypass"
         assert bypassed.json()["output"][0]["content"][0]["text"] == "Waves fold over and over."
     finally:
@@ -124,7 +136,11 @@ def test_conversations_are_bounded_expire_and_honour_store_false() -> None:
     assert memory.expand({"previous_response_id": "a", "input": "x"}) == {"previous_response_id": "a", "input": "x"}
     assert memory.expand({"previous_response_id": "b", "input": "x"})["previous_response_id"] == "b"  # type: ignore[index]
     assert memory.expand({"previous_response_id": "d", "input": "x"}) == {
-        "input": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "D"}, {"role": "user", "content": "x"}]
+        "input": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "D"},
+            {"role": "user", "content": "x"},
+        ]
     }
     now[0] = 11
     assert "previous_response_id" in memory.expand({"previous_response_id": "d", "input": "x"})  # type: ignore[operator]

@@ -16,10 +16,16 @@ from stepcache import MemoryStore, ScriptedBackend, StepCache
 from stepcache.server import ServerSettings, create_app
 
 LINEAR = {"model": "m", "messages": [{"role": "user", "content": "Solve 3x + 5 = 20"}], "stream": True}
-PROSE = {"model": "m", "messages": [{"role": "user", "content": "Write a few words about the sea, please."}], "stream": True}
+PROSE = {
+    "model": "m",
+    "messages": [{"role": "user", "content": "Write a few words about the sea, please."}],
+    "stream": True,
+}
 
 
-def read_stream(proxy: Proxy, body: dict[str, Any], upstream: FakeUpstream) -> tuple[httpx.Response, list[dict[str, Any]], list[dict[str, Any]]]:
+def read_stream(
+    proxy: Proxy, body: dict[str, Any], upstream: FakeUpstream
+) -> tuple[httpx.Response, list[dict[str, Any]], list[dict[str, Any]]]:
     """The response, its data events, and a snapshot of the upstream's stream records taken when
     the first piece of text arrived."""
     events: list[dict[str, Any]] = []
@@ -85,20 +91,31 @@ def test_a_client_that_hangs_up_stops_the_upstream_and_nothing_is_stored(
     assert proxy.cache.store.stats().entries == 0
 
 
-def test_the_sdk_reads_a_streamed_miss_and_reuse_as_it_reads_unstreamed_ones(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+def test_the_sdk_reads_a_streamed_miss_and_reuse_as_it_reads_unstreamed_ones(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
     proxy = make_proxy()
     client = proxy.client()
     messages = [{"role": "user", "content": "Solve 4x + 2 = 30"}]
-    streamed = [c for c in client.chat.completions.create(model="m", messages=messages, stream=True, stream_options={"include_usage": True})]  # type: ignore[arg-type]
+    streamed = [
+        c
+        for c in client.chat.completions.create(
+            model="m", messages=messages, stream=True, stream_options={"include_usage": True}
+        )
+    ]  # type: ignore[arg-type]
     text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
     assert streamed[-1].usage is not None and streamed[-1].usage.total_tokens == 15
     plain = client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
     assert plain.choices[0].message.content == text
-    reused = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Solve 5x + 1 = 11"}], stream=True)  # type: ignore[arg-type]
+    reused = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "Solve 5x + 1 = 11"}], stream=True
+    )  # type: ignore[arg-type]
     assert "".join(c.choices[0].delta.content or "" for c in reused if c.choices).endswith("x = 2")
 
 
-def test_an_upstream_error_before_the_first_token_is_an_http_error(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+def test_an_upstream_error_before_the_first_token_is_an_http_error(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
     upstream.mode = "status500"
     response = httpx.post(make_proxy().url + "/v1/chat/completions", json=PROSE, timeout=30)
     assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_status"
@@ -122,7 +139,9 @@ def test_a_backend_without_raw_forwarding_streams_bypassed_requests_too() -> Non
         cache.close()
 
 
-def test_a_non_streamed_request_abandoned_by_its_client_stops_the_upstream(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+def test_a_non_streamed_request_abandoned_by_its_client_stops_the_upstream(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
     upstream.token_delay = 0.1  # ~2 s of answer
     proxy = make_proxy()
     with pytest.raises(httpx.ReadTimeout):
@@ -134,14 +153,18 @@ def test_a_non_streamed_request_abandoned_by_its_client_stops_the_upstream(make_
     assert proxy.cache.store.stats().entries == 0
 
 
-def test_an_identical_request_still_waiting_keeps_the_shared_call_alive(make_proxy: MakeProxy, upstream: FakeUpstream) -> None:
+def test_an_identical_request_still_waiting_keeps_the_shared_call_alive(
+    make_proxy: MakeProxy, upstream: FakeUpstream
+) -> None:
     import threading
 
     upstream.token_delay = 0.15  # ~1.5 s of answer
     proxy = make_proxy()
     body = {**PROSE, "stream": False}
     patient: list[httpx.Response] = []
-    waiter = threading.Thread(target=lambda: patient.append(httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=30)))
+    waiter = threading.Thread(
+        target=lambda: patient.append(httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=30))
+    )
     waiter.start()
     time.sleep(0.2)
     with pytest.raises(httpx.ReadTimeout):  # a second, identical request gives up early

@@ -21,7 +21,7 @@ from openai.lib.streaming.responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 
 from stepcache._exceptions import InvalidRequest
-from stepcache._types import Route, Result, StepCounts, TokenUsage
+from stepcache._types import Result, Route, StepCounts, TokenUsage
 from stepcache.server import ServerSettings
 from stepcache.server import _responses as rs
 
@@ -76,7 +76,11 @@ def test_message_items_and_instructions_become_chat_messages() -> None:
             "instructions": "Answer with numbered steps.",
             "input": [
                 {"role": "developer", "content": "be terse"},
-                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Solve "}, {"type": "input_text", "text": "2x = 4"}]},
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "Solve "}, {"type": "input_text", "text": "2x = 4"}],
+                },
                 {
                     "type": "message",
                     "id": "msg_1",
@@ -112,7 +116,10 @@ def test_message_items_and_instructions_become_chat_messages() -> None:
         ),
         (
             {"format": {"type": "json_schema", "name": "a", "description": "the result", "schema": {"type": "object"}}},
-            {"type": "json_schema", "json_schema": {"name": "a", "description": "the result", "schema": {"type": "object"}}},
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "a", "description": "the result", "schema": {"type": "object"}},
+            },
         ),
         ({"format": {"type": "json_object"}}, {"type": "json_object"}),
         ({"format": {"type": "text"}}, None),
@@ -153,7 +160,9 @@ def test_harmless_parameters_keep_the_request_cacheable() -> None:
 
 def test_upstream_model_pin_and_cache_controls_work_as_in_chat() -> None:
     pinned = parse({"model": "gpt-4o", "input": ASK}, ServerSettings(upstream_model="qwen"))
-    assert pinned.inbound.model == "qwen" and pinned.inbound.request is not None and pinned.inbound.request.model == "qwen"
+    assert (
+        pinned.inbound.model == "qwen" and pinned.inbound.request is not None and pinned.inbound.request.model == "qwen"
+    )
     body_controls = parse({"input": ASK, "cache": {"no-store": True}}).inbound
     assert body_controls.read and not body_controls.write
     header = parse({"input": ASK}, cache_control="no-cache").inbound
@@ -247,7 +256,11 @@ SCHEMA_FORMAT = {"type": "json_schema", "name": "a"}
         ({"input": [{"role": "tool", "content": "hi"}]}, "input[0].role", "'tool'"),
         ({"input": [{"role": "user", "content": 5}]}, "input[0].content", "a number"),
         ({"input": [{"role": "user", "content": ["hi"]}]}, "input[0].content[0]", "'type'"),
-        ({"input": [{"role": "user", "content": [{"type": "input_text", "text": 1}]}]}, "input[0].content[0].text", "string"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_text", "text": 1}]}]},
+            "input[0].content[0].text",
+            "string",
+        ),
         ({"input": ASK, "instructions": ["a"]}, "instructions", "string"),
         ({"input": ASK, "max_output_tokens": 0}, "max_output_tokens", "integer >= 1"),
         ({"input": ASK, "max_output_tokens": "9"}, "max_output_tokens", "integer >= 1"),
@@ -380,7 +393,13 @@ def events_of(sse: str) -> list[dict[str, Any]]:
     return events
 
 
-_WITH_RESPONSE = {"response.created", "response.in_progress", "response.completed", "response.incomplete", "response.failed"}
+_WITH_RESPONSE = {
+    "response.created",
+    "response.in_progress",
+    "response.completed",
+    "response.incomplete",
+    "response.failed",
+}
 
 
 def test_streamed_events_follow_the_openai_sequence() -> None:
@@ -426,15 +445,25 @@ def test_the_sdk_accumulates_the_stream_into_the_answer() -> None:
 def test_an_incomplete_stream_ends_with_response_incomplete() -> None:
     events = events_of(rs.response_stream(RESULT, model="m", request_body=REQUEST, finish_reason="length"))
     last = events[-1]
-    assert last["type"] == "response.incomplete" and last["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert last["type"] == "response.incomplete" and last["response"]["incomplete_details"] == {
+        "reason": "max_output_tokens"
+    }
     assert events[-2]["item"]["status"] == "incomplete"
 
 
 def test_a_stream_that_fails_midway_reports_error_then_failed() -> None:
     stream = rs.ResponseEvents("m", REQUEST)
-    events = events_of(stream.start() + stream.delta("1. 3x + 5 = 20\n") + stream.error("the upstream timed out", "upstream_timeout"))
+    events = events_of(
+        stream.start() + stream.delta("1. 3x + 5 = 20\n") + stream.error("the upstream timed out", "upstream_timeout")
+    )
     error, failed = events[-2], events[-1]
-    assert error == {"type": "error", "sequence_number": 5, "code": "upstream_timeout", "message": "the upstream timed out", "param": None}
+    assert error == {
+        "type": "error",
+        "sequence_number": 5,
+        "code": "upstream_timeout",
+        "message": "the upstream timed out",
+        "param": None,
+    }
     assert failed["type"] == "response.failed" and failed["response"]["status"] == "failed"
     assert failed["response"]["error"] == {"code": "server_error", "message": "the upstream timed out"}
     assert failed["response"]["output"][0]["content"][0]["text"] == "1. 3x + 5 = 20\n"

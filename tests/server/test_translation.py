@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stepcache._exceptions import InvalidRequest
-from stepcache._types import Route, Result, StepCounts, TokenUsage
+from stepcache._types import Result, Route, StepCounts, TokenUsage
 from stepcache.server import ServerSettings
 from stepcache.server import _openai as oa
 
@@ -75,9 +75,7 @@ def test_sampling_is_cached_when_the_operator_opts_in() -> None:
 
 def test_tool_messages_and_images_bypass() -> None:
     tool = chat({"messages": USER + [{"role": "tool", "content": "42", "tool_call_id": "c1"}]})
-    image = chat(
-        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:"}}]}]}
-    )
+    image = chat({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:"}}]}]})
     assert tool.request is None and "tools" in tool.bypass_reason
     assert image.request is None and "image_url" in image.bypass_reason
 
@@ -105,7 +103,10 @@ def test_disabled_cache_bypasses_everything() -> None:
         ({"messages": USER, "response_format": {"type": "yaml"}}, "response_format.type", "'yaml'"),
         ({"messages": USER, "response_format": {"type": "json_schema"}}, "response_format.json_schema", "'schema'"),
         (
-            {"messages": USER, "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "banana"}}}},
+            {
+                "messages": USER,
+                "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "banana"}}},
+            },
             "response_format.json_schema.schema",
             "not a valid JSON Schema",
         ),
@@ -125,7 +126,9 @@ def test_json_schema_kept_as_given() -> None:
 
 
 def test_text_completion_prompt_becomes_one_user_message() -> None:
-    inbound = oa.parse_text({"model": "m", "prompt": ["Solve 2x = 4"], "max_tokens": 9}, namespace="n", settings=SETTINGS)
+    inbound = oa.parse_text(
+        {"model": "m", "prompt": ["Solve 2x = 4"], "max_tokens": 9}, namespace="n", settings=SETTINGS
+    )
     assert inbound.request is not None and inbound.endpoint == "text"
     assert [(m.role, m.content) for m in inbound.request.messages] == [("user", "Solve 2x = 4")]
     many = oa.parse_text({"prompt": ["a", "b"]}, namespace="n", settings=SETTINGS)

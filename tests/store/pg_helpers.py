@@ -54,7 +54,9 @@ def legacy_schema(url: str, schema: str, version: int) -> None:
         conn.execute(f"CREATE SCHEMA {schema}")
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
         conn.execute(f"SET search_path = {schema}, public")
-        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         for step in MIGRATIONS[:version]:
             conn.execute(step.sql)
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (step.version,))

@@ -69,7 +69,9 @@ def test_show_delete_export_and_import(url: str, tmp_path: Path, capsys: pytest.
     assert main(["import", str(bad), "--store", other]) == 2
 
 
-def test_purge_evicts_expired_and_least_recently_used_entries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_purge_evicts_expired_and_least_recently_used_entries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "cache.db"
     with SQLiteStore(path) as store:
         store.put(make_entry("fresh"))

@@ -7,9 +7,9 @@ import pathlib
 from collections.abc import Callable, Iterator
 
 import pytest
-
 from pg_helpers import fresh_schema, require_postgres
 from store_helpers import make_entry, unit
+
 from stepcache._types import Entry
 from stepcache.store import MemoryStore, SQLiteStore, Store
 from stepcache.store._vectors import LEGACY_EMBEDDERS, legacy_embedder
@@ -93,7 +93,7 @@ def test_an_unnamed_vector_of_a_built_in_length_is_the_built_in_embedders(store:
 def test_the_legacy_names_are_the_built_in_embedders_names() -> None:
     from stepcache.retrieve import HashedNgramEmbedder, MiniLMEmbedder
 
-    assert LEGACY_EMBEDDERS == {512: HashedNgramEmbedder().name, 384: MiniLMEmbedder.name}
+    assert {512: HashedNgramEmbedder().name, 384: MiniLMEmbedder.name} == LEGACY_EMBEDDERS
     assert HashedNgramEmbedder().dim == 512 and MiniLMEmbedder.dim == 384
 
 

@@ -9,12 +9,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from pg_helpers import fresh_schema, require_postgres
 from store_helpers import make_entry, payload_of, unit
+
 from stepcache._types import Scope
-from stepcache.store import LifecycleStore, MemoryStore, SQLiteStore, Store
-from stepcache.store import _lifecycle
+from stepcache.store import LifecycleStore, MemoryStore, SQLiteStore, Store, _lifecycle
 
 Opener = Callable[..., Any]
 

@@ -9,9 +9,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from pg_helpers import fresh_schema, insert_legacy, legacy_schema, require_postgres
 from store_helpers import insert_v3, legacy_sqlite, make_entry, run_in_threads, unit
+
 from stepcache._types import Route, TokenUsage
 from stepcache.store import SQLiteStore
 from stepcache.store._migrations import RECORDS
@@ -22,7 +22,10 @@ NGRAM, MINILM = LEGACY_EMBEDDERS[512], LEGACY_EMBEDDERS[384]
 
 
 def _records(conn: sqlite3.Connection) -> list[tuple[int, str, float]]:
-    return [(int(v), str(n), float(t)) for v, n, t in conn.execute(f"SELECT version, name, applied_at FROM {RECORDS} ORDER BY version")]
+    return [
+        (int(v), str(n), float(t))
+        for v, n, t in conn.execute(f"SELECT version, name, applied_at FROM {RECORDS} ORDER BY version")
+    ]
 
 
 def test_a_version_3_sqlite_database_is_upgraded_in_place(tmp_path: pathlib.Path) -> None:
@@ -39,7 +42,9 @@ def test_a_version_3_sqlite_database_is_upgraded_in_place(tmp_path: pathlib.Path
     with SQLiteStore(db) as store:
         assert {e.key: e.embedder for e in store.entries()} == {"ngram": NGRAM, "minilm": MINILM, "other": "legacy-8"}
         for key, dim, name in [("ngram", 512, NGRAM), ("minilm", 384, MINILM), ("other", 8, "legacy-8")]:
-            assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0], dim=dim), k=3, embedder=name)] == [key]
+            assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0], dim=dim), k=3, embedder=name)] == [
+                key
+            ]
             assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0], dim=dim), k=3)] == [key]
         assert store.nearest("tenant-a", "m1", unit([1.0], dim=384), k=3, embedder="another-384") == []
         stats = store.stats()
@@ -97,7 +102,9 @@ def pg_schema() -> Iterator[tuple[str, str]]:
 
 
 @pg
-def test_a_version_3_postgres_schema_and_its_dimension_indexes_are_upgraded_in_place(pg_schema: tuple[str, str]) -> None:
+def test_a_version_3_postgres_schema_and_its_dimension_indexes_are_upgraded_in_place(
+    pg_schema: tuple[str, str],
+) -> None:
     import psycopg
 
     from stepcache.store._pg_migrations import MIGRATIONS as PG_MIGRATIONS
@@ -122,7 +129,9 @@ def test_a_version_3_postgres_schema_and_its_dimension_indexes_are_upgraded_in_p
         eight = unit([1.0], dim=8)
         assert [e.key for e, _ in store.nearest("tenant-a", "m1", eight, k=5)] == ["near", "far"]
         assert [e.key for e, _ in store.nearest("tenant-a", "m1", eight, k=5, embedder="legacy-8")] == ["near", "far"]
-        assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0], dim=384), k=5, embedder=MINILM)] == ["minilm"]
+        assert [e.key for e, _ in store.nearest("tenant-a", "m1", unit([1.0], dim=384), k=5, embedder=MINILM)] == [
+            "minilm"
+        ]
         assert store.nearest("tenant-a", "m1", unit([1.0], dim=384), k=5, embedder="another-384") == []
         assert store.get("near") is not None and store.stats().entries == 3
 

@@ -6,10 +6,10 @@ import pathlib
 from importlib.metadata import entry_points
 
 import pytest
+from store_helpers import make_entry
 
 from stepcache._exceptions import ConfigurationError
 from stepcache.store import MemoryStore, SQLiteStore, open_store
-from store_helpers import make_entry
 
 
 def test_memory_url() -> None:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from pg_helpers import fresh_schema, require_postgres
+
 from stepcache._types import Entry, Scope, TokenUsage
 
 pytestmark = pytest.mark.postgres

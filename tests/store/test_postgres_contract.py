@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from pg_helpers import fresh_schema, require_postgres
-from stepcache.store import Store
 from test_store_contract import *  # noqa: F403 - the contract's tests, collected again for PostgreSQL
+
+from stepcache.store import Store
 
 pytestmark = pytest.mark.postgres
 

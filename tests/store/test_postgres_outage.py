@@ -6,6 +6,7 @@ cut, so the shared test server keeps running."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -14,7 +15,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-
 from pg_helpers import IN_CI, fresh_schema, require_postgres
 
 psycopg = __import__("psycopg") if IN_CI else pytest.importorskip("psycopg")
@@ -48,16 +48,12 @@ class Forwarder:
 
     def cut(self) -> None:
         assert self.listener is not None
-        try:
+        with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread; close alone would not
-        except OSError:
-            pass
         self.listener.close()
         for link in self.links:
-            try:
+            with contextlib.suppress(OSError):
                 link.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             link.close()
         self.links.clear()
 
@@ -81,10 +77,8 @@ class Forwarder:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
 
 
 @pytest.fixture
@@ -93,14 +87,18 @@ def forwarded() -> Iterator[tuple[str, str, Forwarder]]:
     parts = urlsplit(url)
     forwarder = Forwarder((parts.hostname or "127.0.0.1", parts.port or 5432))
     netloc = parts.netloc.rsplit("@", 1)
-    via = urlunsplit(parts._replace(netloc=f"{netloc[0]}@127.0.0.1:{forwarder.port}" if len(netloc) == 2 else f"127.0.0.1:{forwarder.port}"))
+    via = urlunsplit(
+        parts._replace(
+            netloc=f"{netloc[0]}@127.0.0.1:{forwarder.port}" if len(netloc) == 2 else f"127.0.0.1:{forwarder.port}"
+        )
+    )
     with fresh_schema(url) as schema:
         yield via, schema, forwarder
     forwarder.cut()
 
 
 def solve(request: object) -> str:
-    text = str(getattr(request, "messages")[-1]["content"])
+    text = str(request.messages[-1]["content"])
     a, rest = text.removeprefix("Solve ").split("x + ")
     b, c = rest.split(" = ")
     x = (int(c) - int(b)) // int(a)
@@ -115,7 +113,7 @@ def test_a_store_that_goes_away_mid_traffic_degrades_to_uncached_answers(forward
     proxy = app.state.stepcache
     proxy.store_breaker.cooldown_s = 1.0
 
-    def ask(client: httpx.AsyncClient, a: int) -> "asyncio.Future[httpx.Response]":
+    def ask(client: httpx.AsyncClient, a: int) -> asyncio.Future[httpx.Response]:
         body = {"model": "m", "messages": [{"role": "user", "content": f"Solve {a}x + 5 = {a * 3 + 5}"}]}
         return asyncio.ensure_future(client.post("/v1/chat/completions", json=body, timeout=60))
 

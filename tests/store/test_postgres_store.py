@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-
 from pg_helpers import IN_CI, fresh_schema, insert_legacy, legacy_schema, require_postgres
 from store_helpers import make_entry, run_in_threads, unit
+
 from stepcache._exceptions import ConfigurationError, StoreError, StoreVersionError
 from stepcache._types import FORMAT_VERSION, AuditOutcome, Route, TokenUsage
 from stepcache.store._pg_migrations import LATEST, hnsw_index_name
@@ -259,7 +259,9 @@ def test_hits_write_nothing_their_last_use_goes_out_with_the_next_flush(pg_url: 
 
         def last_used() -> float:
             with psycopg.connect(pg_url) as conn:
-                row = conn.execute(f"SELECT last_used FROM {schema}.entry_use WHERE id = %s", (int(stored.id),)).fetchone()
+                row = conn.execute(
+                    f"SELECT last_used FROM {schema}.entry_use WHERE id = %s", (int(stored.id),)
+                ).fetchone()
             assert row is not None
             return float(row[0])
 
@@ -296,9 +298,10 @@ def test_migration_3_gives_old_entries_their_stored_time_as_last_use(pg_url: str
 
 @pg
 def test_replicas_share_one_cap_and_one_eviction_count(pg_url: str, schema: str) -> None:
-    with PostgresStore(pg_url, schema=schema, max_entries=10) as a, PostgresStore(
-        pg_url, schema=schema, max_entries=10
-    ) as b:
+    with (
+        PostgresStore(pg_url, schema=schema, max_entries=10) as a,
+        PostgresStore(pg_url, schema=schema, max_entries=10) as b,
+    ):
         for i in range(60):
             (a if i % 2 else b).put(make_entry(f"k{i:02}"))
         left = {e.key for e in a.entries(limit=100)}

@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from store_helpers import make_entry, unit
+
 from stepcache._exceptions import ConfigurationError, StoreError
 from stepcache._types import Route, Scope, TokenUsage
 from stepcache.store import MemoryStore, SQLiteStore, open_store

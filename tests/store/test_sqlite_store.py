@@ -8,13 +8,13 @@ import sqlite3
 import threading
 
 import pytest
+from store_helpers import insert_v1, legacy_sqlite, make_entry, run_in_threads, unit
 
 from stepcache._exceptions import StoreError, StoreVersionError
 from stepcache._types import AuditOutcome, Route, Scope, TokenUsage
 from stepcache.store import SQLiteStore
 from stepcache.store._migrations import Migration, migrate
 from stepcache.store._sqlite_migrations import LATEST_VERSION, MIGRATIONS, SQLiteDatabase
-from store_helpers import insert_v1, legacy_sqlite, make_entry, run_in_threads, unit
 
 
 def test_entries_and_counters_survive_close_and_reopen(tmp_path: pathlib.Route) -> None:
@@ -163,7 +163,9 @@ def test_database_from_a_newer_stepcache_is_refused(tmp_path: pathlib.Route) -> 
     db = tmp_path / "cache.db"
     SQLiteStore(db).close()
     conn = sqlite3.connect(db)
-    conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'later', 0)", (LATEST_VERSION + 1,))
+    conn.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'later', 0)", (LATEST_VERSION + 1,)
+    )
     conn.commit()
     conn.close()
     with pytest.raises(StoreVersionError, match="Upgrade StepCache") as info:
@@ -263,7 +265,9 @@ def test_migration_2_upgrades_a_version_1_database(tmp_path: pathlib.Route) -> N
         assert store.stats().quarantined == 1
 
 
-def test_a_deleted_or_replaced_database_file_is_reported(tmp_path: pathlib.Route, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_deleted_or_replaced_database_file_is_reported(
+    tmp_path: pathlib.Route, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import stepcache.store._sqlite_file as sqlite_module
 
     monkeypatch.setattr(sqlite_module, "IDENTITY_CHECK_S", 0.0)

@@ -6,8 +6,8 @@ import threading
 
 import numpy as np
 import pytest
-
 from store_helpers import make_entry, run_in_threads, unit
+
 from stepcache._exceptions import StoreError
 from stepcache._types import FORMAT_VERSION, AuditOutcome, Route, Scope, TokenUsage
 from stepcache.store import AuditStore, Store

@@ -6,8 +6,8 @@ import pathlib
 import time
 
 import pytest
-
 from pg_helpers import fresh_schema, require_postgres
+
 from stepcache._exceptions import ConfigurationError
 from stepcache.store import MemoryStore, SQLiteStore, Store, open_store
 from stepcache.store._counters import FLUSH_EVERY, FLUSH_SECONDS, CounterBuffer
@@ -61,7 +61,10 @@ def test_both_database_stores_flush_alike_by_default() -> None:
     [
         ("memory://?cache_size=9", "max_entries, max_bytes, ttl, index_threshold"),
         ("sqlite:///tmp/x.db?cache_size=9", "max_entries, max_bytes, ttl, index_threshold, flush_every"),
-        ("postgresql://u@127.0.0.1:9/db?cache_size=9", "max_entries, max_bytes, ttl, flush_every, flush_interval, schema"),
+        (
+            "postgresql://u@127.0.0.1:9/db?cache_size=9",
+            "max_entries, max_bytes, ttl, flush_every, flush_interval, schema",
+        ),
     ],
 )
 def test_an_unknown_url_option_names_the_ones_there_are(url: str, names: str) -> None:

@@ -7,6 +7,7 @@ the :class:`~stepcache.BackendError` tree so nothing above this module ever sees
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -61,9 +62,7 @@ class OpenAIHTTPBackend(Backend):
         deadline: float | None = 600.0,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"base_url must be an http(s) URL such as http://127.0.0.1:8080/v1, got {base_url!r}"
-            )
+            raise ValueError(f"base_url must be an http(s) URL such as http://127.0.0.1:8080/v1, got {base_url!r}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         if deadline is not None and deadline <= 0:
@@ -250,7 +249,7 @@ class OpenAIHTTPBackend(Backend):
                     f"{method} {url} answered HTTP {response.status_code}"
                     f"{f' after {attempt + 1} attempts' if attempt else ''}: {_excerpt(response.text)}",
                     status_code=response.status_code,
-                    body=response.text[:_BODY_EXCERPT * 4],
+                    body=response.text[: _BODY_EXCERPT * 4],
                 )
             try:
                 yield response
@@ -303,7 +302,7 @@ class OpenAIHTTPBackend(Backend):
                 raise UpstreamStatusError(
                     f"POST {url}: the upstream reported an error mid-stream: {_excerpt(event['error'])}",
                     status_code=502,
-                    body=payload[:_BODY_EXCERPT * 4],
+                    body=payload[: _BODY_EXCERPT * 4],
                 )
             yield event
 
@@ -322,11 +321,9 @@ class OpenAIHTTPBackend(Backend):
 
     def _sleep(self, attempt: int, retry_after: str | None) -> int:
         delay = self.retry_backoff * (2**attempt) * (0.5 + random.random() / 2)
-        if retry_after:
-            try:
-                delay = max(delay, float(retry_after))
-            except ValueError:
-                pass  # an HTTP date: rare from model servers, and the backoff is a fine substitute
+        # An HTTP date instead of seconds is rare from model servers; the backoff is a fine substitute.
+        with contextlib.suppress(ValueError):
+            delay = max(delay, float(retry_after or "-1"))
         time.sleep(min(delay, _MAX_BACKOFF))
         return attempt + 1
 

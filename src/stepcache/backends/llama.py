@@ -175,7 +175,9 @@ class LlamaCppBackend(Backend):
                     status_code=400,
                 ) from exc
             except (KeyError, IndexError, TypeError, AttributeError) as exc:
-                raise UpstreamProtocolError(f"{self.name} streamed a chunk without the expected fields ({exc!r})") from exc
+                raise UpstreamProtocolError(
+                    f"{self.name} streamed a chunk without the expected fields ({exc!r})"
+                ) from exc
             except GeneratorExit:
                 raise
             except Exception as exc:  # the boundary: whatever llama.cpp raises becomes a BackendError

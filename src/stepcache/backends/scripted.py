@@ -106,8 +106,7 @@ class ScriptedBackend(Backend):
         A stream closed before its end counts in :attr:`abandoned`."""
         completion = self.complete(request)
         try:
-            for piece in re.findall(r"\s*\S+\s*|\s+", completion.text):
-                yield piece
+            yield from re.findall(r"\s*\S+\s*|\s+", completion.text)
         except GeneratorExit:
             with self._lock:
                 self.abandoned += 1

@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _environment_help() -> str:
     width = max(map(len, ENVIRONMENT))
     lines = ["environment (a flag given on the command line wins):"]
-    lines += [f"  {name:<{width}}  {what}" + (f" ({flag})" if flag else "")
-              for name, (what, flag) in ENVIRONMENT.items()]
+    lines += [
+        f"  {name:<{width}}  {what}" + (f" ({flag})" if flag else "") for name, (what, flag) in ENVIRONMENT.items()
+    ]
     return "\n".join(lines)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConfigurationError, InvalidRequest
@@ -69,16 +70,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     purge.add_argument("--namespace", default=None, help="only this namespace")
     purge.add_argument("--family", default=None, help="only this task family")
-    purge.add_argument("--older-than", type=duration, default=None, metavar="AGE",
-                       help="only entries stored longer ago than AGE (e.g. 30d, 12h, 90m, 3600)")
+    purge.add_argument(
+        "--older-than",
+        type=duration,
+        default=None,
+        metavar="AGE",
+        help="only entries stored longer ago than AGE (e.g. 30d, 12h, 90m, 3600)",
+    )
     purge.add_argument("--all", action="store_true", help="with no other filter: delete every entry")
-    purge.add_argument("--expired", action="store_true",
-                       help="evict the entries whose expiry (serve --ttl) has passed")
-    purge.add_argument("--max-entries", type=positive_count, default=None, metavar="N",
-                       help="evict expired entries, then the least recently used until at most N remain")
-    purge.add_argument("--max-bytes", type=byte_size, default=None, metavar="SIZE",
-                       help="evict expired entries, then the least recently used until at most SIZE (e.g. 500M) "
-                       "of stored answers remain")
+    purge.add_argument("--expired", action="store_true", help="evict the entries whose expiry (serve --ttl) has passed")
+    purge.add_argument(
+        "--max-entries",
+        type=positive_count,
+        default=None,
+        metavar="N",
+        help="evict expired entries, then the least recently used until at most N remain",
+    )
+    purge.add_argument(
+        "--max-bytes",
+        type=byte_size,
+        default=None,
+        metavar="SIZE",
+        help="evict expired entries, then the least recently used until at most SIZE (e.g. 500M) "
+        "of stored answers remain",
+    )
     add_store_option(purge)
     purge.set_defaults(handler=_purge)
 
@@ -134,17 +149,28 @@ def _lifecycle(store: Any) -> Any:
 
 
 def _entries(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from ..store import open_store
 
     with open_store(args.store) as store:
         found = _lifecycle(store).entries(namespace=args.namespace, family=args.family, limit=args.limit)
     for e in found:
-        when = datetime.fromtimestamp(e.created_at, tz=timezone.utc).isoformat(timespec="seconds")
+        when = datetime.fromtimestamp(e.created_at, tz=UTC).isoformat(timespec="seconds")
         if args.json:
-            print(json.dumps({"id": e.id, "namespace": e.scope.namespace, "model": e.scope.model,
-                              "family": e.scope.family, "created_at": when, "prompt": e.prompt}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "id": e.id,
+                        "namespace": e.scope.namespace,
+                        "model": e.scope.model,
+                        "family": e.scope.family,
+                        "created_at": when,
+                        "prompt": e.prompt,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         else:
             prompt = " ".join(e.prompt.split())
             print(f"{e.id:>8}  {when}  {e.scope.family:<10} {e.scope.namespace[:24]:<24} {prompt[:60]}")
@@ -153,10 +179,22 @@ def _entries(args: argparse.Namespace) -> int:
 
 def _entry_json(e: Any) -> dict[str, Any]:
     return {
-        "id": e.id, "key": e.key, "namespace": e.scope.namespace, "model": e.scope.model, "family": e.scope.family,
-        "signature": e.signature, "prompt": e.prompt, "task": e.task, "steps": list(e.steps), "text": e.text,
-        "embedding": [float(x) for x in e.embedding], "prepared": e.prepared, "format_version": e.format_version,
-        "created_at": e.created_at, "cost": [e.cost.prompt, e.cost.completion], "expires_at": e.expires_at,
+        "id": e.id,
+        "key": e.key,
+        "namespace": e.scope.namespace,
+        "model": e.scope.model,
+        "family": e.scope.family,
+        "signature": e.signature,
+        "prompt": e.prompt,
+        "task": e.task,
+        "steps": list(e.steps),
+        "text": e.text,
+        "embedding": [float(x) for x in e.embedding],
+        "prepared": e.prepared,
+        "format_version": e.format_version,
+        "created_at": e.created_at,
+        "cost": [e.cost.prompt, e.cost.completion],
+        "expires_at": e.expires_at,
         "embedder": e.embedder,
     }
 
@@ -211,15 +249,25 @@ def _import(args: argparse.Namespace) -> int:
             try:
                 d = json.loads(line)
                 entry = Entry(
-                    key=d["key"], scope=Scope(d["namespace"], d["model"], d["family"]), signature=d["signature"],
-                    prompt=d["prompt"], task=d["task"], steps=tuple(d["steps"]), text=d["text"],
-                    embedding=np.asarray(d["embedding"], dtype=np.float32), prepared=d["prepared"],
-                    format_version=d["format_version"], created_at=d["created_at"], cost=TokenUsage(*d["cost"]),
+                    key=d["key"],
+                    scope=Scope(d["namespace"], d["model"], d["family"]),
+                    signature=d["signature"],
+                    prompt=d["prompt"],
+                    task=d["task"],
+                    steps=tuple(d["steps"]),
+                    text=d["text"],
+                    embedding=np.asarray(d["embedding"], dtype=np.float32),
+                    prepared=d["prepared"],
+                    format_version=d["format_version"],
+                    created_at=d["created_at"],
+                    cost=TokenUsage(*d["cost"]),
                     expires_at=d.get("expires_at"),  # absent in exports from before expiry was kept
                     embedder=d.get("embedder", ""),  # absent before embedders were recorded: the store names it
                 )
             except (ValueError, KeyError, TypeError) as exc:
-                raise InvalidRequest(f"{args.file}:{number}: not an exported entry ({exc}); use 'stepcache export'") from exc
+                raise InvalidRequest(
+                    f"{args.file}:{number}: not an exported entry ({exc}); use 'stepcache export'"
+                ) from exc
             added += store.put(entry).key == entry.key
     print(f"imported {added} entr{'y' if added == 1 else 'ies'}")
     return EXIT_OK

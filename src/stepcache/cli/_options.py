@@ -53,24 +53,34 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
     """``--upstream``, ``--model``, ``--model-path``, ``--threads``: the model a command calls.
     :func:`backend_from_args` opens it (the API key comes from ``STEPCACHE_UPSTREAM_API_KEY``)."""
     group = parser.add_argument_group(
-        "model", "an OpenAI-compatible upstream, or the embedded model when none is given; the upstream's "
+        "model",
+        "an OpenAI-compatible upstream, or the embedded model when none is given; the upstream's "
         "API key is read from STEPCACHE_UPSTREAM_API_KEY",
     )
     group.add_argument(
-        "--upstream", metavar="URL", default=env_default("STEPCACHE_UPSTREAM"),
+        "--upstream",
+        metavar="URL",
+        default=env_default("STEPCACHE_UPSTREAM"),
         help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 (env STEPCACHE_UPSTREAM; "
         "default: the embedded local model)",
     )
     group.add_argument(
-        "--model", metavar="NAME", default=env_default("STEPCACHE_UPSTREAM_MODEL"),
+        "--model",
+        metavar="NAME",
+        default=env_default("STEPCACHE_UPSTREAM_MODEL"),
         help="model name sent upstream (env STEPCACHE_UPSTREAM_MODEL; default: the upstream's first model)",
     )
     group.add_argument(
-        "--model-path", metavar="FILE", default=env_default("STEPCACHE_MODEL_PATH"),
+        "--model-path",
+        metavar="FILE",
+        default=env_default("STEPCACHE_MODEL_PATH"),
         help="a GGUF file for the embedded model (env STEPCACHE_MODEL_PATH; default: the bundled one)",
     )
     group.add_argument(
-        "--threads", metavar="N", type=int, default=env_default("STEPCACHE_THREADS"),
+        "--threads",
+        metavar="N",
+        type=int,
+        default=env_default("STEPCACHE_THREADS"),
         help="CPU threads for the embedded model (env STEPCACHE_THREADS; default: all)",
     )
 
@@ -91,7 +101,9 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
 def add_store_option(parser: argparse.ArgumentParser) -> None:
     """``--store URL`` (env ``STEPCACHE_STORE``), opened with :func:`stepcache.open_store`."""
     parser.add_argument(
-        "--store", metavar="URL", default=env_default("STEPCACHE_STORE"),
+        "--store",
+        metavar="URL",
+        default=env_default("STEPCACHE_STORE"),
         help="sqlite:///path/cache.db (default: under the user cache dir), memory:// or postgresql://... "
         "(env STEPCACHE_STORE)",
     )

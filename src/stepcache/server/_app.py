@@ -23,14 +23,12 @@ from .._exceptions import (
     MissingDependency,
     StepCacheError,
     StoreError,
-    UnverifiableAnswer,
     UpstreamProtocolError,
     UpstreamStatusError,
-    UpstreamTimeout,
 )
-from .._types import BackendRequest, Completion, Result, TokenUsage, Verification
-from . import _openai as oa
+from .._types import BackendRequest, Completion, Result, TokenUsage
 from ..backends._credentials import bind_upstream_key
+from . import _openai as oa
 from ._auth import RateLimited, TenantLimits, Unauthorized, client_key, namespace_for
 from ._coalesce import ClientGone, Coalescer
 from ._conversations import Conversations
@@ -123,12 +121,20 @@ class _HeaderLimit:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and sum(len(k) + len(v) for k, v in scope.get("headers", ())) > self.limit:
-            body = json.dumps(oa.error_body(
-                f"the request headers are over this proxy's limit of {self.limit} bytes; send smaller headers",
-                type="invalid_request_error", code="headers_too_large",
-            )).encode()
-            await send({"type": "http.response.start", "status": 431,
-                        "headers": [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode())]})
+            body = json.dumps(
+                oa.error_body(
+                    f"the request headers are over this proxy's limit of {self.limit} bytes; send smaller headers",
+                    type="invalid_request_error",
+                    code="headers_too_large",
+                )
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 431,
+                    "headers": [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
@@ -257,7 +263,8 @@ class _Proxy:
             self.metrics.failed(endpoint, 429, 0.0)
             busy = oa.error_body(
                 f"the proxy is answering {self.metrics.in_flight} requests already (its limit); retry shortly",
-                type="rate_limit_error", code="proxy_busy",
+                type="rate_limit_error",
+                code="proxy_busy",
             )
             return _json(busy, status=429, headers={"Retry-After": "1"})
         self.metrics.in_flight += 1
@@ -368,7 +375,9 @@ class _Proxy:
         ``StepCache.stream``). Failures before that are HTTP errors; after it, an error event."""
         request = inbound.request
         assert request is not None
-        answer = self.cache.stream(request, read=inbound.read, write=inbound.write, ttl=inbound.ttl, max_age=inbound.max_age)
+        answer = self.cache.stream(
+            request, read=inbound.read, write=inbound.write, ttl=inbound.ttl, max_age=inbound.max_age
+        )
         try:
             path = await run_in_threadpool(answer.start)
             first = await run_in_threadpool(_pull, answer)
@@ -381,8 +390,14 @@ class _Proxy:
         return StreamingResponse(events, media_type=_SSE, headers={PATH_HEADER: path.value})
 
     async def _relay(
-        self, answer: AnswerStream, writer: _Writer, first: str | None, endpoint: str,
-        namespace: str, start: float, on_done: Callable[[Result], None] | None = None,
+        self,
+        answer: AnswerStream,
+        writer: _Writer,
+        first: str | None,
+        endpoint: str,
+        namespace: str,
+        start: float,
+        on_done: Callable[[Result], None] | None = None,
     ) -> AsyncIterator[str]:
         done = False
         first_at: float | None = None
@@ -471,8 +486,14 @@ class _Proxy:
             self.metrics.in_flight -= 1
 
     async def _relay_text(
-        self, pieces: Iterator[str | Completion], head: str | Completion | None, writer: _Writer,
-        inbound: oa.Inbound, namespace: str, start: float, on_done: Callable[[Result], None] | None = None,
+        self,
+        pieces: Iterator[str | Completion],
+        head: str | Completion | None,
+        writer: _Writer,
+        inbound: oa.Inbound,
+        namespace: str,
+        start: float,
+        on_done: Callable[[Result], None] | None = None,
     ) -> AsyncIterator[str]:
         done = False
         first_at: float | None = None
@@ -484,7 +505,9 @@ class _Proxy:
                 yield writer.piece(item)
                 item = await run_in_threadpool(_pull, pieces)
             if item is None:
-                raise UpstreamProtocolError(f"the {self.cache.backend.name} backend's stream ended without its completion")
+                raise UpstreamProtocolError(
+                    f"the {self.cache.backend.name} backend's stream ended without its completion"
+                )
             result = oa.bypass_result(item.text, TokenUsage.of(item), inbound.bypass_reason)
             for event in writer.finish(result, item.finish_reason):
                 yield event
@@ -573,10 +596,14 @@ class _Proxy:
             completion = await run_in_threadpool(backend.complete, _backend_request(inbound, body))
             result = oa.bypass_result(completion.text, TokenUsage.of(completion), inbound.bypass_reason)
             if inbound.api == "responses":
-                data = response_object(result, model=inbound.model, request_body=inbound.body, finish_reason=completion.finish_reason)
+                data = response_object(
+                    result, model=inbound.model, request_body=inbound.body, finish_reason=completion.finish_reason
+                )
                 self._remember(inbound, str(data["id"]), result)
             else:
-                data = oa.completion_response(inbound.endpoint, completion, model=inbound.model, reason=inbound.bypass_reason)
+                data = oa.completion_response(
+                    inbound.endpoint, completion, model=inbound.model, reason=inbound.bypass_reason
+                )
         return _json(data, headers={PATH_HEADER: "bypass"}), result
 
     async def _read_json(self, request: Request) -> object:
@@ -641,7 +668,7 @@ def _check_text(text: str, where: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidRequest(
-            f"{where} holds a lone UTF-16 surrogate ({text[exc.start:exc.end].encode('unicode_escape').decode()}), "
+            f"{where} holds a lone UTF-16 surrogate ({text[exc.start : exc.end].encode('unicode_escape').decode()}), "
             "which is not valid Unicode; send the character's full surrogate pair or remove it",
             param=where,
         ) from exc
@@ -670,7 +697,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         message = exc.detail if isinstance(exc, HTTPException) else "internal error"
     headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
-    body = oa.error_body(message, type="invalid_request_error", code="not_found" if status == 404 else "method_not_allowed")
+    body = oa.error_body(
+        message, type="invalid_request_error", code="not_found" if status == 404 else "method_not_allowed"
+    )
     return _json(body, status=status, headers=headers)
 
 
@@ -685,7 +714,10 @@ def _render(inbound: oa.Inbound, result: Result, response_id: str | None = None)
         if inbound.stream:
             text = response_stream(result, model=inbound.model, request_body=inbound.body, response_id=response_id)
             return Response(text, media_type=_SSE, headers=headers)
-        return _json(response_object(result, model=inbound.model, request_body=inbound.body, response_id=response_id), headers=headers)
+        return _json(
+            response_object(result, model=inbound.model, request_body=inbound.body, response_id=response_id),
+            headers=headers,
+        )
     if inbound.stream:
         chunker = oa.chat_chunks if inbound.endpoint == "chat" else oa.text_chunks
         events = chunker(result, model=inbound.model, include_usage=inbound.include_usage)
@@ -738,7 +770,9 @@ def _backend_request(inbound: oa.Inbound, body: Mapping[str, Any]) -> BackendReq
         body = {**inbound.chat_body, **({"model": body["model"]} if "model" in body else {})}
     if inbound.endpoint == "text":
         prompt = body.get("prompt")
-        messages: list[dict[str, str]] = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
+        messages: list[dict[str, str]] = [
+            {"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}
+        ]
     else:
         messages = []
         for m in body.get("messages") or []:

@@ -36,8 +36,15 @@ from pathlib import Path
 from .._exceptions import ConfigurationError, StepCacheError
 
 __all__ = [
-    "Unauthorized", "RateLimited", "TenantLimits", "client_key", "hash_key", "load_api_keys", "load_tenant_limits",
-    "new_key", "namespace_for",
+    "Unauthorized",
+    "RateLimited",
+    "TenantLimits",
+    "client_key",
+    "hash_key",
+    "load_api_keys",
+    "load_tenant_limits",
+    "new_key",
+    "namespace_for",
 ]
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -87,7 +94,8 @@ class TenantLimits:
         if budget is not None and day == int(now // 86400) and spent >= budget:
             raise RateLimited(
                 f"tenant {tenant!r} has spent its {budget} upstream tokens for today; ask the operator for a "
-                "larger budget", retry_after=int(86400 - now % 86400) + 1,
+                "larger budget",
+                retry_after=int(86400 - now % 86400) + 1,
             )
         rpm = limits.get("requests_per_minute")
         if rpm is not None:
@@ -131,7 +139,11 @@ def client_key(headers: Mapping[str, str]) -> str | None:
 
 
 def namespace_for(
-    headers: Mapping[str, str], api_keys: Mapping[str, str] | None, shared: str | None = None, *, pass_through: bool = False
+    headers: Mapping[str, str],
+    api_keys: Mapping[str, str] | None,
+    shared: str | None = None,
+    *,
+    pass_through: bool = False,
 ) -> str:
     """The cache namespace of a request; raises :class:`Unauthorized` when keys are required and
     the request has none this proxy knows (or, with ``pass_through``, none at all: the upstream
@@ -150,7 +162,8 @@ def namespace_for(
             raise Unauthorized(
                 "a valid API key is required: send it as 'Authorization: Bearer KEY' (or an 'api-key' / "
                 "'x-api-key' header); ask the proxy's operator for one"
-                if key is None else "this API key is not accepted by the proxy; ask its operator for a key"
+                if key is None
+                else "this API key is not accepted by the proxy; ask its operator for a key"
             )
         return shared or f"tenant-{tenant}"
     if shared is not None:

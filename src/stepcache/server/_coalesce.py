@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Coalescer", "ClientGone"]
 
+
 class Controls(Protocol):
     """A caller's cache controls (an ``Inbound``)."""
 
@@ -67,7 +68,12 @@ class Coalescer:
         return len(self._in_flight)
 
     async def complete(
-        self, key: str | None, request: ChatRequest, gone: Callable[[], Awaitable[bool]], *, controls: Controls | None = None
+        self,
+        key: str | None,
+        request: ChatRequest,
+        gone: Callable[[], Awaitable[bool]],
+        *,
+        controls: Controls | None = None,
     ) -> tuple[Result, bool]:
         """The engine's result for ``request`` and whether this call waited for another one.
         ``key=None`` shares nothing (a caller's own cache controls). ``gone`` tells whether this

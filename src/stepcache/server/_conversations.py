@@ -20,7 +20,9 @@ __all__ = ["Conversations"]
 
 
 class Conversations:
-    def __init__(self, capacity: int = 10_000, ttl_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, capacity: int = 10_000, ttl_s: float = 3600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.capacity = capacity
         self.ttl_s = ttl_s
         self.clock = clock
@@ -29,7 +31,9 @@ class Conversations:
     def __len__(self) -> int:
         return len(self._kept)
 
-    def remember(self, response_id: str, body: Mapping[str, Any], chat_messages: Sequence[Mapping[str, str]], answer: str) -> None:
+    def remember(
+        self, response_id: str, body: Mapping[str, Any], chat_messages: Sequence[Mapping[str, str]], answer: str
+    ) -> None:
         """Keep the conversation that ``response_id`` ends: the request's messages (without its
         ``instructions``, which a continuation does not inherit) and the answer. A request with
         ``store: false`` is not kept."""
@@ -58,7 +62,9 @@ class Conversations:
             del self._kept[previous]
             return body
         new = body.get("input")
-        items = [{"role": "user", "content": new}] if isinstance(new, str) else list(new) if isinstance(new, list) else []
+        items = (
+            [{"role": "user", "content": new}] if isinstance(new, str) else list(new) if isinstance(new, list) else []
+        )
         expanded = {k: v for k, v in body.items() if k != "previous_response_id"}
         expanded["input"] = [dict(m) for m in messages] + items
         return expanded

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = ["GuardedHttpToolsProtocol", "PROTOCOL", "configure"]
@@ -75,10 +76,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _refuse(self) -> None:
-        body = json.dumps({"error": {
-            "message": f"the request head is over this proxy's limit of {self.max_head_bytes} bytes; send smaller headers",
-            "type": "invalid_request_error", "param": None, "code": "headers_too_large",
-        }}).encode()
+        body = json.dumps(
+            {
+                "error": {
+                    "message": f"the request head is over this proxy's limit of {self.max_head_bytes} bytes; send smaller headers",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "headers_too_large",
+                }
+            }
+        ).encode()
         head = (
             b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
             b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"

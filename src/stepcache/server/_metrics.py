@@ -62,45 +62,69 @@ class Metrics:
         # Not registered anywhere themselves: the registry gets them through _WithoutCreated, or reads
         # every worker's files through MultiProcessCollector.
         self._requests = Counter(
-            "stepcache_requests_total", "Completion requests answered, by endpoint and path.",
-            ["endpoint", "path"], registry=None,
+            "stepcache_requests_total",
+            "Completion requests answered, by endpoint and path.",
+            ["endpoint", "path"],
+            registry=None,
         )
         self._errors = Counter(
-            "stepcache_request_errors_total", "Completion requests refused or failed, by HTTP status.",
-            ["endpoint", "status"], registry=None,
+            "stepcache_request_errors_total",
+            "Completion requests refused or failed, by HTTP status.",
+            ["endpoint", "status"],
+            registry=None,
         )
         spent = Counter(
-            "stepcache_upstream_tokens_spent_total", "Upstream tokens spent by this proxy (bypass included).",
-            ["kind"], registry=None,
+            "stepcache_upstream_tokens_spent_total",
+            "Upstream tokens spent by this proxy (bypass included).",
+            ["kind"],
+            registry=None,
         )
         self._spent_prompt = spent.labels(kind="prompt")
         self._spent_completion = spent.labels(kind="completion")
         self._coalesced_total = Counter(
-            "stepcache_coalesced_requests_total", "Requests that waited for an identical in-flight request.",
+            "stepcache_coalesced_requests_total",
+            "Requests that waited for an identical in-flight request.",
             registry=None,
         )
         # livesum: the workers' requests in flight add up, and a dead worker's drop out.
         self._in_flight_now = Gauge(
-            "stepcache_requests_in_flight", "Completion requests being answered now.",
-            registry=None, multiprocess_mode="livesum",
+            "stepcache_requests_in_flight",
+            "Completion requests being answered now.",
+            registry=None,
+            multiprocess_mode="livesum",
         )
         self._audits_pending = Gauge(
             "stepcache_audits_pending",
             "Audits of reused answers queued or running (with several workers: the sum of each worker's "
             "count when it last rendered /metrics).",
-            registry=None, multiprocess_mode="livesum",
+            registry=None,
+            multiprocess_mode="livesum",
         )
         self._latency = Histogram(
-            "stepcache_request_duration_seconds", "Time to answer a completion request, by path.",
-            ["path"], buckets=BUCKETS, registry=None,
+            "stepcache_request_duration_seconds",
+            "Time to answer a completion request, by path.",
+            ["path"],
+            buckets=BUCKETS,
+            registry=None,
         )
         self._first_token = Histogram(
-            "stepcache_time_to_first_token_seconds", "Time until a streamed answer's first token, by path.",
-            ["path"], buckets=FIRST_TOKEN_BUCKETS, registry=None,
+            "stepcache_time_to_first_token_seconds",
+            "Time until a streamed answer's first token, by path.",
+            ["path"],
+            buckets=FIRST_TOKEN_BUCKETS,
+            registry=None,
         )
         if multiprocess_dir is None:
-            own = (self._requests, self._errors, spent, self._coalesced_total, self._in_flight_now,
-                   self._audits_pending, self._latency, self._first_token)
+            own = (
+                self._requests,
+                self._errors,
+                spent,
+                self._coalesced_total,
+                self._in_flight_now,
+                self._audits_pending,
+                self._latency,
+                self._first_token,
+            )
             self.registry.register(_WithoutCreated(own))
         else:
             MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
@@ -190,7 +214,9 @@ class _StoreSeries:
             value=stats.tokens_saved,
         )
         yield CounterMetricFamily(
-            "stepcache_store_tokens_spent_total", "Upstream tokens spent, as recorded by the store.", value=stats.tokens_spent
+            "stepcache_store_tokens_spent_total",
+            "Upstream tokens spent, as recorded by the store.",
+            value=stats.tokens_spent,
         )
         requests = CounterMetricFamily(
             "stepcache_store_requests_total", "Requests recorded by the store, by path.", labels=["path"]
@@ -215,7 +241,8 @@ class _StoreSeries:
             labels=["family", "outcome"],
         )
         dropped = CounterMetricFamily(
-            "stepcache_audit_dropped_total", "Sampled answers not audited because the audit queue was full.",
+            "stepcache_audit_dropped_total",
+            "Sampled answers not audited because the audit queue was full.",
             labels=["family"],
         )
         for name, outcomes in sorted(stats.audits.items()):
@@ -225,7 +252,8 @@ class _StoreSeries:
         yield audits
         yield dropped
         tokens = CounterMetricFamily(
-            "stepcache_audit_tokens_spent_total", "Upstream tokens the audits cost, as recorded by the store.",
+            "stepcache_audit_tokens_spent_total",
+            "Upstream tokens the audits cost, as recorded by the store.",
             labels=["kind"],
         )
         tokens.add_metric(["prompt"], stats.audit_tokens.prompt)

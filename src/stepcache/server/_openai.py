@@ -19,7 +19,7 @@ import jsonschema
 
 from .._exceptions import InvalidRequest
 from .._request import coerce_request
-from .._types import ChatRequest, Completion, Route, Result, TokenUsage
+from .._types import ChatRequest, Completion, Result, Route, TokenUsage
 from ._settings import ServerSettings
 
 __all__ = [
@@ -46,16 +46,47 @@ DONE = "data: [DONE]\n\n"
 #: the client would have got with it.
 _CHAT_KEYS = frozenset(
     {
-        "model", "messages", "stream", "stream_options", "temperature", "top_p", "n", "max_tokens",
-        "max_completion_tokens", "response_format", "user", "seed", "metadata", "store", "service_tier",
-        "parallel_tool_calls", "logprobs", "top_logprobs", "tools", "tool_choice", "functions",
-        "function_call", "cache",
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "temperature",
+        "top_p",
+        "n",
+        "max_tokens",
+        "max_completion_tokens",
+        "response_format",
+        "user",
+        "seed",
+        "metadata",
+        "store",
+        "service_tier",
+        "parallel_tool_calls",
+        "logprobs",
+        "top_logprobs",
+        "tools",
+        "tool_choice",
+        "functions",
+        "function_call",
+        "cache",
     }
 )
 _TEXT_KEYS = frozenset(
     {
-        "model", "prompt", "stream", "stream_options", "temperature", "top_p", "n", "max_tokens", "user",
-        "seed", "logprobs", "echo", "best_of", "cache",
+        "model",
+        "prompt",
+        "stream",
+        "stream_options",
+        "temperature",
+        "top_p",
+        "n",
+        "max_tokens",
+        "user",
+        "seed",
+        "logprobs",
+        "echo",
+        "best_of",
+        "cache",
     }
 )
 _ROLES = ("system", "user", "assistant")
@@ -121,7 +152,7 @@ def parse_chat(body: object, *, namespace: str, settings: ServerSettings, cache_
     messages = body.get("messages")
     if messages is None:
         raise InvalidRequest(
-            "'messages' is required: send a list such as [{\"role\": \"user\", \"content\": \"...\"}]",
+            '\'messages\' is required: send a list such as [{"role": "user", "content": "..."}]',
             param="messages",
         )
     if not isinstance(messages, list) or not messages:
@@ -182,7 +213,9 @@ def _inbound(
     stream = _opt_bool(body, "stream")
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
-        raise InvalidRequest("'stream_options' must be an object such as {\"include_usage\": true}", param="stream_options")
+        raise InvalidRequest(
+            "'stream_options' must be an object such as {\"include_usage\": true}", param="stream_options"
+        )
     include_usage = bool(options and options.get("include_usage"))
     if reasons:
         return Inbound(endpoint, body, model, stream, include_usage, None, "; ".join(reasons))
@@ -202,8 +235,18 @@ def _inbound(
         }
     )
     controls = _cache_controls(body.get("cache"), cache_control)
-    return Inbound(endpoint, body, model, stream, include_usage, request, read=controls.read, write=controls.write,
-                   ttl=controls.ttl, max_age=controls.max_age)
+    return Inbound(
+        endpoint,
+        body,
+        model,
+        stream,
+        include_usage,
+        request,
+        read=controls.read,
+        write=controls.write,
+        ttl=controls.ttl,
+        max_age=controls.max_age,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +259,9 @@ class CacheControls:
 
 def _seconds(value: object, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= _MAX_SECONDS:
-        raise InvalidRequest(f"{where} must be a number of seconds between 1 and {_MAX_SECONDS}, got {value!r}", param=where)
+        raise InvalidRequest(
+            f"{where} must be a number of seconds between 1 and {_MAX_SECONDS}, got {value!r}", param=where
+        )
     return float(value)
 
 
@@ -231,7 +276,7 @@ def _cache_controls(options: object, header: str | None) -> CacheControls:
     ``no-store``, ``max-age=N`` as ``s-maxage``)."""
     if options is not None and not isinstance(options, dict):
         raise InvalidRequest(
-            "'cache' must be an object such as {\"no-cache\": true} or {\"no-store\": true}", param="cache"
+            '\'cache\' must be an object such as {"no-cache": true} or {"no-store": true}', param="cache"
         )
     options = options or {}
     unknown = sorted(set(options) - {"no-cache", "no-store", "ttl", "s-maxage", "namespace"})
@@ -337,7 +382,9 @@ def _response_format(value: object) -> dict[str, Any] | None:
             param="response_format.json_schema",
         )
     if "strict" in spec and not isinstance(spec["strict"], bool | None):
-        raise InvalidRequest("response_format.json_schema.strict must be a boolean", param="response_format.json_schema.strict")
+        raise InvalidRequest(
+            "response_format.json_schema.strict must be a boolean", param="response_format.json_schema.strict"
+        )
     schema = spec["schema"]
     try:
         jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(schema)

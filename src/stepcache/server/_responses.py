@@ -44,10 +44,26 @@ UPSTREAM_PATH = "responses"
 #: this set nor :data:`_BYPASS` sends the request down the bypass path (the chat policy).
 _KNOWN_KEYS = frozenset(
     {
-        "model", "input", "instructions", "stream", "stream_options", "temperature", "top_p",
-        "max_output_tokens", "text", "metadata", "user", "store", "service_tier", "truncation",
-        "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "parallel_tool_calls",
-        "max_tool_calls", "cache",
+        "model",
+        "input",
+        "instructions",
+        "stream",
+        "stream_options",
+        "temperature",
+        "top_p",
+        "max_output_tokens",
+        "text",
+        "metadata",
+        "user",
+        "store",
+        "service_tier",
+        "truncation",
+        "safety_identifier",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "parallel_tool_calls",
+        "max_tool_calls",
+        "cache",
     }
 )
 #: Parameters whose answer depends on more than the messages given, or which ask for output the
@@ -160,15 +176,17 @@ def _check_echoed(body: Mapping[str, Any]) -> None:
         if body.get(name) is not None and not isinstance(body[name], bool):
             raise InvalidRequest(f"'{name}' must be true or false, not {body[name]!r}", param=name)
     metadata = body.get("metadata")
-    if metadata is not None and not (
-        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
-    ):
-        raise InvalidRequest("'metadata' must be an object of string values such as {\"run\": \"7\"}", param="metadata")
+    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
+        raise InvalidRequest('\'metadata\' must be an object of string values such as {"run": "7"}', param="metadata")
     if body.get("truncation") not in (None, "auto", "disabled"):
-        raise InvalidRequest(f"'truncation' must be 'auto' or 'disabled', not {body['truncation']!r}", param="truncation")
+        raise InvalidRequest(
+            f"'truncation' must be 'auto' or 'disabled', not {body['truncation']!r}", param="truncation"
+        )
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
-        raise InvalidRequest("'stream_options' must be an object such as {\"include_obfuscation\": false}", param="stream_options")
+        raise InvalidRequest(
+            "'stream_options' must be an object such as {\"include_obfuscation\": false}", param="stream_options"
+        )
     _opt_int(body, "max_tool_calls", 1)
 
 
@@ -184,7 +202,7 @@ def _messages(body: Mapping[str, Any], reasons: list[str]) -> list[dict[str, str
         if reasons:  # e.g. a stored prompt, which may carry the whole input
             return messages
         raise InvalidRequest(
-            "'input' is required: send a string, or a list such as [{\"role\": \"user\", \"content\": \"...\"}]",
+            '\'input\' is required: send a string, or a list such as [{"role": "user", "content": "..."}]',
             param="input",
         )
     if isinstance(items, str):
@@ -208,7 +226,7 @@ def _item(i: int, item: object, reasons: list[str]) -> dict[str, str] | None:
         raise InvalidRequest(f"{where} must be an object with 'role' and 'content', not {_kind(item)}", param=where)
     kind = item.get("type", "message")
     if not isinstance(kind, str):
-        raise InvalidRequest(f"{where}.type must be a string such as \"message\"", param=f"{where}.type")
+        raise InvalidRequest(f'{where}.type must be a string such as "message"', param=f"{where}.type")
     if kind != "message":
         reasons.append(f"input items of type {kind}")
         return None
@@ -244,7 +262,9 @@ def _response_format(text: object, reasons: list[str]) -> dict[str, Any] | None:
     if text is None:
         return None
     if not isinstance(text, dict):
-        raise InvalidRequest(f"'text' must be an object such as {{\"format\": {{\"type\": \"text\"}}}}, not {_kind(text)}", param="text")
+        raise InvalidRequest(
+            f'\'text\' must be an object such as {{"format": {{"type": "text"}}}}, not {_kind(text)}', param="text"
+        )
     unknown = sorted(k for k, v in text.items() if k != "format" and v is not None)
     if unknown:
         reasons.append(f"parameters the cache does not honour: {', '.join('text.' + k for k in unknown)}")
@@ -280,7 +300,7 @@ def _renamed(exc: InvalidRequest) -> InvalidRequest:
     message, param = str(exc), exc.param
     for chat_name, name in _CHAT_NAMES:
         if param is not None and param.startswith(chat_name):
-            param = name + param[len(chat_name):]
+            param = name + param[len(chat_name) :]
             message = message.replace(chat_name, name)
             break
     return InvalidRequest(message, param=param)
@@ -436,7 +456,11 @@ class ResponseEvents:
 
 
 def response_stream(
-    result: Result, *, model: str, request_body: Mapping[str, Any], finish_reason: str = "stop",
+    result: Result,
+    *,
+    model: str,
+    request_body: Mapping[str, Any],
+    finish_reason: str = "stop",
     response_id: str | None = None,
 ) -> str:
     """A finished ``result`` as a whole Responses stream, one delta per line of text (as
@@ -495,4 +519,6 @@ class ResponsesWriter:
     def error(self, body: Mapping[str, Any]) -> str:
         error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
         assert isinstance(error, Mapping)
-        return self.events.error(str(error.get("message") or "the answer failed"), str(error.get("code") or "server_error"))
+        return self.events.error(
+            str(error.get("message") or "the answer failed"), str(error.get("code") or "server_error")
+        )

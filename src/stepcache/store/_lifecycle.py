@@ -223,7 +223,9 @@ def evict(store: Bounded, max_entries: int | None, max_bytes: int | None) -> int
         entries, size = store._count()
         done = store._evict_lru(*excess(max_entries, max_bytes, entries, size))
         if done is None:
-            raise StoreError("another process is evicting from this store right now; run the command again when it has finished")
+            raise StoreError(
+                "another process is evicting from this store right now; run the command again when it has finished"
+            )
         evicted += done[0]
     return evicted
 

@@ -89,7 +89,9 @@ def migrate(db: Database, migrations: Sequence[Migration]) -> int:
             elif "name" not in columns:
                 db.upgrade_records()
                 for step in migrations:
-                    db.execute(f"UPDATE {RECORDS} SET name = {db.mark} WHERE version = {db.mark}", (step.name, step.version))
+                    db.execute(
+                        f"UPDATE {RECORDS} SET name = {db.mark} WHERE version = {db.mark}", (step.name, step.version)
+                    )
             current = _version(db)
             if current > latest:
                 raise StoreVersionError(

@@ -239,4 +239,3 @@ class PostgresDatabase:
 
     def elsewhere(self) -> str:
         return "point --store at another database or schema"
-

@@ -34,7 +34,9 @@ class PostgresSettings(DatabaseSettings):
     )
     min_size: int = Field(default=1, ge=0, description="connections the pool keeps open")
     max_size: int = Field(default=10, ge=1, description="connections the pool opens at most")
-    ef_search: int = Field(default=64, ge=1, le=1000, description="HNSW search breadth, 1 to 1000: higher is more accurate and slower")
+    ef_search: int = Field(
+        default=64, ge=1, le=1000, description="HNSW search breadth, 1 to 1000: higher is more accurate and slower"
+    )
     #: Short on purpose: a server that is down (or so loaded that no connection frees up) then fails
     #: fast, and the proxy answers uncached.
     pool_timeout: float = Field(default=5.0, gt=0, description="seconds a request waits for a pooled connection")

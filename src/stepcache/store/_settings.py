@@ -53,7 +53,9 @@ class StoreSettings(Limits):
             raise ConfigurationError(f"invalid options for {where}: {cls._problems(exc)}") from exc
 
     @classmethod
-    def from_query(cls, query: str, where: str, *, passthrough: Container[str] = ()) -> tuple[Self, list[tuple[str, str]]]:
+    def from_query(
+        cls, query: str, where: str, *, passthrough: Container[str] = ()
+    ) -> tuple[Self, list[tuple[str, str]]]:
         """The settings in a URL's ``query``, and the pairs named in ``passthrough`` (which belong to
         someone else, e.g. libpq); any other name is an error."""
         known = cls.options()

@@ -43,9 +43,7 @@ def open_store(url: str | None = None) -> Store:
     scheme, sep, _ = url.partition("://")
     scheme = scheme.lower()
     if not sep or not scheme:
-        raise ConfigurationError(
-            f"{url!r} is not a store URL; use e.g. sqlite:///absolute/path/cache.db or memory://"
-        )
+        raise ConfigurationError(f"{url!r} is not a store URL; use e.g. sqlite:///absolute/path/cache.db or memory://")
     stores = _registered()
     # "postgresql+psycopg" style driver suffixes select the same store.
     found = stores.get(scheme) or stores.get(scheme.split("+", 1)[0])

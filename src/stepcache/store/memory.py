@@ -160,9 +160,7 @@ class MemoryStore(Store):
         now = time.time()
         with self._lock:
             found = {i: self._by_id[i] for i in ids if i in self._by_id and i not in self._quarantined}
-        return {
-            i: e for i, e in found.items() if (family is None or e.scope.family == family) and not _expired(e, now)
-        }
+        return {i: e for i, e in found.items() if (family is None or e.scope.family == family) and not _expired(e, now)}
 
     def record(self, namespace: str, family: str, path: Route, spent: TokenUsage, saved: int) -> None:
         with self._lock:
@@ -195,7 +193,8 @@ class MemoryStore(Store):
         cutoff = None if older_than is None else time.time() - older_than
         wanted = None if ids is None else set(ids)
         return [
-            e for e in self._by_id.values()
+            e
+            for e in self._by_id.values()
             if (namespace is None or e.scope.namespace == namespace)
             and (family is None or e.scope.family == family)
             and (cutoff is None or e.created_at < cutoff)
@@ -274,7 +273,9 @@ class MemoryStore(Store):
         if self._dead_vectors * 2 <= len(self._vectors):
             return
         rebuilt = ScopedIndexes(threshold=self.settings.index_threshold)
-        live = [(i, e) for i, e in self._by_id.items() if e.format_version == FORMAT_VERSION and i not in self._quarantined]
+        live = [
+            (i, e) for i, e in self._by_id.items() if e.format_version == FORMAT_VERSION and i not in self._quarantined
+        ]
         self._index(live, rebuilt)
         self._vectors, self._dead_vectors = rebuilt, 0
 
@@ -303,9 +304,7 @@ class MemoryStore(Store):
                 if namespace is None or ns == namespace
             ]
             counters = [
-                (path, c)
-                for (ns, _family, path), c in self._counters.items()
-                if namespace is None or ns == namespace
+                (path, c) for (ns, _family, path), c in self._counters.items() if namespace is None or ns == namespace
             ]
             evicted = sum(n for (ns, _family), n in self._evicted.items() if namespace is None or ns == namespace)
         by_family: dict[str, int] = defaultdict(int)

@@ -23,8 +23,9 @@ class Timing(BaseModel):
 
     @classmethod
     def of(cls, ms: Sequence[float], digits: int = 3) -> Timing:
-        return cls(requests=len(ms), p50_ms=round(percentile(ms, 0.5), digits),
-                   p99_ms=round(percentile(ms, 0.99), digits))
+        return cls(
+            requests=len(ms), p50_ms=round(percentile(ms, 0.5), digits), p99_ms=round(percentile(ms, 0.99), digits)
+        )
 
 
 class ScaleResult(BaseModel):
@@ -57,10 +58,22 @@ class ScaleResult(BaseModel):
         if not isinstance(data, dict) or "fast_path_p50_ms" not in data:
             return data
         old = dict(data)
-        timings = {name: {"requests": old.get("reuse_requests", 0) if name == "reuse" else 0,
-                          "p50_ms": old[f"{key}_p50_ms"], "p99_ms": old[f"{key}_p99_ms"]}
-                   for name, key in (("fast path", "fast_path"), ("reuse", "reuse"), ("exact", "exact"))
-                   if old.get(f"{key}_p50_ms") is not None}
-        return {"measure": "fast path", "store": "sqlite", "entries": old["entries"], "dim": 0,
-                "fill_s": old["fill_s"], "index_ready_s": old["index_ready_s"], "timings": timings,
-                "excluded_model_calls": old.get("excluded_model_calls")}
+        timings = {
+            name: {
+                "requests": old.get("reuse_requests", 0) if name == "reuse" else 0,
+                "p50_ms": old[f"{key}_p50_ms"],
+                "p99_ms": old[f"{key}_p99_ms"],
+            }
+            for name, key in (("fast path", "fast_path"), ("reuse", "reuse"), ("exact", "exact"))
+            if old.get(f"{key}_p50_ms") is not None
+        }
+        return {
+            "measure": "fast path",
+            "store": "sqlite",
+            "entries": old["entries"],
+            "dim": 0,
+            "fill_s": old["fill_s"],
+            "index_ready_s": old["index_ready_s"],
+            "timings": timings,
+            "excluded_model_calls": old.get("excluded_model_calls"),
+        }

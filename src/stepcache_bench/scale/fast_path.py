@@ -41,8 +41,13 @@ def measure_fast_path(entries: int, *, seed: int = 42, workdir: str | Path | Non
         store = SQLiteStore(Path(tmp) / "scale.db")
         started = time.perf_counter()
         # in the workload's namespace, model and embedder: the index the engine's lookups search
-        fill(store, clustered(entries, rng, centres(500, embedder.dim, rng)), namespace="default", model=_MODEL,
-             embedder=embedder.name)
+        fill(
+            store,
+            clustered(entries, rng, centres(500, embedder.dim, rng)),
+            namespace="default",
+            model=_MODEL,
+            embedder=embedder.name,
+        )
         fill_s = time.perf_counter() - started
         backend = ScriptedBackend(responder=ImperfectModel(error_rate=0.0, seed=seed))
         with StepCache(backend, store=store, embedder=embedder) as cache:

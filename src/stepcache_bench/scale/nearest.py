@@ -9,6 +9,7 @@ p50/p99 of ``nearest`` with and without a family filter, and recall@k against a 
 from __future__ import annotations
 
 import time
+
 import numpy as np
 
 from stepcache import Store

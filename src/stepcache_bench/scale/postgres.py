@@ -96,8 +96,13 @@ def measure_postgres(
                     index_ready_s=round(index_seconds, 1),
                     timings={"nearest": Timing.of(latencies, digits=2)},
                     recall_at_k=round(hits / (len(probes) * k), 4),
-                    settings={"k": k, "ef_search": ef, "tenants": tenants, "spread": spread,
-                              "put_per_second": round(put_per_second, 1)},
+                    settings={
+                        "k": k,
+                        "ef_search": ef,
+                        "tenants": tenants,
+                        "spread": spread,
+                        "put_per_second": round(put_per_second, 1),
+                    },
                 )
             )
     finally:

@@ -162,13 +162,20 @@ def _result_after(tokens: Sequence[Token], eq: int) -> int | None:
     if nxt < len(tokens) and tokens[nxt].kind == "num":
         after = tokens[nxt + 1] if nxt + 1 < len(tokens) else None
         unit = nxt + 2 < len(tokens) and tokens[nxt + 2].kind == "word"
-        if after is not None and after.kind == "op" and after.text in "*/×÷(+-−–·x" and not (after.text == "/" and unit):
+        if (
+            after is not None
+            and after.kind == "op"
+            and after.text in "*/×÷(+-−–·x"
+            and not (after.text == "/" and unit)
+        ):
             return None  # "= 3 * 4 = 12", "= 32 - 12 = 20": the stated value is itself an expression
         return nxt
     return None
 
 
-def _expression_before(tokens: Sequence[Token], lo: int, eq: int) -> tuple[tuple[int, ...], tuple[str | int, ...]] | None:
+def _expression_before(
+    tokens: Sequence[Token], lo: int, eq: int
+) -> tuple[tuple[int, ...], tuple[str | int, ...]] | None:
     # The segment ends at '='; it starts after the last clause break (":" ";" "," "." ...).
     for i in range(eq - 1, lo - 1, -1):
         if tokens[i].kind == "punct" and tokens[i].text not in "$€£":
@@ -204,9 +211,17 @@ def _parse(tokens: Sequence[Token], start: int, end: int) -> tuple[tuple[int, ..
             if word in _WORD_OPS and after_operand:
                 seq.append(_WORD_OPS[word])
                 after_operand = False
-                i += 2 if word in ("multiplied", "divided") and i + 1 < end and tokens[i + 1].text.lower() == "by" else 1
+                i += (
+                    2 if word in ("multiplied", "divided") and i + 1 < end and tokens[i + 1].text.lower() == "by" else 1
+                )
                 continue
-            if word == "of" and after_operand and _ratio_before(tokens, i) and i + 1 < end and tokens[i + 1].kind == "num":
+            if (
+                word == "of"
+                and after_operand
+                and _ratio_before(tokens, i)
+                and i + 1 < end
+                and tokens[i + 1].kind == "num"
+            ):
                 seq.append("*")
                 after_operand = False
                 i += 1

@@ -26,8 +26,8 @@ from fractions import Fraction
 
 from ._calc import Calc, Token, calculations, tokens_of
 from ._numbers import format_number
-from ._text import plain_line
 from ._question import Question
+from ._text import plain_line
 
 __all__ = [
     "Source",
@@ -47,13 +47,16 @@ __all__ = [
 #: so "7 pens" is never mistaken for it. 1, 2 (halves, doubles, pairs, perimeters) and 100
 #: (percentages, cents) always are.
 _CONSTANT_CUES: dict[int, tuple[str, ...]] = {
-    1: (), 2: (), 100: (),
+    1: (),
+    2: (),
+    100: (),
     3: ("yard", "feet", "foot", "triangle", "third"),
     4: ("week", "month", "quarter", "square", "fourth"),
     7: ("week", "day"),
     12: ("month", "year", "dozen", "inch", "foot", "feet"),
     24: ("hour", "day"),
-    30: ("month",), 31: ("month",),
+    30: ("month",),
+    31: ("month",),
     52: ("week", "year"),
     60: ("minute", "hour", "second"),
     365: ("year",),
@@ -128,8 +131,13 @@ def _forms(slot_value: Fraction, percent: bool, den: int = 0) -> list[tuple[str,
             forms.append(("inv", 1 / slot_value))
     if percent:
         written = slot_value * 100
-        forms += [("w", written), ("1+", 1 + slot_value), ("1-", 1 - slot_value),
-                  ("100+", 100 + written), ("100-", 100 - written)]
+        forms += [
+            ("w", written),
+            ("1+", 1 + slot_value),
+            ("1-", 1 - slot_value),
+            ("100+", 100 + written),
+            ("100-", 100 - written),
+        ]
     return forms
 
 
@@ -142,8 +150,12 @@ def form_value(form: str, slot_value: Fraction, den: int = 0) -> Fraction | None
         return slot_value * den if form == "num" else Fraction(den)
     written = slot_value * 100
     return {
-        "v": slot_value, "w": written, "1+": 1 + slot_value, "1-": 1 - slot_value,
-        "100+": 100 + written, "100-": 100 - written,
+        "v": slot_value,
+        "w": written,
+        "1+": 1 + slot_value,
+        "1-": 1 - slot_value,
+        "100+": 100 + written,
+        "100-": 100 - written,
     }[form]
 
 
@@ -195,7 +207,9 @@ def provenance(question: Question, lines: Sequence[Line]) -> list[list[list[Sour
             found = sources(tok.value, question, usable)
             if not any(src[0] == "r" for src in found):
                 # a statement of a result the line works out after it ("... because 5 * 4 = 20")
-                found += [("r", str(own[idx])) for idx, v in mine if idx > i and v == tok.value and not _is_operand(line, i)]
+                found += [
+                    ("r", str(own[idx])) for idx, v in mine if idx > i and v == tok.value and not _is_operand(line, i)
+                ]
             per_line.append(found)
         results += [v for _, v in mine]
         out.append(per_line)
@@ -228,7 +242,9 @@ def check(question: Question, lines: Sequence[Line]) -> list[Finding]:
             calc = by_result.get(i)
             if calc is not None:
                 value = calc.value([line.tokens[k].value or Fraction(0) for k in calc.operands])
-                if not calc.agrees(value, tok) or (calc.middle and not calc.agrees(calc.middle_value(line.tokens), tok)):
+                if not calc.agrees(value, tok) or (
+                    calc.middle and not calc.agrees(calc.middle_value(line.tokens), tok)
+                ):
                     shown = "undefined (division by zero)" if value is None else format_number(value)
                     findings.append(Finding(n, f"{_calc_text(line, calc)} is wrong: it is {shown}", True))
                 results.append(tok.value)
@@ -239,7 +255,9 @@ def check(question: Question, lines: Sequence[Line]) -> list[Finding]:
                 last = _last_result(lines[: n + 1])
                 if last is None or tok.value not in (last.value, (last.value or 0) * 100 if last.percent else None):
                     shown = "no calculation" if last is None else f"the last result is {last.text.strip()}"
-                    findings.append(Finding(n, f"the answer {tok.text.strip()} is not the working's result ({shown})", True))
+                    findings.append(
+                        Finding(n, f"the answer {tok.text.strip()} is not the working's result ({shown})", True)
+                    )
             elif not sources(tok.value, question, results) and (_is_operand(line, i) or tok.value not in later):
                 findings.append(
                     Finding(n, f"{tok.text.strip()} is neither a number of the question nor an earlier result", False)
@@ -258,7 +276,12 @@ def _calc_text(line: Line, calc: Calc) -> str:
     first = line.tokens[calc.operands[0]]
     start = first.start
     for tok in line.tokens:
-        if tok.text == "(" and tok.start < start and tok.end <= first.start and not line.text[tok.end : first.start].strip():
+        if (
+            tok.text == "("
+            and tok.start < start
+            and tok.end <= first.start
+            and not line.text[tok.end : first.start].strip()
+        ):
             start = tok.start
     return line.text[start : line.tokens[calc.result].end].strip()
 
@@ -357,8 +380,10 @@ def _restated_answer(question: Question, texts: list[str]) -> str | None:
         return None
     stated = last.tokens[last.final]
     findings = check(question, lines)
-    if stated.value is None or not findings or any(
-        f.line != len(lines) - 1 or "is not the working's result" not in f.reason for f in findings
+    if (
+        stated.value is None
+        or not findings
+        or any(f.line != len(lines) - 1 or "is not the working's result" not in f.reason for f in findings)
     ):
         return None
     if sum(1 for line in lines for t in line.tokens if t.kind == "num" and t.value == stated.value) > 1:
@@ -415,28 +440,33 @@ def carry(
         if n >= len(prov):
             return out, f"line {n + 1} has no recorded provenance"
         by_result = {c.result for c in line.calcs}
-        inputs = [i for i, t in enumerate(line.tokens) if t.kind == "num" and t.value is not None and i not in by_result]
+        inputs = [
+            i for i, t in enumerate(line.tokens) if t.kind == "num" and t.value is not None and i not in by_result
+        ]
         if len(inputs) != len(prov[n]):
             return out, f"line {n + 1} does not match its recorded provenance"
         where = dict(zip(inputs, prov[n]))
         values: dict[int, Fraction] = {}
         stop: str | None = None
 
+        # (Called only in this iteration, so reading the loop's variables is what is meant.)
         def resolve(i: int) -> Fraction | None:
             nonlocal stop
-            resolved = [_resolve(src, old, new, results) for src in where[i]]
+            resolved = [_resolve(src, old, new, results) for src in where[i]]  # noqa: B023
             candidates = {v for v in resolved if v is not None}
             if len(candidates) == 1 and None not in resolved:
-                used.update(int(src[1]) for src in where[i] if src[0] == "q")
+                used.update(int(src[1]) for src in where[i] if src[0] == "q")  # noqa: B023
                 return next(iter(candidates))
             # A source the new problem cannot evaluate (a ratio word it no longer has) is not ruled
             # out: it is a possibility we cannot compute, so the number is not carried.
             why = (
-                "comes from nowhere in the question" if not resolved
-                else "has a source the new problem does not have" if None in resolved
+                "comes from nowhere in the question"
+                if not resolved
+                else "has a source the new problem does not have"
+                if None in resolved
                 else "has two sources that now differ"
             )
-            stop = stop or f"line {n + 1}: {line.tokens[i].text.strip()} {why}"
+            stop = stop or f"line {n + 1}: {line.tokens[i].text.strip()} {why}"  # noqa: B023
             return None
 
         for calc in line.calcs:  # results first: a line may state a result before working it out

@@ -26,7 +26,7 @@ PATCH_MAX_TOKENS = 200
 _UNITLESS = {"1", "2", "100"}
 
 #: The format a *continuation* is asked for (fresh answers are the caller's own request).
-_SYSTEM = 'One calculation per line, like "Apples: 3 * 4 = 12". End with "The answer is N."' 
+_SYSTEM = 'One calculation per line, like "Apples: 3 * 4 = 12". End with "The answer is N."'
 
 
 def _question(task: Task[Question]) -> Question:
@@ -73,7 +73,9 @@ class ArithmeticFamily(Family[Question]):
         try:
             return _task(str(data["question"]), str(data.get("system", "")))
         except (KeyError, TypeError) as exc:
-            raise StoreError(f"cached arithmetic task cannot be read ({exc}); delete the entry or clear the cache") from exc
+            raise StoreError(
+                f"cached arithmetic task cannot be read ({exc}); delete the entry or clear the cache"
+            ) from exc
 
     def retrieval_text(self, request: ChatRequest, task: Task[Question]) -> str:
         # Numbers vary between instances of a problem; masked, the template is what is found.
@@ -128,7 +130,9 @@ class ArithmeticFamily(Family[Question]):
                 continue
             carried, stopped = carry(cached, question, source.steps, candidate)
             if stopped is None and mine is not None and final_answer([read_line(s) for s in carried]) == mine:
-                learned.update(agreed=int(source.prepared.get("agreed", 0)) + 1, free=sorted(free_after(alignment, known)))
+                learned.update(
+                    agreed=int(source.prepared.get("agreed", 0)) + 1, free=sorted(free_after(alignment, known))
+                )
                 break
         return learned
 
@@ -151,8 +155,11 @@ class ArithmeticFamily(Family[Question]):
         used: set[int] = set()
         carried, stopped = carry(old, new, entry.steps, prov, used)
         if stopped is None:
-            unused = [new.slots[i].text for i, (a, b) in enumerate(zip(old.slots, new.slots))
-                      if a.value != b.value and i not in used]
+            unused = [
+                new.slots[i].text
+                for i, (a, b) in enumerate(zip(old.slots, new.slots))
+                if a.value != b.value and i not in used
+            ]
             if unused:
                 # The solution does not read a quantity that changed: it may have used it in a way
                 # provenance cannot see (doubling by "x + x"), so its carried answer proves nothing.
@@ -228,9 +235,7 @@ class ArithmeticFamily(Family[Question]):
 
 
 def _converts_units(prov: Sequence[Any]) -> bool:
-    return any(
-        src[0] == "c" and src[1] not in _UNITLESS for line in prov for number in line for src in number
-    )
+    return any(src[0] == "c" and src[1] not in _UNITLESS for line in prov for number in line for src in number)
 
 
 def _kept(steps: Sequence[str], report: Verification) -> int:
@@ -245,4 +250,3 @@ def _plain(step: str) -> str:
 def final_value(steps: Sequence[str]) -> Fraction | None:
     """The final answer a solution states (for tests and the benchmark)."""
     return final_answer([read_line(s) for s in steps])
-

@@ -15,7 +15,16 @@ from fractions import Fraction
 
 from ..linear._problem import render_value
 
-__all__ = ["Number", "numbers_in", "parse_number", "format_number", "CARDINALS", "MULTIPLIERS", "TIMES_WORDS", "PART_WORDS"]
+__all__ = [
+    "Number",
+    "numbers_in",
+    "parse_number",
+    "format_number",
+    "CARDINALS",
+    "MULTIPLIERS",
+    "TIMES_WORDS",
+    "PART_WORDS",
+]
 
 #: ``\d`` would also take other scripts' digits; word problems here write ASCII digits.
 _DIGITS = (
@@ -26,10 +35,35 @@ _DIGITS = (
 _DIGIT_RE = re.compile(_DIGITS)
 
 CARDINALS: dict[str, int] = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
-    "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
 }
 _TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _UNITS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -42,17 +76,37 @@ _CARDINAL_RE = re.compile(
 #: quantities of their own kind: ``twice`` → ``three times`` is a new instance, ``twice`` → ``half``
 #: another problem. A *count* word (``a dozen``) is a unit: it never varies between instances.
 TIMES_WORDS: dict[str, Fraction] = {
-    "twice": Fraction(2), "double": Fraction(2), "doubled": Fraction(2), "triple": Fraction(3),
-    "tripled": Fraction(3), "thrice": Fraction(3), "quadruple": Fraction(4), "quadrupled": Fraction(4),
+    "twice": Fraction(2),
+    "double": Fraction(2),
+    "doubled": Fraction(2),
+    "triple": Fraction(3),
+    "tripled": Fraction(3),
+    "thrice": Fraction(3),
+    "quadruple": Fraction(4),
+    "quadrupled": Fraction(4),
 }
 PART_WORDS: dict[str, Fraction] = {
-    "half": Fraction(1, 2), "halved": Fraction(1, 2), "third": Fraction(1, 3), "thirds": Fraction(1, 3),
-    "quarter": Fraction(1, 4), "quarters": Fraction(1, 4), "fourth": Fraction(1, 4), "fourths": Fraction(1, 4),
-    "fifth": Fraction(1, 5), "fifths": Fraction(1, 5), "sixth": Fraction(1, 6), "sixths": Fraction(1, 6),
-    "tenth": Fraction(1, 10), "tenths": Fraction(1, 10),
+    "half": Fraction(1, 2),
+    "halved": Fraction(1, 2),
+    "third": Fraction(1, 3),
+    "thirds": Fraction(1, 3),
+    "quarter": Fraction(1, 4),
+    "quarters": Fraction(1, 4),
+    "fourth": Fraction(1, 4),
+    "fourths": Fraction(1, 4),
+    "fifth": Fraction(1, 5),
+    "fifths": Fraction(1, 5),
+    "sixth": Fraction(1, 6),
+    "sixths": Fraction(1, 6),
+    "tenth": Fraction(1, 10),
+    "tenths": Fraction(1, 10),
 }
 COUNT_WORDS: dict[str, Fraction] = {
-    "dozen": Fraction(12), "dozens": Fraction(12), "pair": Fraction(2), "pairs": Fraction(2), "score": Fraction(20),
+    "dozen": Fraction(12),
+    "dozens": Fraction(12),
+    "pair": Fraction(2),
+    "pairs": Fraction(2),
+    "score": Fraction(20),
 }
 MULTIPLIERS: dict[str, Fraction] = {**TIMES_WORDS, **PART_WORDS, **COUNT_WORDS}
 _TIMES_AFTER = re.compile(r"\s+times\b", re.IGNORECASE)
@@ -114,24 +168,40 @@ def numbers_in(text: str, *, words: bool = True) -> list[Number]:
             word = m.group(0).lower()
             if word == "one" and _pronoun_one(text, m.end()):
                 continue
-            value = Fraction(CARDINALS[m.group("tens").lower()] + CARDINALS[m.group("unit").lower()]) if m.group(
-                "tens"
-            ) else Fraction(CARDINALS[word])
+            value = (
+                Fraction(CARDINALS[m.group("tens").lower()] + CARDINALS[m.group("unit").lower()])
+                if m.group("tens")
+                else Fraction(CARDINALS[word])
+            )
             found.append(Number(value, m.start(), m.end(), m.group(0), word=True))
         for m in _MULTIPLIER_RE.finditer(text):
             word = m.group(0).lower()
             ratio = "times" if word in TIMES_WORDS else "part" if word in PART_WORDS else "count"
-            found.append(Number(MULTIPLIERS[word], m.start(), m.end(), m.group(0), word=True, multiplier=True, ratio=ratio))
+            found.append(
+                Number(MULTIPLIERS[word], m.start(), m.end(), m.group(0), word=True, multiplier=True, ratio=ratio)
+            )
     out: list[Number] = []
     for n in sorted(found, key=lambda n: n.start):
         if n.ratio == "part":
             den = int(1 / n.value)
             prev = out[-1] if out else None
-            if prev is not None and not prev.ratio and not prev.percent and not prev.currency and re.fullmatch(
-                r"[\s-]*", text[prev.end : n.start]
+            if (
+                prev is not None
+                and not prev.ratio
+                and not prev.percent
+                and not prev.currency
+                and re.fullmatch(r"[\s-]*", text[prev.end : n.start])
             ):  # "two thirds", "3 quarters", "one fifth": a fraction, one quantity
-                out[-1] = Number(prev.value * n.value, prev.start, n.end, text[prev.start : n.end], word=True,
-                                 multiplier=True, ratio="part", den=den)
+                out[-1] = Number(
+                    prev.value * n.value,
+                    prev.start,
+                    n.end,
+                    text[prev.start : n.end],
+                    word=True,
+                    multiplier=True,
+                    ratio="part",
+                    den=den,
+                )
                 continue
             n = Number(n.value, n.start, n.end, n.text, word=True, multiplier=True, ratio="part", den=den)
         times = _TIMES_AFTER.match(text, n.end)
@@ -150,7 +220,7 @@ def _part_of_word(text: str, start: int, end: int) -> bool:
 
 
 def _pronoun_one(text: str, end: int) -> bool:
-    """"one of them", "no one", "the other one": *one* that is not a count of anything."""
+    """ "one of them", "no one", "the other one": *one* that is not a count of anything."""
     return bool(re.match(r"\s+(?:of|another|by|at a time)\b", text[end:], re.IGNORECASE))
 
 

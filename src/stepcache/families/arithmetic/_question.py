@@ -26,7 +26,15 @@ from fractions import Fraction
 from ._numbers import Number, numbers_in
 
 __all__ = [
-    "Question", "Alignment", "read_question", "align", "free_after", "rename", "skeleton", "UNIT_WORDS", "RELATION_WORDS",
+    "Question",
+    "Alignment",
+    "read_question",
+    "align",
+    "free_after",
+    "rename",
+    "skeleton",
+    "UNIT_WORDS",
+    "RELATION_WORDS",
 ]
 
 #: Words whose change changes the arithmetic. Lower case; plurals are folded by :func:`_fold`.
@@ -63,7 +71,9 @@ UNIT_WORDS = frozenset(
 _FILLER = frozenset({"a", "an", "the", "one"})
 #: Words after which a changed word names what is counted or owned ("a bottle", "20 bananas",
 #: "her vest"): renaming it does not change how anything is counted.
-_DETERMINERS = frozenset("a an the his her their my our your its this that these those of some with".split())  # "one third" vs "half": the ratio is the slot
+_DETERMINERS = frozenset(
+    "a an the his her their my our your its this that these those of some with".split()
+)  # "one third" vs "half": the ratio is the slot
 _WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?")
 
 
@@ -213,8 +223,11 @@ def align(old: Question, new: Question, free: frozenset[int] | None = None) -> A
             return "the currencies changed"
         currency = (next(iter(signs[0])), next(iter(signs[1])))
     return Alignment(
-        renames=tuple(dict.fromkeys(renames)), units_changed=units, currency=currency,
-        changed=frozenset(changed), moved=tuple(moved),
+        renames=tuple(dict.fromkeys(renames)),
+        units_changed=units,
+        currency=currency,
+        changed=frozenset(changed),
+        moved=tuple(moved),
     )
 
 

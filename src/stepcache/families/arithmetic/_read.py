@@ -98,7 +98,7 @@ def _without_framing(text: str) -> str:
     core = "\n\n".join(b.strip() for b in blocks)
     label = _LABEL.match(core)
     if label and not (set(_WORDS.findall(label[1].lower())) & (_INSTRUCTS | RELATION_WORDS)):
-        core = core[label.end():]
+        core = core[label.end() :]
     core = core.strip()
     if core.startswith("**") and core.endswith("**") and "**" not in core[2:-2]:
         core = core[2:-2].strip()  # the whole problem in bold

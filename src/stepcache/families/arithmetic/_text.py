@@ -14,8 +14,19 @@ _LATEX_TEXT = re.compile(r"\\(?:text|mathrm|textbf|textit|mbox|operatorname)\s*\
 _LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _LATEX_BOXED = re.compile(r"\\boxed\s*\{([^{}]*)\}")
 _LATEX_DELIMS = re.compile(r"\\[()\[\]]|\$\$")
-_LATEX_SIGNS = {"\\times": "×", "\\cdot": "·", "\\div": "÷", "\\%": "%", "\\$": "$", "\\,": " ", "\\!": "", "\\;": " ",
-                "\\left": "", "\\right": "", "\\approx": "≈"}
+_LATEX_SIGNS = {
+    "\\times": "×",
+    "\\cdot": "·",
+    "\\div": "÷",
+    "\\%": "%",
+    "\\$": "$",
+    "\\,": " ",
+    "\\!": "",
+    "\\;": " ",
+    "\\left": "",
+    "\\right": "",
+    "\\approx": "≈",
+}
 
 
 def plain_line(raw: str) -> str:
@@ -29,7 +40,9 @@ def plain_line(raw: str) -> str:
     for _ in range(3):  # nested fractions, innermost first
         text = _LATEX_FRAC.sub(r"(\1)/(\2)", text)
     # "The answer is \boxed{50}" reads "The answer is 50"; a box alone marks the answer
-    text = _LATEX_BOXED.sub(lambda m: f" {m.group(1)} " if "answer" in text[: m.start()].lower() else f" answer: {m.group(1)} ", text)
+    text = _LATEX_BOXED.sub(
+        lambda m: f" {m.group(1)} " if "answer" in text[: m.start()].lower() else f" answer: {m.group(1)} ", text
+    )
     text = _LATEX_DELIMS.sub(" ", text)
     for sign, plain in _LATEX_SIGNS.items():
         text = text.replace(sign, plain)

@@ -199,7 +199,9 @@ class PromptDiff:
         self.content_changed = old_content != new_content
         # Instruction words that differ (key names aside): wording, unless they change the meaning.
         ia, ib = (
-            Counter(t.norm for t, r in zip(tokens, inside) if not r and t.kind != "punct" and t.norm not in self.key_names)
+            Counter(
+                t.norm for t, r in zip(tokens, inside) if not r and t.kind != "punct" and t.norm not in self.key_names
+            )
             for tokens, inside in ((a, in_a), (b, in_b))
         )
         self.instruction_words = set((ia - ib) + (ib - ia))
@@ -285,9 +287,10 @@ class PromptDiff:
             return False
         old, new, n = self._old_norms, self._new_norms, len(needle)
         for i in range(1, len(old) - n):
-            if old[i : i + n] == needle:
-                if _contains_run(new, old[i - 1 : i + n]) or _contains_run(new, old[i : i + n + 1]):
-                    return True
+            if old[i : i + n] == needle and (
+                _contains_run(new, old[i - 1 : i + n]) or _contains_run(new, old[i : i + n + 1])
+            ):
+                return True
         return False
 
     def adapt_leaf(self, value: Any) -> tuple[Any, _Leaf]:

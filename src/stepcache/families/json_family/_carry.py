@@ -27,7 +27,7 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from ._adapt import COPIED, INVENTED, MAPPED, WORDING, PromptDiff
-from ._ground import CONFLICT, GROUNDED, Grounder
+from ._ground import GROUNDED, Grounder
 from ._keys import BOOLEAN, KeyNames
 from ._patterns import KIND_DATE, KIND_DATETIME, KIND_TIME, value_kind
 from ._spec import JsonSpec
@@ -50,33 +50,132 @@ _DERIVED = re.compile(
 )
 # Instruction words that change what is returned rather than how the request is phrased: negation,
 # selection by position, and transformations of the values. (A class of meaning, not a phrasing.)
-_NEGATION = frozenset({"no", "not", "never", "without", "except", "excluding", "exclude", "none", "neither", "nor", "t"})
+_NEGATION = frozenset(
+    {"no", "not", "never", "without", "except", "excluding", "exclude", "none", "neither", "nor", "t"}
+)
 _SELECTION = frozenset(
-    {"first", "second", "third", "fourth", "fifth", "last", "next", "previous", "other", "another", "former",
-     "latter", "primary", "secondary"}
+    {
+        "first",
+        "second",
+        "third",
+        "fourth",
+        "fifth",
+        "last",
+        "next",
+        "previous",
+        "other",
+        "another",
+        "former",
+        "latter",
+        "primary",
+        "secondary",
+    }
 )
 _TRANSFORM = frozenset(
-    {"capital", "capitalised", "capitalized", "capitalise", "capitalize", "abbreviated", "abbreviate", "abbreviation",
-     "initials", "translate", "translated", "translation",
-     "round", "rounded", "rounding", "truncate", "truncated", "cents", "pence", "thousands", "millions",
-     "kilograms", "grams", "pounds", "ounces", "celsius", "fahrenheit", "miles", "kilometres", "kilometers",
-     "metres", "meters", "seconds", "minutes", "hours", "days", "weeks", "months", "years", "unix",
-     "epoch", "utc", "timezone", "english", "french", "spanish", "german", "italian", "portuguese", "chinese",
-     "japanese", "plural", "singular", "reverse", "reversed", "masked", "redact", "redacted", "anonymise",
-     "anonymize", "hash", "hashed", "encoded", "decoded"}
+    {
+        "capital",
+        "capitalised",
+        "capitalized",
+        "capitalise",
+        "capitalize",
+        "abbreviated",
+        "abbreviate",
+        "abbreviation",
+        "initials",
+        "translate",
+        "translated",
+        "translation",
+        "round",
+        "rounded",
+        "rounding",
+        "truncate",
+        "truncated",
+        "cents",
+        "pence",
+        "thousands",
+        "millions",
+        "kilograms",
+        "grams",
+        "pounds",
+        "ounces",
+        "celsius",
+        "fahrenheit",
+        "miles",
+        "kilometres",
+        "kilometers",
+        "metres",
+        "meters",
+        "seconds",
+        "minutes",
+        "hours",
+        "days",
+        "weeks",
+        "months",
+        "years",
+        "unix",
+        "epoch",
+        "utc",
+        "timezone",
+        "english",
+        "french",
+        "spanish",
+        "german",
+        "italian",
+        "portuguese",
+        "chinese",
+        "japanese",
+        "plural",
+        "singular",
+        "reverse",
+        "reversed",
+        "masked",
+        "redact",
+        "redacted",
+        "anonymise",
+        "anonymize",
+        "hash",
+        "hashed",
+        "encoded",
+        "decoded",
+    }
 )
 
 
 # The names of JSON types say how a value is written, never which value it is.
 _TYPE_WORDS = frozenset(
-    {"integer", "int", "number", "numeric", "float", "decimal", "string", "text", "boolean", "bool", "true", "false",
-     "null", "list", "array", "arrays", "lists", "type", "types", "typed"}
+    {
+        "integer",
+        "int",
+        "number",
+        "numeric",
+        "float",
+        "decimal",
+        "string",
+        "text",
+        "boolean",
+        "bool",
+        "true",
+        "false",
+        "null",
+        "list",
+        "array",
+        "arrays",
+        "lists",
+        "type",
+        "types",
+        "typed",
+    }
 )
 # Format words with a check on the values: "dates as YYYY-MM-DD", "ISO", "24-hour HH:MM", "in uppercase".
 _DATE_FORMAT = frozenset({"iso", "yyyy", "yy", "dd", "date", "dates"})
 _TIME_FORMAT = frozenset({"hh", "mm", "ss", "24h", "24", "hour", "time", "times", "clock"})
-_CASE_FORMAT = {"uppercase": str.isupper, "upper": str.isupper, "capitals": str.isupper, "lowercase": str.islower,
-                "lower": str.islower}
+_CASE_FORMAT = {
+    "uppercase": str.isupper,
+    "upper": str.isupper,
+    "capitals": str.isupper,
+    "lowercase": str.islower,
+    "lower": str.islower,
+}
 _FORMAT_WORDS = _DATE_FORMAT | _TIME_FORMAT | frozenset(_CASE_FORMAT)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?")
 _CLOCK = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)?")
@@ -122,8 +221,11 @@ def derived(spec: JsonSpec, stated: Iterable[str] = ()) -> bool:
     for key in spec.known_keys:
         # In a document request every key is read from the document by its own program, or asked of
         # the model: a key's name ("items_count", "total") asks for nothing computed across it.
-        said = spec.document or key in stated or re.search(rf"(?<![\w-]){re.escape(key)}\s*[:=]", text, re.IGNORECASE) or any(
-            _NAMES.same(label, key) for label in labels
+        said = (
+            spec.document
+            or key in stated
+            or re.search(rf"(?<![\w-]){re.escape(key)}\s*[:=]", text, re.IGNORECASE)
+            or any(_NAMES.same(label, key) for label in labels)
         )
         if said:
             for spelling in {key, key.replace("_", " ")}:
@@ -177,7 +279,13 @@ def _meaning_change(words: set[str], record_words: set[str], cached: Mapping[str
             continue
         if word in _FORMAT_WORDS and _formatted(word, cached):
             continue
-        if word in _NEGATION or word in _SELECTION or word in _TRANSFORM or word in _FORMAT_WORDS or _DERIVED.fullmatch(word):
+        if (
+            word in _NEGATION
+            or word in _SELECTION
+            or word in _TRANSFORM
+            or word in _FORMAT_WORDS
+            or _DERIVED.fullmatch(word)
+        ):
             return word
         if word in record_words and not word.isdigit():
             return word  # names something in the record: it may select a different part of it
@@ -206,7 +314,9 @@ def adapt_object(
     keys = _key_words(old.known_keys) | _key_words(new.known_keys) | _key_words(cached)
     added = {k.lower() for k in new.known_keys} - {k.lower() for k in (*old.known_keys, *cached)}
     new_record = new.record
-    diff = PromptDiff(old.text, new.text, key_names=keys, added_keys=added, old_record=old.record, new_record=new_record)
+    diff = PromptDiff(
+        old.text, new.text, key_names=keys, added_keys=added, old_record=old.record, new_record=new_record
+    )
     if diff.shared < MIN_SHARED:
         return Declined("the requests share little once their values are masked")
     changed = _meaning_change(diff.instruction_words, diff.record_words, cached)
@@ -235,14 +345,19 @@ def adapt_object(
         key: value
         for key, (value, leaves) in adapted.items()
         if (not restrict or key in new.known_keys)
-        and all(leaf.status in keep or _normalised_copy(leaf.status, key, value, new, grounder, diff) for leaf in leaves)
+        and all(
+            leaf.status in keep or _normalised_copy(leaf.status, key, value, new, grounder, diff) for leaf in leaves
+        )
     }
     if new.document and (unexplained or diff.content_changed):
         # In a document the word diff cannot see structure: a value still in the text may have moved to
         # another field, column or line (billing and shipping swapped). Only a value its own label gives
         # ("City: Seville") is carried; the rest is read by the entry's programs or asked.
-        out = {key: value for key, value in out.items()
-               if grounder.check(key, value, new.property_schema(key), out).labelled}
+        out = {
+            key: value
+            for key, value in out.items()
+            if grounder.check(key, value, new.property_schema(key), out).labelled
+        }
         if not out:
             return Declined("the record changed where no carried value accounts for it")
     # A value moves to a new key only when the names mean the same or the new text says so where the
@@ -254,7 +369,8 @@ def adapt_object(
             exact = names.canonical(new_key)
             if not any(
                 any(names.canonical(label) == exact for label in o.labels)
-                or grounder.names_key(o, new_key) and not grounder.names_key(o, old_key)
+                or grounder.names_key(o, new_key)
+                and not grounder.names_key(o, old_key)
                 for o in evidence.occurrences
             ):
                 del out[new_key]
@@ -280,7 +396,11 @@ def _normalised_copy(status: str, key: str, value: Any, spec: JsonSpec, grounder
 
 
 def _rivalled(
-    grounder: Grounder, key: str, value: Any, spec: JsonSpec, answer: Mapping[str, Any],
+    grounder: Grounder,
+    key: str,
+    value: Any,
+    spec: JsonSpec,
+    answer: Mapping[str, Any],
     record: tuple[tuple[int, int], ...],
 ) -> bool:
     """``value`` has an unused rival in the record and nothing in the text ties it to ``key``."""

@@ -102,9 +102,13 @@ class JsonFamily(Family[JsonSpec]):
         if not spec.document:
             return request.prompt
         text, index = spec.record_text, spec.index
-        spans = sorted({(f.start, f.end) for f in index.fields} | {
-            (f.start, f.end) for f in (*index.dates, *index.times, *index.emails, *index.urls, *index.phones, *index.numbers)
-        })
+        spans = sorted(
+            {(f.start, f.end) for f in index.fields}
+            | {
+                (f.start, f.end)
+                for f in (*index.dates, *index.times, *index.emails, *index.urls, *index.phones, *index.numbers)
+            }
+        )
         out, cut = [], 0
         for start, end in spans:
             if start >= cut:
@@ -276,22 +280,35 @@ class JsonFamily(Family[JsonSpec]):
             if evidence.status == CONFLICT:
                 doubts.setdefault(i, []).append(evidence.reason)
             hint = (spec.hints or {}).get(key)
-            if hint == {"type": "boolean"} and isinstance(obj[key], (str, int, float)) and not isinstance(obj[key], bool):
+            if (
+                hint == {"type": "boolean"}
+                and isinstance(obj[key], (str, int, float))
+                and not isinstance(obj[key], bool)
+            ):
                 # "gift_wrap (true or false)" answered "No": the words the document uses, not the
                 # type asked for. A doubt, not a proof: the hint is read from the prompt's words.
                 doubts.setdefault(i, []).append(
-                    f"{key!r} is {json.dumps(obj[key])}, but the request asks for true or false")
+                    f"{key!r} is {json.dumps(obj[key])}, but the request asks for true or false"
+                )
         checks = tuple(
-            StepCheck(i, i not in reasons and i not in doubts, "; ".join(reasons.get(i, []) + doubts.get(i, [])),
-                      doubt=i in doubts and i not in reasons)
+            StepCheck(
+                i,
+                i not in reasons and i not in doubts,
+                "; ".join(reasons.get(i, []) + doubts.get(i, [])),
+                doubt=i in doubts and i not in reasons,
+            )
             for i in range(len(steps))
         )
         return Verification(steps=checks, problems=tuple(dict.fromkeys(problems)))
 
     @staticmethod
     def _schema_errors(
-        spec: JsonSpec, validator: Any, obj: Mapping[str, Any], index_of: Mapping[str, int],
-        missing: Sequence[str], reasons: dict[int, list[str]],
+        spec: JsonSpec,
+        validator: Any,
+        obj: Mapping[str, Any],
+        index_of: Mapping[str, int],
+        missing: Sequence[str],
+        reasons: dict[int, list[str]],
     ) -> list[str]:
         """Schema errors pinned to their top-level key where they have one; the rest as problems."""
         problems: list[str] = []
@@ -321,8 +338,9 @@ class JsonFamily(Family[JsonSpec]):
         if not isinstance(grounder, Grounder):
             # Computed values are what the text asks for apart from the key names: "items_count" is a
             # count the record states ("ordered 5 items"), "total including tax" is computed.
-            grounder = Grounder(spec.record_text, keys, self.names, derived=derived(spec, stated=spec.known_keys),
-                                index=spec.index)
+            grounder = Grounder(
+                spec.record_text, keys, self.names, derived=derived(spec, stated=spec.known_keys), index=spec.index
+            )
             spec.remember(memo_key, grounder)
         return grounder
 
@@ -340,7 +358,9 @@ class JsonFamily(Family[JsonSpec]):
         errors += [p for p in report.problems if not p.startswith("missing required key")]
         if errors:
             ask = "The previous answer was rejected: " + "; ".join(errors) + ". "
-        ask += "Reply with only a JSON object" + (f" with exactly these keys: {listed}." if keys else ": the whole object.")
+        ask += "Reply with only a JSON object" + (
+            f" with exactly these keys: {listed}." if keys else ": the whole object."
+        )
         nested = {k: v for k, v in spec.shape.items() if k in keys} if isinstance(spec.shape, dict) else {}
         if nested:
             ask += " Nested shape: " + json.dumps(_skeleton(nested), ensure_ascii=False) + "."
@@ -348,8 +368,11 @@ class JsonFamily(Family[JsonSpec]):
         # consistent with it; a document's values are read independently of one another.
         so_far = ({"role": "assistant", "content": dumps(kept)},) if kept and not spec.document else ()
         return BackendRequest(
-            messages=(*({"role": m.role, "content": m.content} for m in request.messages), *so_far,
-                      {"role": "user", "content": ask}),
+            messages=(
+                *({"role": m.role, "content": m.content} for m in request.messages),
+                *so_far,
+                {"role": "user", "content": ask},
+            ),
             model=request.model,
             max_tokens=request.max_tokens,
             response_format=_patch_format(spec, keys),
@@ -367,8 +390,11 @@ class JsonFamily(Family[JsonSpec]):
         # The keys the model answered in this request, for prepare(): only they can confirm a program
         # (not a key it left out, nor one the last resort filled from the text).
         answered = spec.memo(_MODEL_KEYS)
-        spec.remember(_MODEL_KEYS, (set(answered) if answered is not None else set()) | {
-            k for k in (keys or reply) if k in reply and _same_value(fixed.get(k), reply[k])})
+        spec.remember(
+            _MODEL_KEYS,
+            (set(answered) if answered is not None else set())
+            | {k for k in (keys or reply) if k in reply and _same_value(fixed.get(k), reply[k])},
+        )
         return _steps(spec, fixed)
 
     def _from_labels(self, spec: JsonSpec, obj: dict[str, Any], asked: Sequence[str]) -> dict[str, Any]:
@@ -474,7 +500,9 @@ def _namer(key: str) -> Callable[[str], bool]:
 
     def names(anchor: str) -> bool:
         said = [w for w in key_words(anchor) if len(w) > 2]
-        return any(a == w or (min(len(a), len(w)) >= 4 and (a.startswith(w) or w.startswith(a))) for a in said for w in wanted)
+        return any(
+            a == w or (min(len(a), len(w)) >= 4 and (a.startswith(w) or w.startswith(a))) for a in said for w in wanted
+        )
 
     return names
 
@@ -613,7 +641,8 @@ def _same_document(old: JsonSpec, new: JsonSpec) -> bool:
 
 def _values_of(spec: JsonSpec) -> list[str]:
     index, text = spec.index, spec.record_text
-    spans = [(f.start, f.end) for f in (*index.dates, *index.times, *index.emails, *index.urls, *index.phones,
-                                         *index.numbers)] + [(f.start, f.end) for f in index.fields]
+    spans = [
+        (f.start, f.end)
+        for f in (*index.dates, *index.times, *index.emails, *index.urls, *index.phones, *index.numbers)
+    ] + [(f.start, f.end) for f in index.fields]
     return sorted(" ".join(text[a:b].split()) for a, b in spans)
-

@@ -35,8 +35,16 @@ from . import _keys as K
 from . import _patterns as P
 from ._keys import KeyNames, key_words, says_kind
 from ._text import (
-    TOKEN, Field, Occurrence, TextIndex, equivalent, json_literal, leaves, norm, number_shape,
-    overlaps, used_values,
+    TOKEN,
+    Field,
+    Occurrence,
+    TextIndex,
+    equivalent,
+    json_literal,
+    leaves,
+    norm,
+    number_shape,
+    used_values,
 )
 
 __all__ = ["Evidence", "Occurrence", "Grounder", "GROUNDED", "CONFLICT", "UNKNOWN"]
@@ -52,14 +60,33 @@ _GENERIC_KEY_WORDS = frozenset(
 #: Words of a boolean key's name that say nothing of its meaning (``is_paid``, ``has_parking``).
 _BOOL_PREFIXES = frozenset({"is", "has", "have", "was", "are", "can", "does", "did", "should", "will"})
 #: Days and times said relative to another: a date may then be computed from the text, not copied.
-_RELATIVE = re.compile(r"\b(?:today|tomorrow|yesterday|tonight|next|last|ago|later|within|after|before|"
-                       r"in\s+\d+\s+(?:days?|weeks?|months?|hours?|minutes?))\b", re.IGNORECASE)
+_RELATIVE = re.compile(
+    r"\b(?:today|tomorrow|yesterday|tonight|next|last|ago|later|within|after|before|"
+    r"in\s+\d+\s+(?:days?|weeks?|months?|hours?|minutes?))\b",
+    re.IGNORECASE,
+)
 #: Words of a key's name that say what kind of value it holds, or nothing about which one.
-_KIND_WORDS = frozenset("email e mail address phone telephone tel mobile cell number no url website web link site "
-                        "date day time datetime when contact main primary your at on of".split())
+_KIND_WORDS = frozenset(
+    "email e mail address phone telephone tel mobile cell number no url website web link site "
+    "date day time datetime when contact main primary your at on of".split()
+)
 #: Words of a boolean key's name that say whether the thing is so, not what it is.
-_STATE_WORDS = frozenset({"required", "needed", "necessary", "included", "enabled", "available", "allowed",
-                          "provided", "requested", "accepted", "active", "applicable"})
+_STATE_WORDS = frozenset(
+    {
+        "required",
+        "needed",
+        "necessary",
+        "included",
+        "enabled",
+        "available",
+        "allowed",
+        "provided",
+        "requested",
+        "accepted",
+        "active",
+        "applicable",
+    }
+)
 #: A negation right after them: "Breakfast: not included", "signature is not required".
 _NEGATION_AFTER = re.compile(r"\W*(?:\w+\s+)?(?:not|no|n't|never|excluded|unavailable|off|disabled|declined)\b")
 #: A negation just before the words of a boolean key: the text says it is false.
@@ -72,27 +99,95 @@ _NEGATION_BEFORE = re.compile(
 
 # A value of one of these kinds can never fill a key of that kind, wherever it came from.
 _IMPOSSIBLE: dict[str, frozenset[str]] = {
-    K.EMAIL: frozenset({P.KIND_URL, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME, P.KIND_PHONE, P.KIND_MONEY,
-                        P.KIND_NUMBER, P.KIND_BOOLEAN, P.KIND_NAME, P.KIND_CODE, P.KIND_ID}),
-    K.URL: frozenset({P.KIND_EMAIL, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME, P.KIND_PHONE, P.KIND_MONEY,
-                      P.KIND_NUMBER, P.KIND_BOOLEAN, P.KIND_NAME}),
-    K.PHONE: frozenset({P.KIND_EMAIL, P.KIND_URL, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME, P.KIND_MONEY,
-                        P.KIND_BOOLEAN, P.KIND_NAME}),
+    K.EMAIL: frozenset(
+        {
+            P.KIND_URL,
+            P.KIND_DATE,
+            P.KIND_TIME,
+            P.KIND_DATETIME,
+            P.KIND_PHONE,
+            P.KIND_MONEY,
+            P.KIND_NUMBER,
+            P.KIND_BOOLEAN,
+            P.KIND_NAME,
+            P.KIND_CODE,
+            P.KIND_ID,
+        }
+    ),
+    K.URL: frozenset(
+        {
+            P.KIND_EMAIL,
+            P.KIND_DATE,
+            P.KIND_TIME,
+            P.KIND_DATETIME,
+            P.KIND_PHONE,
+            P.KIND_MONEY,
+            P.KIND_NUMBER,
+            P.KIND_BOOLEAN,
+            P.KIND_NAME,
+        }
+    ),
+    K.PHONE: frozenset(
+        {P.KIND_EMAIL, P.KIND_URL, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME, P.KIND_MONEY, P.KIND_BOOLEAN, P.KIND_NAME}
+    ),
     K.DATE: frozenset({P.KIND_EMAIL, P.KIND_URL, P.KIND_PHONE, P.KIND_MONEY, P.KIND_BOOLEAN, P.KIND_ID}),
     K.TIME: frozenset({P.KIND_EMAIL, P.KIND_URL, P.KIND_PHONE, P.KIND_MONEY, P.KIND_BOOLEAN, P.KIND_ID}),
     K.DATETIME: frozenset({P.KIND_EMAIL, P.KIND_URL, P.KIND_PHONE, P.KIND_MONEY, P.KIND_BOOLEAN, P.KIND_ID}),
-    K.MONEY: frozenset({P.KIND_EMAIL, P.KIND_URL, P.KIND_PHONE, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME,
-                        P.KIND_BOOLEAN}),
+    K.MONEY: frozenset(
+        {P.KIND_EMAIL, P.KIND_URL, P.KIND_PHONE, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME, P.KIND_BOOLEAN}
+    ),
     K.NUMBER: frozenset({P.KIND_EMAIL, P.KIND_URL, P.KIND_BOOLEAN}),
     K.ID: frozenset({P.KIND_BOOLEAN, P.KIND_MONEY, P.KIND_TIME, P.KIND_DATETIME}),
-    K.CODE: frozenset({P.KIND_EMAIL, P.KIND_URL, P.KIND_PHONE, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME,
-                       P.KIND_MONEY, P.KIND_BOOLEAN}),
-    K.NAME: frozenset({P.KIND_EMAIL, P.KIND_URL, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME, P.KIND_PHONE,
-                       P.KIND_MONEY, P.KIND_BOOLEAN}),
-    K.PLACE: frozenset({P.KIND_EMAIL, P.KIND_URL, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME, P.KIND_PHONE,
-                        P.KIND_MONEY, P.KIND_BOOLEAN}),
-    K.BOOLEAN: frozenset({P.KIND_EMAIL, P.KIND_URL, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME, P.KIND_PHONE,
-                          P.KIND_MONEY, P.KIND_NAME, P.KIND_ID, P.KIND_CODE}),
+    K.CODE: frozenset(
+        {
+            P.KIND_EMAIL,
+            P.KIND_URL,
+            P.KIND_PHONE,
+            P.KIND_DATE,
+            P.KIND_TIME,
+            P.KIND_DATETIME,
+            P.KIND_MONEY,
+            P.KIND_BOOLEAN,
+        }
+    ),
+    K.NAME: frozenset(
+        {
+            P.KIND_EMAIL,
+            P.KIND_URL,
+            P.KIND_DATE,
+            P.KIND_TIME,
+            P.KIND_DATETIME,
+            P.KIND_PHONE,
+            P.KIND_MONEY,
+            P.KIND_BOOLEAN,
+        }
+    ),
+    K.PLACE: frozenset(
+        {
+            P.KIND_EMAIL,
+            P.KIND_URL,
+            P.KIND_DATE,
+            P.KIND_TIME,
+            P.KIND_DATETIME,
+            P.KIND_PHONE,
+            P.KIND_MONEY,
+            P.KIND_BOOLEAN,
+        }
+    ),
+    K.BOOLEAN: frozenset(
+        {
+            P.KIND_EMAIL,
+            P.KIND_URL,
+            P.KIND_DATE,
+            P.KIND_TIME,
+            P.KIND_DATETIME,
+            P.KIND_PHONE,
+            P.KIND_MONEY,
+            P.KIND_NAME,
+            P.KIND_ID,
+            P.KIND_CODE,
+        }
+    ),
 }
 # A value of one of these kinds is wrong for the key only when the text offers an unused value of the
 # key's own kind ("Christmas" may well be a date; "Seville" is not a price when "12.50" goes unused).
@@ -114,6 +209,8 @@ _UNLIKELY: dict[str, frozenset[str]] = {
 }
 # Key kinds whose value a text spells unmistakably: a null there is doubted when the text has one.
 _SPOTTABLE = (K.EMAIL, K.URL, K.PHONE, K.DATE, K.TIME, K.DATETIME)
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """The grounding verdict for one key's value, with what it rests on."""
@@ -134,9 +231,14 @@ class Evidence:
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "key": self.key, "status": self.status, "value_kind": self.value_kind, "key_kind": self.key_kind,
-            "normalisation": self.normalisation, "occurrences": [o.to_data() for o in self.occurrences],
-            "labelled": self.labelled, "held": self.held,
+            "key": self.key,
+            "status": self.status,
+            "value_kind": self.value_kind,
+            "key_kind": self.key_kind,
+            "normalisation": self.normalisation,
+            "occurrences": [o.to_data() for o in self.occurrences],
+            "labelled": self.labelled,
+            "held": self.held,
         }
         if self.reason:
             data["reason"] = self.reason
@@ -172,7 +274,12 @@ class Grounder:
         return self._scalar(key, value, kind, answer, full=True)
 
     def _members(
-        self, key: str, value: Any, kind: str | None, schema: Any, members: list[tuple[str | None, Any]],
+        self,
+        key: str,
+        value: Any,
+        kind: str | None,
+        schema: Any,
+        members: list[tuple[str | None, Any]],
         answer: Mapping[str, Any],
     ) -> Evidence:
         items_schema = schema.get("items") if isinstance(schema, dict) else None
@@ -182,8 +289,11 @@ class Grounder:
             if isinstance(member, (list, dict)):
                 items.append(self.check(sub or key, member, props.get(sub) if sub else items_schema, answer))
             elif not P.is_placeholder(member):
-                sub_kind = self.names.kind(sub, props.get(sub)) if sub else (
-                    self.names.kind(key, items_schema) if items_schema is not None else kind)
+                sub_kind = (
+                    self.names.kind(sub, props.get(sub))
+                    if sub
+                    else (self.names.kind(key, items_schema) if items_schema is not None else kind)
+                )
                 items.append(self._scalar(sub or key, member, sub_kind, answer, full=False))
         conflict = next((i for i in items if i.status == CONFLICT), None)
         status = CONFLICT if conflict else GROUNDED if items and all(i.status == GROUNDED for i in items) else UNKNOWN
@@ -198,18 +308,24 @@ class Grounder:
         held = labelled or any(self.names_key(o, key, held=True) for o in occurrences)
 
         def verdict(status: str, reason: str = "", spelled: str | None = None) -> Evidence:
-            return Evidence(key, status, vkind, kind, norm, tuple(occurrences), labelled, reason, held=held,
-                            spelled=spelled)
+            return Evidence(
+                key, status, vkind, kind, norm, tuple(occurrences), labelled, reason, held=held, spelled=spelled
+            )
 
         shown = _show(value)
         own = self._own(key, kind) if full else []
-        if own and any(f.start <= o.start < f.end and _leads_or_none(self.text[f.start : f.end], kind, value)
-                       for f in own for o in occurrences):
+        if own and any(
+            f.start <= o.start < f.end and _leads_or_none(self.text[f.start : f.end], kind, value)
+            for f in own
+            for o in occurrences
+        ):
             return verdict(GROUNDED)  # the text labels it with this very key
         if own and full:
             rival = self._own_rival(own, value, vkind, kind)
-            if rival is None and occurrences and all(
-                o.labels and not any(self.names.same(label, key) for label in o.labels) for o in occurrences
+            if (
+                rival is None
+                and occurrences
+                and all(o.labels and not any(self.names.same(label, key) for label in o.labels) for o in occurrences)
             ):
                 # The answer's value is what the text labels as something else ("isbn: 978-..."), and
                 # the text labels this key with a value of its own ("publisher: Harbor House").
@@ -219,8 +335,9 @@ class Grounder:
             if rival is not None:
                 return verdict(CONFLICT, f"{key!r} is {shown}, but the text gives {key!r} as {_show(rival)}")
         if kind is not None and vkind in _IMPOSSIBLE.get(kind, ()) and not labelled:
-            return verdict(CONFLICT, f"{key!r} is {shown}, which is {_a(vkind)}, not {_a(kind)}"
-                           + self._said_as(occurrences, key))
+            return verdict(
+                CONFLICT, f"{key!r} is {shown}, which is {_a(vkind)}, not {_a(kind)}" + self._said_as(occurrences, key)
+            )
         if full and occurrences and not own:
             claimed = self._claimed_by(occurrences, key, value, answer, vkind)
             if claimed is not None:
@@ -228,40 +345,64 @@ class Grounder:
         if kind in (K.ID, K.CODE, None) or vkind == P.KIND_ID:
             cut = None if any(self.index.whole(o, value) for o in occurrences) else self.index.truncated(value)
             if cut is not None:
-                return verdict(CONFLICT, f"{key!r} is {shown}, a cut-off part of {_show(cut)} in the text: copy it whole",
-                               spelled=cut)
+                return verdict(
+                    CONFLICT,
+                    f"{key!r} is {shown}, a cut-off part of {_show(cut)} in the text: copy it whole",
+                    spelled=cut,
+                )
         wordy = vkind == P.KIND_TEXT and kind in (K.DATE, K.TIME, K.DATETIME) and not any(c.isdigit() for c in shown)
         if kind is not None and (vkind in _UNLIKELY.get(kind, ()) or wordy) and (vkind != P.KIND_NAME or occurrences):
             alternative = self._unused(kind, answer)
             if alternative is not None:
-                return verdict(CONFLICT, f"{key!r} is {shown}, which is {_a(vkind)}, not {_a(kind)}; the text has "
-                               f"{_show(alternative)}" + self._said_as(occurrences, key))
+                return verdict(
+                    CONFLICT,
+                    f"{key!r} is {shown}, which is {_a(vkind)}, not {_a(kind)}; the text has "
+                    f"{_show(alternative)}" + self._said_as(occurrences, key),
+                )
         if not occurrences and full and vkind in (P.KIND_NUMBER, P.KIND_MONEY) and not self.derived:
             worded = self._worded_number(key, value, answer)
             if worded is not None:
-                return verdict(CONFLICT, f"{key!r} is {shown}, which the request does not contain; it gives "
-                               f"{_show(worded)} for it")
-        if (not occurrences and full and kind in (K.DATE, K.TIME) and vkind == kind and not self.derived
-                and _RELATIVE.search(self.text) is None and self.index.of_kind(kind)):
+                return verdict(
+                    CONFLICT, f"{key!r} is {shown}, which the request does not contain; it gives {_show(worded)} for it"
+                )
+        if (
+            not occurrences
+            and full
+            and kind in (K.DATE, K.TIME)
+            and vkind == kind
+            and not self.derived
+            and _RELATIVE.search(self.text) is None
+            and self.index.of_kind(kind)
+        ):
             # A day or a time the text holds nowhere, where the text has its own and asks nothing
             # computed: "2025-04-15" for the due date the bill writes as 04/14/2025.
-            return verdict(CONFLICT, f"{key!r} is {shown}, which the request does not contain in any "
-                           f"spelling; copy {_a(kind)} the text gives")
+            return verdict(
+                CONFLICT,
+                f"{key!r} is {shown}, which the request does not contain in any "
+                f"spelling; copy {_a(kind)} the text gives",
+            )
         if not occurrences:
             near = self.index.near_miss(value) or self.index.near_token(value, vkind)
             if near is not None:
-                return verdict(CONFLICT, f"{key!r} is {shown}, which the request does not contain; it gives "
-                               f"{_show(near)}: copy values exactly", spelled=near)
+                return verdict(
+                    CONFLICT,
+                    f"{key!r} is {shown}, which the request does not contain; it gives "
+                    f"{_show(near)}: copy values exactly",
+                    spelled=near,
+                )
         numeric = vkind in (P.KIND_NUMBER, P.KIND_MONEY) or (
-            isinstance(value, str) and re.fullmatch(r"\d[\d,]*(?:\.\d+)?", value.strip()) is not None)
+            isinstance(value, str) and re.fullmatch(r"\d[\d,]*(?:\.\d+)?", value.strip()) is not None
+        )
         # Words around a number ("4821 to account") are weaker than the number that follows the
         # key's words ("to account ending 9930"); a field label ("To account: 4821") is stronger.
         if full and numeric and not any(o.labels for o in occurrences) and not self.derived:
             anchored = self._anchored_numbers(key)
             if anchored and not any(abs(n - float(_number_of(value))) < 1e-9 for n in anchored):
                 given = ", ".join(_show(int(n) if n == int(n) else n) for n in sorted(set(anchored)))
-                return verdict(CONFLICT, f"{key!r} is {shown}, but the text writes {' '.join(self._anchor_words(key))!r} "
-                               f"next to {given}")
+                return verdict(
+                    CONFLICT,
+                    f"{key!r} is {shown}, but the text writes {' '.join(self._anchor_words(key))!r} next to {given}",
+                )
         # a yes/no under a key named for a thing ("newsletter"): the answer itself says it is boolean
         if isinstance(value, bool) and kind in (K.BOOLEAN, None) and not occurrences:
             said = self.phrased(key)
@@ -286,8 +427,10 @@ class Grounder:
         words = self._anchor_words(key)
         if not words:
             return []
-        phrase = re.compile(r"(?<![\w-])" + r"(?:\W+\w+){0,1}?\W+".join(re.escape(w) + r"\w{0,3}" for w in words)
-                            + r"(?![\w-])", re.IGNORECASE)
+        phrase = re.compile(
+            r"(?<![\w-])" + r"(?:\W+\w+){0,1}?\W+".join(re.escape(w) + r"\w{0,3}" for w in words) + r"(?![\w-])",
+            re.IGNORECASE,
+        )
         numbers = self.index.plain_numbers
         out: list[float] = []
         for m in phrase.finditer(self.text):
@@ -297,8 +440,10 @@ class Grounder:
             if after:
                 out += after
                 continue
-            begin = max((x.end() for x in _CLAUSE_OR_COMMA.finditer(self.text, max(0, m.start() - 40), m.start())),
-                        default=max(0, m.start() - 40))
+            begin = max(
+                (x.end() for x in _CLAUSE_OR_COMMA.finditer(self.text, max(0, m.start() - 40), m.start())),
+                default=max(0, m.start() - 40),
+            )
             before = [n for n in numbers if begin <= n.start and n.end <= m.start()]
             if before:  # the last number before them, in each of its readings (2% is 2 and 0.02)
                 out += [float(n.norm) for n in before if (n.start, n.end) == (before[-1].start, before[-1].end)]
@@ -325,7 +470,11 @@ class Grounder:
         for m in re.finditer(rf"(?<![\w-])(un|non-?)?{core}(?!\w)", self.text, re.IGNORECASE):
             before = self.text[max(0, m.start() - 24) : m.start()].casefold()
             after = self.text[m.end() : m.end() + 20].casefold()
-            negated = bool(m.group(1)) or _NEGATION_BEFORE.search(before) is not None or _NEGATION_AFTER.match(after) is not None
+            negated = (
+                bool(m.group(1))
+                or _NEGATION_BEFORE.search(before) is not None
+                or _NEGATION_AFTER.match(after) is not None
+            )
             said.add(not negated)
         return said.pop() if len(said) == 1 else None
 
@@ -342,25 +491,47 @@ class Grounder:
             given = self.text[f.start : f.end].strip(" \t\"'`*,")
             # "Salary: Competitive", "Your copay: pending": words where the key holds a number or a
             # date say there is none; null may well be the answer
-            if not P.is_placeholder(given) and norm(given) not in used and self._holds_kind(given, kind) and (
-                kind is not None or len(given.split()) <= 4  # a remark ("pending – insurance is still ...") may mean none
+            if (
+                not P.is_placeholder(given)
+                and norm(given) not in used
+                and self._holds_kind(given, kind)
+                and (
+                    kind is not None
+                    or len(given.split()) <= 4  # a remark ("pending – insurance is still ...") may mean none
+                )
             ):
-                return Evidence(key, CONFLICT, vkind, kind, reason=f"{key!r} is {_show(value)}, but the text gives "
-                                f"{f.label.strip()!r}: {_show(_clip(given))}")
+                return Evidence(
+                    key,
+                    CONFLICT,
+                    vkind,
+                    kind,
+                    reason=f"{key!r} is {_show(value)}, but the text gives {f.label.strip()!r}: {_show(_clip(given))}",
+                )
         if kind in _SPOTTABLE:
             # The only unused email is this key's only when nothing in the key's name tells them
             # apart: a handler_email is not the claims department's mailbox, whatever is near it.
             if any(w not in _KIND_WORDS for w in key_words(key)):
                 return Evidence(key, UNKNOWN, vkind, kind)
-            candidates = [c for c in self.index.of_kind(kind) if norm(self.text[c.start : c.end]) not in used
-                          and not self._labelled_otherwise(c, key)]
+            candidates = [
+                c
+                for c in self.index.of_kind(kind)
+                if norm(self.text[c.start : c.end]) not in used and not self._labelled_otherwise(c, key)
+            ]
             spelled = {norm(self.text[c.start : c.end]) for c in candidates}
             if len(spelled) == 1:
-                return Evidence(key, CONFLICT, vkind, kind, reason=f"{key!r} is {_show(value)}, but the text has "
-                                f"{_show(self.text[candidates[0].start : candidates[0].end])}")
+                return Evidence(
+                    key,
+                    CONFLICT,
+                    vkind,
+                    kind,
+                    reason=f"{key!r} is {_show(value)}, but the text has "
+                    f"{_show(self.text[candidates[0].start : candidates[0].end])}",
+                )
         return Evidence(key, UNKNOWN, vkind, kind)
 
-    def correction(self, key: str, value: str, schema: Any = None, answer: Mapping[str, Any] | None = None) -> str | None:
+    def correction(
+        self, key: str, value: str, schema: Any = None, answer: Mapping[str, Any] | None = None
+    ) -> str | None:
         """The text's own spelling of a value that miscopies it: a near-miss copy ("Lisboa" where the
         text says "Lisbon") or a cut-off ID ("68241" of "HC-68241"); ``None`` for anything else."""
         evidence = self.check(key, value, schema, answer)
@@ -375,8 +546,10 @@ class Grounder:
         if kind not in _SPOTTABLE:
             return False
         used = used_values(answer or {}, key)
-        if any((self.names.within(f.label, key) or self.names.same(f.label, key)) and self._could_fill(f, kind)
-               for f in self.fields):
+        if any(
+            (self.names.within(f.label, key) or self.names.same(f.label, key)) and self._could_fill(f, kind)
+            for f in self.fields
+        ):
             return False
         return not any(norm(self.text[c.start : c.end]) not in used for c in self.index.of_kind(kind))
 
@@ -390,8 +563,10 @@ class Grounder:
         # employee_number) name it only where the value is of the key's kind ("End: 2024-04-22").
         fits = self._fits(self.text[occurrence.start : occurrence.end], self.names.kind(key))
         key_words_ = self.names.canonical(key)
-        if any(self.names.same(label, key) and (fits or says_kind(self.names.canonical(label), key_words_))
-               for label in labels):
+        if any(
+            self.names.same(label, key) and (fits or says_kind(self.names.canonical(label), key_words_))
+            for label in labels
+        ):
             return True
         wanted = {w for w in key_words_ if len(w) > 2}
         around = {w for text in (*occurrence.before, *occurrence.after) for w in self.names.canonical(text)}
@@ -409,18 +584,38 @@ class Grounder:
         """The fields whose label names ``key`` ("Email" for contact_email) and whose value could be one:
         "Order #: LO-59489" names an order, and an ID cannot be the order_date."""
         key_words_ = self.names.canonical(key)
-        return [f for f in self.fields if self.names.within(f.label, key) and self._could_fill(f, kind) and (
-            says_kind(self.names.canonical(f.label), key_words_)
-            or self._fits(self.text[f.start : f.end].strip(" \t\"'`*,."), kind))]
+        return [
+            f
+            for f in self.fields
+            if self.names.within(f.label, key)
+            and self._could_fill(f, kind)
+            and (
+                says_kind(self.names.canonical(f.label), key_words_)
+                or self._fits(self.text[f.start : f.end].strip(" \t\"'`*,."), kind)
+            )
+        ]
 
     def _holds_kind(self, given: str, kind: str | None) -> bool:
         """``given`` holds a value of ``kind`` where the kind can be spotted (a number, a date, ...)."""
-        spot = {K.MONEY: P.KIND_NUMBER, K.NUMBER: P.KIND_NUMBER, K.DATE: P.KIND_DATE, K.TIME: P.KIND_TIME,
-                K.EMAIL: P.KIND_EMAIL, K.PHONE: P.KIND_PHONE, K.URL: P.KIND_URL}.get(kind or "")
+        spot = {
+            K.MONEY: P.KIND_NUMBER,
+            K.NUMBER: P.KIND_NUMBER,
+            K.DATE: P.KIND_DATE,
+            K.TIME: P.KIND_TIME,
+            K.EMAIL: P.KIND_EMAIL,
+            K.PHONE: P.KIND_PHONE,
+            K.URL: P.KIND_URL,
+        }.get(kind or "")
         if spot is None:
             return True
-        finders = {P.KIND_NUMBER: P.numbers_in, P.KIND_DATE: P.dates_in, P.KIND_TIME: P.times_in,
-                   P.KIND_EMAIL: P.emails_in, P.KIND_PHONE: P.phones_in, P.KIND_URL: P.urls_in}
+        finders = {
+            P.KIND_NUMBER: P.numbers_in,
+            P.KIND_DATE: P.dates_in,
+            P.KIND_TIME: P.times_in,
+            P.KIND_EMAIL: P.emails_in,
+            P.KIND_PHONE: P.phones_in,
+            P.KIND_URL: P.urls_in,
+        }
         return any(True for _ in finders[spot](given))
 
     def _could_fill(self, field: Field, kind: str | None) -> bool:
@@ -446,8 +641,18 @@ class Grounder:
         if isinstance(value, bool):
             said = [P.bool_word(v) for v in self._own_values(own)]
             return next((json_literal(b) for b in said if b is not None and b is not value), None)
-        if vkind not in (P.KIND_EMAIL, P.KIND_URL, P.KIND_DATE, P.KIND_TIME, P.KIND_DATETIME, P.KIND_PHONE,
-                         P.KIND_MONEY, P.KIND_NUMBER, P.KIND_ID, P.KIND_CODE):
+        if vkind not in (
+            P.KIND_EMAIL,
+            P.KIND_URL,
+            P.KIND_DATE,
+            P.KIND_TIME,
+            P.KIND_DATETIME,
+            P.KIND_PHONE,
+            P.KIND_MONEY,
+            P.KIND_NUMBER,
+            P.KIND_ID,
+            P.KIND_CODE,
+        ):
             return None
         if self.derived and vkind in (P.KIND_MONEY, P.KIND_NUMBER):
             return None  # "total including tax": the answer may compute what the text states
@@ -462,7 +667,9 @@ class Grounder:
                 return lead
         return None
 
-    def _named_field_rival(self, key: str, kind: str | None, value: Any, occurrences: Sequence[Occurrence]) -> str | None:
+    def _named_field_rival(
+        self, key: str, kind: str | None, value: Any, occurrences: Sequence[Occurrence]
+    ) -> str | None:
         """The value of the one field whose label is exactly the key ("Tracking number: PW 1357 ..." for
         ``tracking_number``), when the answer's value stands nowhere in it: the text says otherwise."""
         exact = [f for f in self._own(key, kind) if self.names.canonical(f.label) == self.names.canonical(key)]
@@ -532,7 +739,9 @@ class Grounder:
                 return spelled
         return None
 
-    def rival(self, value: Any, answer: Mapping[str, Any], within: Sequence[tuple[int, int]] | None = None) -> str | None:
+    def rival(
+        self, value: Any, answer: Mapping[str, Any], within: Sequence[tuple[int, int]] | None = None
+    ) -> str | None:
         """Another value in the text of ``value``'s kind that no key of ``answer`` holds.
 
         For a scalar copied from the text this asks: could a differently worded request have meant
@@ -550,16 +759,24 @@ class Grounder:
         if vkind in (P.KIND_NUMBER, P.KIND_MONEY):
             # Only a number of the same shape competes: a card's "4821" is not rivalled by a price 5.25.
             shape = number_shape(value)
-            spelled = [self.text[n.start : n.end] for n in self.index.plain_numbers
-                       if inside(n.start) and number_shape(self.text[n.start : n.end]) == shape]
+            spelled = [
+                self.text[n.start : n.end]
+                for n in self.index.plain_numbers
+                if inside(n.start) and number_shape(self.text[n.start : n.end]) == shape
+            ]
         elif vkind in (P.KIND_EMAIL, P.KIND_URL, P.KIND_PHONE, P.KIND_DATE, P.KIND_DATETIME, P.KIND_TIME):
-            found = {P.KIND_EMAIL: self.index.emails, P.KIND_URL: self.index.urls, P.KIND_PHONE: self.index.phones,
-                     P.KIND_TIME: self.index.times}.get(vkind, self.index.dates)
+            found = {
+                P.KIND_EMAIL: self.index.emails,
+                P.KIND_URL: self.index.urls,
+                P.KIND_PHONE: self.index.phones,
+                P.KIND_TIME: self.index.times,
+            }.get(vkind, self.index.dates)
             taken = {occ.start for v in leaves(answer) for occ in self.index.find(v, P.value_kind(v))[0]}
             spelled = [self.text[f.start : f.end] for f in found if inside(f.start) and f.start not in taken]
         elif vkind in (P.KIND_ID, P.KIND_CODE):
-            spelled = [t.group(0) for t in TOKEN.finditer(self.text)
-                       if inside(t.start()) and P.value_kind(t.group(0)) == vkind]
+            spelled = [
+                t.group(0) for t in TOKEN.finditer(self.text) if inside(t.start()) and P.value_kind(t.group(0)) == vkind
+            ]
         elif vkind == P.KIND_NAME:
             # Capitalised words are everywhere (places, companies, products); a name competes with
             # another only in a parallel position: both labelled ("From: Alice", "To: Bob") or both
@@ -568,16 +785,21 @@ class Grounder:
             if listed:
                 spelled = listed
             elif any(o.labels for o in self.index.find(value, vkind)[0]):
-                spelled = [self.text[f.start : f.end].strip() for f in self.fields if inside(f.start)
-                           and P.value_kind(self.text[f.start : f.end].strip(" \t\"'`*,.")) == P.KIND_NAME]
+                spelled = [
+                    self.text[f.start : f.end].strip()
+                    for f in self.fields
+                    if inside(f.start) and P.value_kind(self.text[f.start : f.end].strip(" \t\"'`*,.")) == P.KIND_NAME
+                ]
             else:
                 spelled = []
         else:
             spelled = self.index.listed_with(value)
         for other in spelled:
             spelled_norm = norm(other)
-            if spelled_norm and spelled_norm not in used and not any(
-                spelled_norm in u or u in spelled_norm for u in used if len(u) > 2
+            if (
+                spelled_norm
+                and spelled_norm not in used
+                and not any(spelled_norm in u or u in spelled_norm for u in used if len(u) > 2)
             ):
                 return other
         return None
@@ -606,7 +828,9 @@ class Grounder:
 def _number_of(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    digits = P.digits(str(value).split(".")[0]) + ("." + P.digits(str(value).split(".")[1]) if "." in str(value) else "")
+    digits = P.digits(str(value).split(".")[0]) + (
+        "." + P.digits(str(value).split(".")[1]) if "." in str(value) else ""
+    )
     try:
         return float(digits)
     except ValueError:
@@ -642,4 +866,3 @@ def _leads_or_none(given: str, kind: str | None, value: Any) -> bool:
     """The field leads with ``value``, or with no number, date or time at all."""
     lead = _leading(given.strip(" \t\"'`*,."), kind)
     return lead is None or equivalent(lead, value)
-

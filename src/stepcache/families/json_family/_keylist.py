@@ -39,8 +39,8 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass, field, replace
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._extract import extract_object
@@ -82,7 +82,10 @@ _TOP_LEVEL_COMMA = re.compile(r",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)")  # commas ou
 _TYPE_HINTS: tuple[tuple[re.Pattern[str], dict[str, Any]], ...] = tuple(
     (re.compile(pattern), hint)
     for pattern, hint in (
-        (r"\bbool(?:ean)?s?\b|\btrue\s*(?:/|\bor\b|\|)\s*false\b|\byes\s*(?:/|\bor\b|\|)\s*no\b|\by/n\b", {"type": "boolean"}),
+        (
+            r"\bbool(?:ean)?s?\b|\btrue\s*(?:/|\bor\b|\|)\s*false\b|\byes\s*(?:/|\bor\b|\|)\s*no\b|\by/n\b",
+            {"type": "boolean"},
+        ),
         (r"\bint(?:eger)?s?\b|\bwhole number", {"type": "integer"}),
         (r"\bnumbers?\b|\bnumeric\b|\bfloat\b|\bdecimal\b", {"type": "number"}),
         (r"yyyy-mm-dd hh:mm|date-?time|timestamp", {"type": "string", "format": "date-time"}),
@@ -157,8 +160,13 @@ def _find_keys(text: str, *, json_asked: bool) -> KeyList:
     if listed.keys and skeleton.keys:
         if set(listed.keys) != set(skeleton.keys):
             return _DOUBT  # two lists that disagree: which one is meant?
-        return KeyList(listed.keys, listed.spans + skeleton.spans, {**listed.shape, **skeleton.shape},
-                       skeleton=skeleton.skeleton, hints=listed.hints)
+        return KeyList(
+            listed.keys,
+            listed.spans + skeleton.spans,
+            {**listed.shape, **skeleton.shape},
+            skeleton=skeleton.skeleton,
+            hints=listed.hints,
+        )
     if listed.keys:
         return listed
     if skeleton.keys:
@@ -225,8 +233,9 @@ def _inline(line: str, offset: int) -> KeyList:
         if not owner:
             return _DOUBT  # "a list of {name, role} objects" with no key before it: not an object at all
         shape[owner[-1]] = _group_shape(group, line[:at])
-    return KeyList(tuple(dict.fromkeys(k for _, k in keys)), ((offset, offset + stop),), shape,
-                   hints=_hints(keys, notes, stop))
+    return KeyList(
+        tuple(dict.fromkeys(k for _, k in keys)), ((offset, offset + stop),), shape, hints=_hints(keys, notes, stop)
+    )
 
 
 def _refers_back(word: str, keys: list[str]) -> bool:
@@ -364,8 +373,10 @@ def _skeleton(
             if placeholders_only:
                 continue
             rest = text[:start] + text[end:]
-            if not json_asked or _OTHER_FORMATS.search(rest) or any(
-                isinstance(v, str) and v.strip() and v.casefold() in rest.casefold() for v in _leaves(obj)
+            if (
+                not json_asked
+                or _OTHER_FORMATS.search(rest)
+                or any(isinstance(v, str) and v.strip() and v.casefold() in rest.casefold() for v in _leaves(obj))
             ):
                 continue  # example values that are also in the prompt: the record, not a template
         shape = {k: _shape_of(v) for k, v in obj.items() if isinstance(v, (dict, list)) and _shape_of(v) is not None}
@@ -411,7 +422,9 @@ def _run_near_json(text: str) -> KeyList:
             # but "HH:MM" is one word.
             clauses = [(a + m.start(), a + m.end()) for m in re.finditer(r"(?:[^;:]|:(?!\s))+", text[a:b])]
             runs = [_identifier_run(text[c:d], c, loose=loose) for c, d in clauses]
-            found = next((r for r in runs if r.doubtful), None) or max(runs, key=lambda r: len(r.keys), default=KeyList())
+            found = next((r for r in runs if r.doubtful), None) or max(
+                runs, key=lambda r: len(r.keys), default=KeyList()
+            )
             if found:
                 return found
     return KeyList()
@@ -506,8 +519,11 @@ def _shape_of(value: Any) -> Any:
 def shape_schema(shape: Any) -> dict[str, Any]:
     """The JSON Schema a nested shape asks for (checked, never sent upstream)."""
     if isinstance(shape, dict):
-        return {"type": "object", "required": list(shape),
-                "properties": {k: shape_schema(v) for k, v in shape.items() if v is not None}}
+        return {
+            "type": "object",
+            "required": list(shape),
+            "properties": {k: shape_schema(v) for k, v in shape.items() if v is not None},
+        }
     if isinstance(shape, list) and shape:
         return {"type": "array", "items": shape_schema(shape[0])}
     return {}
@@ -562,5 +578,8 @@ def _identifier_run(sentence: str, offset: int, *, loose: bool = False) -> KeyLi
     if not best:
         return KeyList()
     end = best[-1][0] + len(best[-1][1])
-    return KeyList(tuple(dict.fromkeys(k for _, k in best)), ((offset + best[0][0], offset + end),),
-                   hints=_hints(best, notes, len(sentence)))
+    return KeyList(
+        tuple(dict.fromkeys(k for _, k in best)),
+        ((offset + best[0][0], offset + end),),
+        hints=_hints(best, notes, len(sentence)),
+    )

@@ -96,13 +96,42 @@ EMAIL, URL, PHONE, DATE, TIME, DATETIME = "email", "url", "phone", "date", "time
 BOOLEAN, MONEY, NUMBER, ID, CODE, NAME, PLACE = "boolean", "money", "number", "id", "code", "name", "place"
 
 _FORMAT_KIND = {
-    "email": EMAIL, "idn-email": EMAIL, "uri": URL, "url": URL, "iri": URL, "uri-reference": URL,
-    "date": DATE, "time": TIME, "date-time": DATETIME,
+    "email": EMAIL,
+    "idn-email": EMAIL,
+    "uri": URL,
+    "url": URL,
+    "iri": URL,
+    "uri-reference": URL,
+    "date": DATE,
+    "time": TIME,
+    "date-time": DATETIME,
 }
 _CURRENCY_WORDS = frozenset({"usd", "eur", "gbp", "jpy", "chf", "cad", "aud", "cny", "inr", "sek", "nok", "dkk"})
 _UNIT_WORDS = frozenset(
-    {"kg", "g", "gram", "lb", "oz", "km", "km2", "m", "cm", "mm", "mi", "ml", "l", "sec", "second", "minute",
-     "hour", "day", "week", "month", "percent", "pct"}
+    {
+        "kg",
+        "g",
+        "gram",
+        "lb",
+        "oz",
+        "km",
+        "km2",
+        "m",
+        "cm",
+        "mm",
+        "mi",
+        "ml",
+        "l",
+        "sec",
+        "second",
+        "minute",
+        "hour",
+        "day",
+        "week",
+        "month",
+        "percent",
+        "pct",
+    }
 )
 # Word → kind; checked in this order, so "phone_number" is a phone before "number" makes it an ID.
 _WORD_KINDS: tuple[tuple[str, frozenset[str]], ...] = (
@@ -113,16 +142,57 @@ _WORD_KINDS: tuple[tuple[str, frozenset[str]], ...] = (
     (DATE, frozenset({"date", "birthdate", "day"})),
     (TIME, frozenset({"time"})),
     (CODE, frozenset({"currency", "locale", "language", "lang"})),
-    (MONEY, frozenset({"price", "cost", "amount", "total", "subtotal", "fee", "salary", "balance", "budget",
-                       "revenue", "tax", "payment", "tip"}) | _CURRENCY_WORDS),
-    (NUMBER, frozenset({"count", "qty", "quantity", "age", "year", "population", "weight", "height", "length", "width",
-                        "distance", "duration", "score", "rating", "temperature"}) | _UNIT_WORDS),
+    (
+        MONEY,
+        frozenset(
+            {
+                "price",
+                "cost",
+                "amount",
+                "total",
+                "subtotal",
+                "fee",
+                "salary",
+                "balance",
+                "budget",
+                "revenue",
+                "tax",
+                "payment",
+                "tip",
+            }
+        )
+        | _CURRENCY_WORDS,
+    ),
+    (
+        NUMBER,
+        frozenset(
+            {
+                "count",
+                "qty",
+                "quantity",
+                "age",
+                "year",
+                "population",
+                "weight",
+                "height",
+                "length",
+                "width",
+                "distance",
+                "duration",
+                "score",
+                "rating",
+                "temperature",
+            }
+        )
+        | _UNIT_WORDS,
+    ),
     (ID, frozenset({"id", "sku", "isbn", "uuid", "code", "number", "ref", "reference", "no"})),
-    (NAME, frozenset({"name", "firstname", "lastname", "author", "customer", "holder", "passenger",
-                      "patient"})),
+    (NAME, frozenset({"name", "firstname", "lastname", "author", "customer", "holder", "passenger", "patient"})),
     (PLACE, frozenset({"city", "country", "address", "street", "location", "continent", "state"})),
 )
-_BOOLEAN_HEADS = frozenset({"is", "has", "have", "can", "should", "was", "were", "did", "does", "needs", "allow", "allows"})
+_BOOLEAN_HEADS = frozenset(
+    {"is", "has", "have", "can", "should", "was", "were", "did", "does", "needs", "allow", "allows"}
+)
 _BOOLEAN_KEYS = frozenset({("in", "stock"), ("paid",), ("active",), ("enabled",), ("verified",), ("available",)})
 _CODE_KEYS = frozenset({"country", "currency", "language", "lang", "locale", "iso"})
 
@@ -253,7 +323,7 @@ class KeyNames:
         if flag and len(words) > 1 or words in _BOOLEAN_KEYS:
             # "is_active" is a flag; "verified_email" or "has_email" may be a flag or an email: no kind.
             other = self._name_kind("_".join(words[1:])) if len(words) > 1 else None
-            if other in (DATE, TIME, DATETIME) and not words[0] in _BOOLEAN_HEADS:
+            if other in (DATE, TIME, DATETIME) and words[0] not in _BOOLEAN_HEADS:
                 return other  # started_time, shipped_date: when it happened, not whether
             return BOOLEAN if other in (None, BOOLEAN) else None
         if words[-1] == "code" and len(words) > 1 and words[0] in _CODE_KEYS:
@@ -286,7 +356,10 @@ def _embeds(short: Sequence[str], long: Sequence[str]) -> bool:
     i = 0
     for word in long:
         if i < len(short) and (
-            word == short[i] or _stem(word) == _stem(short[i]) or _abbreviates(short[i], word) or _abbreviates(word, short[i])
+            word == short[i]
+            or _stem(word) == _stem(short[i])
+            or _abbreviates(short[i], word)
+            or _abbreviates(word, short[i])
         ):
             i += 1
     return i == len(short)

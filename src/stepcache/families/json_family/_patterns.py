@@ -14,10 +14,33 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "KIND_EMAIL", "KIND_URL", "KIND_DATE", "KIND_TIME", "KIND_DATETIME", "KIND_PHONE", "KIND_MONEY",
-    "KIND_NUMBER", "KIND_BOOLEAN", "KIND_ID", "KIND_CODE", "KIND_NAME", "KIND_TEXT", "KIND_NULL",
-    "Found", "value_kind", "dates_in", "times_in", "numbers_in", "emails_in", "urls_in", "phones_in",
-    "parse_date", "parse_time", "parse_number", "is_placeholder", "digits",
+    "KIND_EMAIL",
+    "KIND_URL",
+    "KIND_DATE",
+    "KIND_TIME",
+    "KIND_DATETIME",
+    "KIND_PHONE",
+    "KIND_MONEY",
+    "KIND_NUMBER",
+    "KIND_BOOLEAN",
+    "KIND_ID",
+    "KIND_CODE",
+    "KIND_NAME",
+    "KIND_TEXT",
+    "KIND_NULL",
+    "Found",
+    "value_kind",
+    "dates_in",
+    "times_in",
+    "numbers_in",
+    "emails_in",
+    "urls_in",
+    "phones_in",
+    "parse_date",
+    "parse_time",
+    "parse_number",
+    "is_placeholder",
+    "digits",
 ]
 
 KIND_EMAIL, KIND_URL, KIND_DATE, KIND_TIME, KIND_DATETIME = "email", "url", "date", "time", "datetime"
@@ -27,8 +50,20 @@ KIND_CODE, KIND_NAME, KIND_TEXT, KIND_NULL = "code", "name", "text", "null"
 _MONTHS = {
     m: i + 1
     for i, names in enumerate(
-        ("jan january", "feb february", "mar march", "apr april", "may", "jun june", "jul july", "aug august",
-         "sep sept september", "oct october", "nov november", "dec december")
+        (
+            "jan january",
+            "feb february",
+            "mar march",
+            "apr april",
+            "may",
+            "jun june",
+            "jul july",
+            "aug august",
+            "sep sept september",
+            "oct october",
+            "nov november",
+            "dec december",
+        )
     )
     for m in names.split()
 }
@@ -40,10 +75,10 @@ _MONTH_BARE = r"(?P<mon>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>\d{4})"
 _DATE_RES = (
-    re.compile(rf"(?<![\w-])(?P<year>\d{{4}})-(?P<m>[01]?\d)-(?P<day>[0-3]?\d)(?![\w-])"),
-    re.compile(rf"(?<![\w/.])(?P<a>[0-3]?\d)(?P<sep>[/.])(?P<b>[0-3]?\d)(?P=sep)(?P<year>\d{{4}}|\d{{2}})(?![\w/]|\.\d)"),
+    re.compile(r"(?<![\w-])(?P<year>\d{4})-(?P<m>[01]?\d)-(?P<day>[0-3]?\d)(?![\w-])"),
+    re.compile(r"(?<![\w/.])(?P<a>[0-3]?\d)(?P<sep>[/.])(?P<b>[0-3]?\d)(?P=sep)(?P<year>\d{4}|\d{2})(?![\w/]|\.\d)"),
     # 25-04-2025: with dashes only with a four-digit year ("03-04-25" may be a code)
-    re.compile(rf"(?<![\w/.-])(?P<a>[0-3]?\d)-(?P<b>[0-3]?\d)-(?P<year>\d{{4}})(?![\w/-]|\.\d)"),
+    re.compile(r"(?<![\w/.-])(?P<a>[0-3]?\d)-(?P<b>[0-3]?\d)-(?P<year>\d{4})(?![\w/-]|\.\d)"),
     re.compile(rf"(?<!\w){_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
     re.compile(rf"(?<!\w){_DAY}(?:\s+of)?\s+{_MONTH}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
     re.compile(rf"(?<!\w){_MONTH}\s+{_YEAR}(?!\w)", re.IGNORECASE),
@@ -77,16 +112,47 @@ _NUMBER_RE = re.compile(
     re.IGNORECASE,
 )
 _NUMBER_WORDS = {
-    w: i for i, w in enumerate(
+    w: i
+    for i, w in enumerate(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
         "seventeen eighteen nineteen twenty".split()
     )
-} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
-     "hundred": 100, "dozen": 12, "half": 0.5}
+} | {
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+    "dozen": 12,
+    "half": 0.5,
+}
 _NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _PLACEHOLDERS = frozenset(
-    {"", "-", "--", "—", "n/a", "na", "none", "null", "nil", "unknown", "not provided", "not given",
-     "not available", "not specified", "tbd", "tba", "?", "...", "…", "no data"}
+    {
+        "",
+        "-",
+        "--",
+        "—",
+        "n/a",
+        "na",
+        "none",
+        "null",
+        "nil",
+        "unknown",
+        "not provided",
+        "not given",
+        "not available",
+        "not specified",
+        "tbd",
+        "tba",
+        "?",
+        "...",
+        "…",
+        "no data",
+    }
 )
 _ID_RE = re.compile(
     r"(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:[-_/#][A-Za-z0-9]+)*|\d+(?:[-_/#]\d+)+"
@@ -196,7 +262,7 @@ def parse_time(value: str) -> int | None:
 
 
 def _number_of(spelled: str) -> float:
-    """"8,182,032" → 8182032; "10,10" → 10.1; "1.250,00" → 1250.0."""
+    """ "8,182,032" → 8182032; "10,10" → 10.1; "1.250,00" → 1250.0."""
     if re.fullmatch(r"\d{1,3}(?:\.\d{3})+,\d{1,2}|\d+,\d{1,2}", spelled):
         return float(spelled.replace(".", "").replace(",", "."))
     return float(spelled.replace(",", ""))
@@ -316,13 +382,19 @@ def value_kind(value: Any) -> str:
         return KIND_NUMBER
     words = text.split()
     # A name is capitalised words with lower-case letters in them ("Maria Lopez", not "SKU TR").
-    if (len(words) <= 6 and all(w[:1].isupper() or w.lower() in _NAME_PARTICLES for w in words)
-            and words[0][:1].isupper() and any(c.islower() for c in text)):
+    if (
+        len(words) <= 6
+        and all(w[:1].isupper() or w.lower() in _NAME_PARTICLES for w in words)
+        and words[0][:1].isupper()
+        and any(c.islower() for c in text)
+    ):
         return KIND_NAME
     return KIND_TEXT
 
 
-_NAME_PARTICLES = frozenset({"de", "da", "del", "van", "von", "der", "la", "le", "of", "the", "and", "di", "du", "bin", "al"})
+_NAME_PARTICLES = frozenset(
+    {"de", "da", "del", "van", "von", "der", "la", "le", "of", "the", "and", "di", "du", "bin", "al"}
+)
 
 
 def _currency_suffix(m: re.Match[str]) -> bool:
@@ -339,10 +411,14 @@ def _has_time(text: str) -> bool:
 
 
 #: How a field answers yes or no in words ("Gift wrap: Yes", "Breakfast: not included", "AutoPay: Enrolled").
-_YES_WORDS = frozenset("yes y true included include required available provided on enabled enrolled active "
-                       "purchased confirmed accepted requested selected subscribed".split())
-_NO_WORDS = frozenset("no n false none excluded unavailable off disabled inactive declined cancelled canceled "
-                      "waived unsubscribed n/a".split())
+_YES_WORDS = frozenset(
+    "yes y true included include required available provided on enabled enrolled active "
+    "purchased confirmed accepted requested selected subscribed".split()
+)
+_NO_WORDS = frozenset(
+    "no n false none excluded unavailable off disabled inactive declined cancelled canceled "
+    "waived unsubscribed n/a".split()
+)
 _WORD = re.compile(r"[a-z][\w'’/-]*")
 
 

@@ -73,7 +73,9 @@ class Program:
     part: str = "whole"  # "whole" | "kind" | "segment" | "piece" | "between" | "all" (every value of the kind: a list)
     kind: str = ""  # the document's kind of value (a P.KIND_*)
     index: int = 0
-    form: str = "copy"  # copy | lower | upper | number | integer | date-iso | date-dmy | date-mdy | time-24 | bool | e164
+    form: str = (
+        "copy"  # copy | lower | upper | number | integer | date-iso | date-dmy | date-mdy | time-24 | bool | e164
+    )
     confirmed: bool = False
     below: int = 0  # "heading", "line": how many lines below the anchor the value stands
     column: str = ""  # "column": the header of the value's column
@@ -89,22 +91,55 @@ class Program:
     lead: str | None = None
 
     def to_data(self) -> dict[str, Any]:
-        data = {"key": self.key, "anchor": self.anchor, "how": self.how, "part": self.part, "kind": self.kind,
-                "index": self.index, "form": self.form, "confirmed": self.confirmed, "below": self.below}
-        data.update({k: v for k, v in (("column", self.column), ("left", self.left), ("right", self.right),
-                                       ("line", self.line), ("path", self.path), ("block", self.block)) if v})
+        data = {
+            "key": self.key,
+            "anchor": self.anchor,
+            "how": self.how,
+            "part": self.part,
+            "kind": self.kind,
+            "index": self.index,
+            "form": self.form,
+            "confirmed": self.confirmed,
+            "below": self.below,
+        }
+        data.update(
+            {
+                k: v
+                for k, v in (
+                    ("column", self.column),
+                    ("left", self.left),
+                    ("right", self.right),
+                    ("line", self.line),
+                    ("path", self.path),
+                    ("block", self.block),
+                )
+                if v
+            }
+        )
         if self.lead is not None:
             data["lead"] = self.lead
         return data
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Program:
-        return cls(str(data["key"]), str(data.get("anchor", "")), str(data["how"]), str(data.get("part", "whole")),
-                   str(data.get("kind", "")), int(data.get("index", 0)), str(data.get("form", "copy")),
-                   bool(data.get("confirmed", False)), int(data.get("below", 0)), str(data.get("column", "")),
-                   str(data.get("left", "")), str(data.get("right", "")), str(data.get("line", "")),
-                   str(data.get("path", "")), int(data.get("block", 0)),
-                   None if data.get("lead") is None else str(data["lead"]))
+        return cls(
+            str(data["key"]),
+            str(data.get("anchor", "")),
+            str(data["how"]),
+            str(data.get("part", "whole")),
+            str(data.get("kind", "")),
+            int(data.get("index", 0)),
+            str(data.get("form", "copy")),
+            bool(data.get("confirmed", False)),
+            int(data.get("below", 0)),
+            str(data.get("column", "")),
+            str(data.get("left", "")),
+            str(data.get("right", "")),
+            str(data.get("line", "")),
+            str(data.get("path", "")),
+            int(data.get("block", 0)),
+            None if data.get("lead") is None else str(data["lead"]),
+        )
 
 
 def programs_from_data(data: Any) -> dict[str, Program]:
@@ -123,7 +158,12 @@ def programs_from_data(data: Any) -> dict[str, Program]:
 
 
 def learn(
-    index: TextIndex, key: str, value: Any, *, absent: bool = False, phrased: bool | None = None,
+    index: TextIndex,
+    key: str,
+    value: Any,
+    *,
+    absent: bool = False,
+    phrased: bool | None = None,
     names_key: Callable[[str], bool] | None = None,
 ) -> Program | None:
     """The program that reads ``value`` for ``key`` from ``index``'s document, or ``None``.
@@ -139,8 +179,9 @@ def learn(
         return Program(key, "", "absent") if absent else None
     if isinstance(value, dict) or (isinstance(value, list) and not value):
         return None  # nested objects are asked of the model
-    working = [c for c in _candidates(index, key, value)
-               if _read(index, c) == value and not _other_reading(index, c, value)]
+    working = [
+        c for c in _candidates(index, key, value) if _read(index, c) == value and not _other_reading(index, c, value)
+    ]
     if names_key is not None:
         named = [c for c in working if names_key(c.anchor or c.column)]
         working = named or working  # an anchor naming the key ("Shipping address" for ship_to_city) first
@@ -176,8 +217,9 @@ def _candidates(index: TextIndex, key: str, value: Any) -> list[Program]:
             out += _parts(index, replace(base, anchor=_norm(field.label)), start, end)
         heading = _heading_above(index.text, start)
         if heading is not None:
-            out += _parts(index, _shaped(index, replace(base, how="heading", anchor=heading[0], below=heading[1])),
-                          start, end)
+            out += _parts(
+                index, _shaped(index, replace(base, how="heading", anchor=heading[0], below=heading[1])), start, end
+            )
         column = _column_of(index.text, start)
         if column is not None:
             out += _parts(index, replace(base, how="column", anchor=column[0], column=column[1]), start, end)
@@ -231,8 +273,14 @@ def _spellings(index: TextIndex, value: Any) -> list[tuple[int, int, str]]:
 
 
 def _doc_kind(index: TextIndex, start: int, end: int, spelled: str) -> str:
-    for kind, found in ((P.KIND_DATE, index.dates), (P.KIND_TIME, index.times), (P.KIND_EMAIL, index.emails),
-                        (P.KIND_URL, index.urls), (P.KIND_PHONE, index.phones), (P.KIND_NUMBER, index.numbers)):
+    for kind, found in (
+        (P.KIND_DATE, index.dates),
+        (P.KIND_TIME, index.times),
+        (P.KIND_EMAIL, index.emails),
+        (P.KIND_URL, index.urls),
+        (P.KIND_PHONE, index.phones),
+        (P.KIND_NUMBER, index.numbers),
+    ):
         if any(f.start == start and f.end == end for f in found):
             return kind
     return P.value_kind(spelled)
@@ -403,9 +451,18 @@ def _form(spelled: str, value: Any, dkind: str) -> str | None:
             if readings[1] == wanted:
                 return "date-mdy"
         return None
-    if dkind == P.KIND_TIME and _HHMM.fullmatch(value) and P.parse_time(spelled) == int(value[:2]) * 60 + int(value[3:]):
+    if (
+        dkind == P.KIND_TIME
+        and _HHMM.fullmatch(value)
+        and P.parse_time(spelled) == int(value[:2]) * 60 + int(value[3:])
+    ):
         return "time-24"
-    if dkind == P.KIND_PHONE and value.startswith("+") and P.digits(value) == P.digits(spelled) and spelled.lstrip().startswith("+"):
+    if (
+        dkind == P.KIND_PHONE
+        and value.startswith("+")
+        and P.digits(value) == P.digits(spelled)
+        and spelled.lstrip().startswith("+")
+    ):
         return "e164"
     return None
 
@@ -504,8 +561,13 @@ def _masked_line(index: TextIndex, span: tuple[int, int]) -> str:
     capitalised words (names: "Nimbus Outdoor", "Siobhán") become ``<>``; upper-case words stay
     ("SUBTOTAL", "REG", "TRN"): on a line they are how the layout labels it."""
     start, end = span
-    values = sorted({(f.start, f.end) for f in (*index.dates, *index.times, *index.emails, *index.urls,
-                                                *index.phones, *index.numbers) if start <= f.start < end})
+    values = sorted(
+        {
+            (f.start, f.end)
+            for f in (*index.dates, *index.times, *index.emails, *index.urls, *index.phones, *index.numbers)
+            if start <= f.start < end
+        }
+    )
     out, cut = [], start
     for a, b in values:
         if a >= cut:
@@ -538,8 +600,13 @@ def _line_form(index: TextIndex, span: tuple[int, int]) -> str:
     other words ``a``, punctuation as it is; a run of one kind is one. "Eugene, OR 97401" and
     "Savannah, GA 31401" are both ``A , C 9``; "2210 Lakeview Dr, Suite 140" is ``9 A , A 9``."""
     start, end = span
-    values = sorted({(f.start, f.end) for f in (*index.dates, *index.times, *index.emails, *index.urls,
-                                                *index.phones, *index.numbers) if start <= f.start < end})
+    values = sorted(
+        {
+            (f.start, f.end)
+            for f in (*index.dates, *index.times, *index.emails, *index.urls, *index.phones, *index.numbers)
+            if start <= f.start < end
+        }
+    )
     parts, cut = [], start
     for a, b in values:
         if a >= cut:
@@ -548,8 +615,17 @@ def _line_form(index: TextIndex, span: tuple[int, int]) -> str:
     parts.append(index.text[cut:end])
     out: list[str] = []
     for token in _FORM_TOKEN.findall("".join(parts)):
-        kind = ("9" if token == "\0" or any(c.isdigit() for c in token) else "C" if len(token) > 1 and token.isupper()
-                else "A" if token[:1].isupper() else "a" if token[:1].isalpha() else token)
+        kind = (
+            "9"
+            if token == "\0" or any(c.isdigit() for c in token)
+            else "C"
+            if len(token) > 1 and token.isupper()
+            else "A"
+            if token[:1].isupper()
+            else "a"
+            if token[:1].isalpha()
+            else token
+        )
         if not out or out[-1] != kind or not kind.isalnum():
             out.append(kind)
     return " ".join(out)
@@ -585,8 +661,11 @@ def _run_of(text: str, span: tuple[int, int]) -> int:
 
 def _facts(index: TextIndex, lines: list[tuple[int, int]], at: int) -> tuple[str, str, int]:
     """The form of line ``at`` of ``lines``, the forms of the lines above it, and the size of its run."""
-    return (_line_form(index, lines[at]), " / ".join(_line_form(index, span) for span in lines[:at]),
-            _run_of(index.text, lines[at]))
+    return (
+        _line_form(index, lines[at]),
+        " / ".join(_line_form(index, span) for span in lines[:at]),
+        _run_of(index.text, lines[at]),
+    )
 
 
 def _shaped(index: TextIndex, program: Program) -> Program:
@@ -710,7 +789,7 @@ def _words_around(text: str, start: int, end: int) -> tuple[str, str]:
         if not re.fullmatch(r"[A-Za-z][\w'’-]*", token.rstrip(",")):
             break
         after.append(token.rstrip(","))
-    if not before or not after or not text[start - 1 : start].isspace() or not (text[end : end + 1] or "x") in " \t,":
+    if not before or not after or not text[start - 1 : start].isspace() or (text[end : end + 1] or "x") not in " \t,":
         return "", ""  # glued to what is around it: not a value standing between words
     left = " ".join(w.casefold() for w in before[-2:])
     right = " ".join(w.casefold() for w in after[:2])
@@ -740,15 +819,14 @@ def _line_above(index: TextIndex, at: int) -> tuple[str, int] | None:
         return None
     for j in range(here - 1, max(-1, here - 4), -1):
         shape = _masked_line(index, lines[j])
-        if re.search(r"[a-z]{3,}", shape.replace("<>", "")) and sum(
-            1 for other in _lines(text) if _masked_line(index, other) == shape
-        ) == 1:
+        if (
+            re.search(r"[a-z]{3,}", shape.replace("<>", ""))
+            and sum(1 for other in _lines(text) if _masked_line(index, other) == shape) == 1
+        ):
             return shape, here - j - 1
     if here < _MAX_BELOW:  # the first lines of the document: a posting's title, company and place
         return _START, here
     return None
-
-
 
 
 def _cells(line: str) -> list[tuple[int, int]]:
@@ -766,7 +844,11 @@ def _column_of(text: str, at: int) -> tuple[str, str] | None:
     hs, he = lines[here - 1]
     header = text[hs:he]
     cells = _cells(header)
-    if len(cells) < 3 or re.search(r"\d", header) or sum(1 for ln in lines if _norm(text[ln[0] : ln[1]]) == _norm(header)) != 1:
+    if (
+        len(cells) < 3
+        or re.search(r"\d", header)
+        or sum(1 for ln in lines if _norm(text[ln[0] : ln[1]]) == _norm(header)) != 1
+    ):
         return None
     row_start = lines[here][0]
     data = _cells(text[row_start : lines[here][1]])
@@ -811,8 +893,14 @@ def _trimmed(text: str, region: tuple[int, int]) -> tuple[int, int]:
 
 
 def _spots(index: TextIndex, kind: str, region: tuple[int, int]) -> list[tuple[int, int]]:
-    found = {P.KIND_DATE: index.dates, P.KIND_TIME: index.times, P.KIND_EMAIL: index.emails, P.KIND_URL: index.urls,
-             P.KIND_PHONE: index.phones, P.KIND_NUMBER: index.plain_numbers}.get(kind, [])
+    found = {
+        P.KIND_DATE: index.dates,
+        P.KIND_TIME: index.times,
+        P.KIND_EMAIL: index.emails,
+        P.KIND_URL: index.urls,
+        P.KIND_PHONE: index.phones,
+        P.KIND_NUMBER: index.plain_numbers,
+    }.get(kind, [])
     spans = []
     for f in found:
         start, end = f.start, f.end
@@ -844,5 +932,7 @@ def _other_reading(index: TextIndex, program: Program, value: Any) -> bool:
     region = _region(index, program)
     if region is None:
         return True
-    return sum(1 for s, e in _spots(index, program.kind, region)
-               if _apply(program.form, index.text[s:e].strip()) == value) > 1
+    return (
+        sum(1 for s, e in _spots(index, program.kind, region) if _apply(program.form, index.text[s:e].strip()) == value)
+        > 1
+    )

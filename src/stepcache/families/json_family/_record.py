@@ -85,7 +85,6 @@ def record_ranges(
     or its format.
     """
     out: list[tuple[int, int]] = []
-    named = [k.casefold() for k in keys]
     for p in parts(text, key_spans, keys):
         if instruction_end >= 0 and not p.record and p.start >= instruction_end:
             piece = text[p.start : p.end]
@@ -121,7 +120,9 @@ def _piece(text: str, start: int, end: int, key_spans: Sequence[tuple[int, int]]
     return _piece_body(text, start, end, key_spans, after_intro=False)
 
 
-def _piece_body(text: str, start: int, end: int, key_spans: Sequence[tuple[int, int]], *, after_intro: bool) -> list[Part]:
+def _piece_body(
+    text: str, start: int, end: int, key_spans: Sequence[tuple[int, int]], *, after_intro: bool
+) -> list[Part]:
     body = text[start:end]
     covered = sum(max(0, min(end, e) - max(start, s)) for s, e in key_spans)
     if covered >= (end - start) * 0.5:

@@ -29,6 +29,7 @@ from ._keylist import find_keys, shape_hash_input, shape_schema
 from ._record import record_ranges
 from ._text import TextIndex
 
+
 def _norm_words(text: str) -> str:
     return " ".join(text.casefold().split())
 
@@ -128,7 +129,9 @@ class JsonSpec:
         found = self._memo.get("record")
         if found is None:
             end = (len(self.system) + 2 if self.system else 0) if self.document else -1
-            found = self._memo["record"] = record_ranges(self.text, self.key_spans, self.known_keys, instruction_end=end)
+            found = self._memo["record"] = record_ranges(
+                self.text, self.key_spans, self.known_keys, instruction_end=end
+            )
         return tuple(found)
 
     @property
@@ -147,8 +150,11 @@ class JsonSpec:
 
         # Only labels the record writes ("Total:"), not an instruction's ("... for: <record>"); the
         # free text between them changes from document to document and is not the template.
-        labels = [_norm_words(f.label) for f in index.fields if in_record(f.start)
-                  and in_record(max(0, text.rfind(f.label, 0, f.start)))]
+        labels = [
+            _norm_words(f.label)
+            for f in index.fields
+            if in_record(f.start) and in_record(max(0, text.rfind(f.label, 0, f.start)))
+        ]
         layout = "\n".join(labels) if len(labels) >= 2 else ""
         self._memo["layout"] = layout
         return layout
@@ -254,6 +260,8 @@ _PROSE = re.compile(
     r"|\bwrite\s+(?:a|an|one|two|three|\d+)\s+(?:short\s+|brief\s+)?(?:paragraphs?|sentences?|essay|poem|story)\b",
     re.IGNORECASE,
 )
+
+
 def keys_in_text(text: str) -> tuple[str, ...]:
     """The key names a prompt lists ("keys: a, b", bullets, a skeleton); ``()`` when none or in doubt."""
     found = find_keys(text, json_asked=True)
@@ -299,8 +307,14 @@ def spec_from_request(request: ChatRequest) -> JsonSpec | None:
         found = find_keys(text, json_asked=bool(_JSON_WORD.search(text)))
         if found.doubtful or not found.keys or not (found.skeleton or _JSON_WORD.search(text)):
             return None
-        return JsonSpec(required=found.keys, schema=None, prompt=request.prompt, system=request.system,
-                        shape=found.shape or None, hints=found.hints or None)
+        return JsonSpec(
+            required=found.keys,
+            schema=None,
+            prompt=request.prompt,
+            system=request.system,
+            shape=found.shape or None,
+            hints=found.hints or None,
+        )
     assert fmt is not None
     if kind == "json_object":
         found = find_keys(text, json_asked=True)
@@ -364,14 +378,14 @@ def _checked_schema(fmt: Mapping[str, Any]) -> tuple[str, dict[str, Any], bool]:
     if problem is not None:
         raise InvalidRequest(
             f"response_format.json_schema.schema is not valid JSON Schema at {problem}. "
-            "Fix the schema (Draft 2020-12) or send response_format {\"type\": \"json_object\"}",
+            'Fix the schema (Draft 2020-12) or send response_format {"type": "json_object"}',
             param="response_format",
         )
     declared = schema.get("type")
     types = {declared} if isinstance(declared, str) else set(declared or ())
     if "object" not in types and not (declared is None and "properties" in schema):
         raise InvalidRequest(
-            f"response_format.json_schema.schema must describe a JSON object (\"type\": \"object\"), "
+            f'response_format.json_schema.schema must describe a JSON object ("type": "object"), '
             f"got type {declared!r}; wrap the value in an object property",
             param="response_format",
         )

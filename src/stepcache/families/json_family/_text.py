@@ -40,7 +40,6 @@ TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_/#.][A-Za-z0-9]+)*")
 _MAX_LABEL_WORDS = 4
 
 
-
 @dataclass(frozen=True, slots=True)
 class Occurrence:
     """Where a value occurs in the text, and what names it there."""
@@ -55,8 +54,12 @@ class Occurrence:
     within: tuple[str, ...] = ()
 
     def to_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"span": [self.start, self.end], "labels": list(self.labels),
-                                "before": list(self.before), "after": list(self.after)}
+        data: dict[str, Any] = {
+            "span": [self.start, self.end],
+            "labels": list(self.labels),
+            "before": list(self.before),
+            "after": list(self.after),
+        }
         if self.within:
             data["within"] = list(self.within)
         return data
@@ -69,8 +72,6 @@ class Field:
     label: str
     start: int  # of the value
     end: int
-
-
 
 
 class TextIndex:
@@ -99,8 +100,11 @@ class TextIndex:
             spans = phrase_spans(json_literal(value), self.text)
             how = "literal"
             if not spans:
-                spans = [(f.start, f.end) for f in self.fields
-                         if P.bool_word(self.text[f.start : f.end].strip(" \t\"'`*,.")) is value]
+                spans = [
+                    (f.start, f.end)
+                    for f in self.fields
+                    if P.bool_word(self.text[f.start : f.end].strip(" \t\"'`*,.")) is value
+                ]
                 how = "boolean"
         elif isinstance(value, (int, float)):
             spans = [(n.start, n.end) for n in self.numbers if abs(n.norm - float(value)) < 1e-9]
@@ -154,7 +158,9 @@ class TextIndex:
         holders = [f for f in self.fields[max(0, last - 4) : last] if f.start <= start < f.end]
         labels = [f.label for f in holders if not self.text[f.start : start].strip(" \t\"'`*([")]
         within = tuple(f.label for f in holders if f.label not in labels)
-        clause_start = max((m.end() for m in _CLAUSE_END.finditer(self.text, max(0, start - 80), start)), default=max(0, start - 80))
+        clause_start = max(
+            (m.end() for m in _CLAUSE_END.finditer(self.text, max(0, start - 80), start)), default=max(0, start - 80)
+        )
         before_text = self.text[clause_start:start]
         is_label = _IS_LABEL.search(before_text)
         near_start = max((m.end() for m in _NEAR_END.finditer(before_text)), default=0)
@@ -166,8 +172,14 @@ class TextIndex:
         end_match = _NEAR_END.search(self.text, end, end + 60)
         after_text = self.text[end : end_match.start() if end_match else end + 60]
         # Context words stay within the list item: "status active, id 12345" does not word 12345 as a status.
-        return Occurrence(start, end, tuple(dict.fromkeys(labels)),
-                          tuple(_WORD.findall(before_text[near_start:])[-3:]), tuple(_WORD.findall(after_text)[:2]), within)
+        return Occurrence(
+            start,
+            end,
+            tuple(dict.fromkeys(labels)),
+            tuple(_WORD.findall(before_text[near_start:])[-3:]),
+            tuple(_WORD.findall(after_text)[:2]),
+            within,
+        )
 
     def column_header(self, start: int) -> list[str]:
         if "|" not in self.text:
@@ -196,7 +208,11 @@ class TextIndex:
         return [label for label in labels if label and len(label.split()) <= _MAX_LABEL_WORDS]
 
     def whole(self, occurrence: Occurrence, value: Any) -> bool:
-        left = self.text[occurrence.start - 2 : occurrence.start] if occurrence.start >= 2 else " " + self.text[:occurrence.start]
+        left = (
+            self.text[occurrence.start - 2 : occurrence.start]
+            if occurrence.start >= 2
+            else " " + self.text[: occurrence.start]
+        )
         right = self.text[occurrence.end : occurrence.end + 2]
         return not (re.fullmatch(r".?\w[-_/#]", left.rjust(2)) or re.match(r"[-_/#]\w", right))
 
@@ -223,8 +239,14 @@ class TextIndex:
 
     def of_kind(self, kind: str) -> list[P.Found]:
         return {
-            K.EMAIL: self.emails, K.URL: self.urls, K.PHONE: self.phones, K.DATE: self.dates,
-            K.TIME: self.times, K.DATETIME: self.dates, K.MONEY: self.numbers, K.NUMBER: self.numbers,
+            K.EMAIL: self.emails,
+            K.URL: self.urls,
+            K.PHONE: self.phones,
+            K.DATE: self.dates,
+            K.TIME: self.times,
+            K.DATETIME: self.dates,
+            K.MONEY: self.numbers,
+            K.NUMBER: self.numbers,
         }.get(kind, [])
 
     def listed_with(self, value: Any) -> list[str]:
@@ -242,8 +264,11 @@ class TextIndex:
         if not isinstance(value, str) or vkind not in (P.KIND_EMAIL, P.KIND_URL, P.KIND_ID) or len(value) < 6:
             return None
         found = {P.KIND_EMAIL: self.emails, P.KIND_URL: self.urls}.get(vkind)
-        spelled = [self.text[f.start : f.end] for f in found] if found is not None else [
-            t.group(0) for t in TOKEN.finditer(self.text) if P.value_kind(t.group(0)) == P.KIND_ID]
+        spelled = (
+            [self.text[f.start : f.end] for f in found]
+            if found is not None
+            else [t.group(0) for t in TOKEN.finditer(self.text) if P.value_kind(t.group(0)) == P.KIND_ID]
+        )
         for other in spelled:
             if len(other) == len(value) or abs(len(other) - len(value)) <= 2:
                 distance = sum(1 for _ in difflib.ndiff(other.casefold(), value.casefold()) if _[0] != " ")
@@ -286,8 +311,6 @@ class TextIndex:
                 if phrase_spans(fixed, self.text):
                     return fixed
         return None
-
-
 
 
 # -- helpers ---------------------------------------------------------------------------------------------

@@ -231,9 +231,7 @@ def _perturbations(problem: Problem) -> list[Problem]:
     shifts = (3, 7, 2, 5, 11, 13, 17, 19, 23, 29, 31, 37)
     result: list[Problem] = []
     for scale, offset in ((1, 0), (2, 1), (3, 4), (5, 2)):
-        values = [
-            Fraction(c) * scale + shifts[(i + offset) % len(shifts)] for i, c in enumerate(problem.constants)
-        ]
+        values = [Fraction(c) * scale + shifts[(i + offset) % len(shifts)] for i, c in enumerate(problem.constants)]
         text = _substitute(problem, values)
         candidate = problem_from_equation(text, problem.fmt, problem.var)
         if candidate is not None and candidate.template == problem.template:
@@ -285,7 +283,8 @@ def prepare(problem: Problem, steps: Sequence[str]) -> dict[str, Any]:
             recent = [*range(first - 1, window - 1, -1), *range(first + k - 1, first - 1, -1)]
             atoms = const_atoms + [(["s", j], values[j]) for j in recent]
             probes: list[list[Fraction | None]] = [
-                [*quantities(variant), Fraction(1), *(pv[j] for j in recent)] for variant, pv in zip(variants, provisional, strict=True)
+                [*quantities(variant), Fraction(1), *(pv[j] for j in recent)]
+                for variant, pv in zip(variants, provisional, strict=True)
             ]
             same_step = frozenset(range(len(const_atoms) + first - window, len(atoms)))
             opts = _candidates(value, atoms, probes, same_step, derived)

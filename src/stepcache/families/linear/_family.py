@@ -100,9 +100,7 @@ class LinearFamily(Family[Reading]):
         try:
             return _task(Reading(problem_from_data(data), Presentation.from_data(data.get("presentation"))))
         except (KeyError, ValueError, TypeError) as exc:
-            raise StoreError(
-                f"cached linear task cannot be read ({exc}); delete the entry or clear the cache"
-            ) from exc
+            raise StoreError(f"cached linear task cannot be read ({exc}); delete the entry or clear the cache") from exc
 
     # -- generate ------------------------------------------------------------------------------
     def fresh_request(self, request: ChatRequest, task: Task[Reading]) -> BackendRequest:
@@ -179,7 +177,10 @@ class LinearFamily(Family[Reading]):
         good = next((c.index for c in checks if not c.ok), len(steps))
         # The answer line ("x = 5") is held back, right or not: the rules about the last line
         # (its format; not a lone answer) are judged on the whole answer, and a repair may rewrite it.
-        held = next((i for i, step in enumerate(steps) if (final := final_value(problem, step)) and final[0] == problem.var), good)
+        held = next(
+            (i for i, step in enumerate(steps) if (final := final_value(problem, step)) and final[0] == problem.var),
+            good,
+        )
         sent = min(good, held)
         return Prefix(self.render(task, steps[:sent]), tuple(steps[:sent]), failed=good < len(steps))
 

@@ -11,8 +11,8 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar
 from fractions import Fraction
+from typing import Generic, NamedTuple, TypeVar
 
 from ._text import CHAR_MAP, SUPERSCRIPTS
 

@@ -22,10 +22,20 @@ from typing import Any
 
 __all__ = ["Presentation", "presentation_of", "render_answer", "rounded", "without_presentation"]
 
-_NUMBER_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-                 "eight": 8, "nine": 9, "ten": 10}
-_NEAREST = {"whole number": 0, "integer": 0, "unit": 0, "one": 0, "tenth": 1, "hundredth": 2,
-            "thousandth": 3}
+_NUMBER_WORDS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
+_NEAREST = {"whole number": 0, "integer": 0, "unit": 0, "one": 0, "tenth": 1, "hundredth": 2, "thousandth": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +52,14 @@ class Presentation:
     explain: bool = False
 
     def to_data(self) -> dict[str, Any]:
-        return {"fmt": self.fmt, "answer": self.answer, "bare": self.bare, "boxed": self.boxed,
-                "places": self.places, "explain": self.explain}
+        return {
+            "fmt": self.fmt,
+            "answer": self.answer,
+            "bare": self.bare,
+            "boxed": self.boxed,
+            "places": self.places,
+            "explain": self.explain,
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any] | None) -> Presentation:
@@ -77,7 +93,9 @@ class Presentation:
 
 # -- reading the caller's words --------------------------------------------------------------------
 _W = r"(?:the\s+|your\s+|a\s+|an\s+)?"
-_VALUE_NOUN = r"(?:answer|number|value|result|solution|numeric(?:al)?\s+(?:answer|value)|final\s+(?:answer|number|value|result))"
+_VALUE_NOUN = (
+    r"(?:answer|number|value|result|solution|numeric(?:al)?\s+(?:answer|value)|final\s+(?:answer|number|value|result))"
+)
 _FINAL_ONLY = re.compile(
     rf"\b(?:only|just|solely)\s+(?:give\s+|output\s+|return\s+|print\s+|write\s+|state\s+|provide\s+|reply\s+with\s+|respond\s+with\s+)?{_W}(?:final\s+)?(?:numeric(?:al)?\s+)?{_VALUE_NOUN}"
     rf"|\b(?:give|output|return|print|write|state|provide|reply\s+with|respond\s+with)\s+(?:me\s+)?(?:only|just)\s+{_W}(?:final\s+)?(?:numeric(?:al)?\s+)?{_VALUE_NOUN}"
@@ -102,11 +120,20 @@ _PLACES = re.compile(
     rf"|\b{_PLACE_COUNT}\s*(?:d\.p\.|dp\b|decimal\s+places?\b)",
     re.IGNORECASE,
 )
-_NEAREST_RE = re.compile(r"\bto\s+the\s+nearest\s+(whole\s+number|integer|unit|one|tenth|hundredth|thousandth)\b", re.IGNORECASE)
-_NOT_FRACTION = re.compile(r"\b(?:not|no|never|instead\s+of|rather\s+than|avoid(?:ing)?|without)\s+(?:as\s+|in\s+|a\s+|an\s+|any\s+|using\s+)*fractions?\b", re.IGNORECASE)
-_NOT_DECIMAL = re.compile(r"\b(?:not|no|never|instead\s+of|rather\s+than|avoid(?:ing)?|without)\s+(?:as\s+|in\s+|a\s+|an\s+|any\s+|using\s+)*decimals?\b(?!\s+(?:places?|digits?))", re.IGNORECASE)
+_NEAREST_RE = re.compile(
+    r"\bto\s+the\s+nearest\s+(whole\s+number|integer|unit|one|tenth|hundredth|thousandth)\b", re.IGNORECASE
+)
+_NOT_FRACTION = re.compile(
+    r"\b(?:not|no|never|instead\s+of|rather\s+than|avoid(?:ing)?|without)\s+(?:as\s+|in\s+|a\s+|an\s+|any\s+|using\s+)*fractions?\b",
+    re.IGNORECASE,
+)
+_NOT_DECIMAL = re.compile(
+    r"\b(?:not|no|never|instead\s+of|rather\s+than|avoid(?:ing)?|without)\s+(?:as\s+|in\s+|a\s+|an\s+|any\s+|using\s+)*decimals?\b(?!\s+(?:places?|digits?))",
+    re.IGNORECASE,
+)
 _FRACTION = re.compile(
-    r"\bfraction(?:al)?s?\b|\bexact(?:\s+(?:form|value|answer))\b|\b(?:lowest|simplest)\s+(?:terms|form)\b", re.IGNORECASE
+    r"\bfraction(?:al)?s?\b|\bexact(?:\s+(?:form|value|answer))\b|\b(?:lowest|simplest)\s+(?:terms|form)\b",
+    re.IGNORECASE,
 )
 _DECIMAL = re.compile(r"\bdecimals?\b(?!\s+(?:places?|digits?|point))", re.IGNORECASE)
 _EXPLAIN = re.compile(
@@ -227,8 +254,19 @@ _COURTESY = re.compile(r"\b(?:please|pls|plz|thanks?(?:\s+you)?|thx|kindly|hi|he
 def without_presentation(text: str) -> str:
     """``text`` without the phrases that only say how to present the answer (and courtesies): what
     is left is what the caller asks for."""
-    for pattern in (_NEGATED, _FINAL_ONLY, _STEPS, _BOXED, _PLACES, _NEAREST_RE, _NOT_FRACTION, _NOT_DECIMAL,
-                    _FRACTION, _DECIMAL, _COURTESY):
+    for pattern in (
+        _NEGATED,
+        _FINAL_ONLY,
+        _STEPS,
+        _BOXED,
+        _PLACES,
+        _NEAREST_RE,
+        _NOT_FRACTION,
+        _NOT_DECIMAL,
+        _FRACTION,
+        _DECIMAL,
+        _COURTESY,
+    ):
         text = pattern.sub(" ", text)
     return text
 
@@ -243,9 +281,7 @@ def rounded(value: Fraction, places: int) -> str:
     return str(abs(result) if result.is_zero() else result)  # never "-0.00"
 
 
-def render_answer(
-    presentation: Presentation, var: str, value: Fraction, exact_text: str, steps: Sequence[str]
-) -> str:
+def render_answer(presentation: Presentation, var: str, value: Fraction, exact_text: str, steps: Sequence[str]) -> str:
     """The answer text: verified ``steps`` (the last states ``var``'s value) in ``presentation``."""
     rounded_text = None if presentation.places is None else rounded(value, presentation.places)
     shown = exact_text if rounded_text is None else rounded_text

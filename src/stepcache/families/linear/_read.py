@@ -62,12 +62,16 @@ _PRESENTED = re.compile(
     r"|\bsimplify\s+(?:it\s+)?(?:as\s+much\s+as\s+possible|fully)\b(?=[^.]*\b(?:answer|fraction)\b)",
     re.IGNORECASE,
 )
-_NAMED_VAR = re.compile(r"\b(?:solve\s+for|value\s+of|find|for|isolate|determine|unknown)\s+([A-Za-z])\b(?![A-Za-z'(])", re.IGNORECASE)
+_NAMED_VAR = re.compile(
+    r"\b(?:solve\s+for|value\s+of|find|for|isolate|determine|unknown)\s+([A-Za-z])\b(?![A-Za-z'(])", re.IGNORECASE
+)
 _ASSIGNED = r"\b(?:when|if|where|given(?:\s+that)?|for|with|at|let|assuming|suppose|using)\s+{var}\s*(?:=|:=|is|equals|be)\s*[-+(]?\s*\d"
 _ARTICLES = frozenset({"a", "A", "I"})
 #: After "solve for a", what shows that "a" is a letter and not the article: punctuation, the end,
 #: or a preposition ("solve for a in ...", "the value of a if ...").
-_NAMES_A_LETTER = re.compile(r"\s*(?:[:.,;?!)\]]|$|(?:in|if|when|where|such|given|from|using|that|so)\b)", re.IGNORECASE)
+_NAMES_A_LETTER = re.compile(
+    r"\s*(?:[:.,;?!)\]]|$|(?:in|if|when|where|such|given|from|using|that|so)\b)", re.IGNORECASE
+)
 #: Words that continue an arithmetic expression: next to an equation's edge, the equation read
 #: would be only part of the one written ("twice x + 3 = 11", "x = 12 dozen", "15 percent of x = 3").
 _LEFT_GLUE = frozenset(
@@ -154,7 +158,9 @@ def explain_request(request: ChatRequest) -> Reading | str:
         return eq
     if len(_NUMBER.findall(eq.text)) > MAX_EQUATION_NUMBERS:
         # adaptation tries a formula per number over the earlier ones: bounded work needs a bound here
-        return f"{eq.text[:40]!r}... has more than {MAX_EQUATION_NUMBERS} numbers; the family verifies smaller equations"
+        return (
+            f"{eq.text[:40]!r}... has more than {MAX_EQUATION_NUMBERS} numbers; the family verifies smaller equations"
+        )
     problem = problem_of(eq, "default")
     if problem is None:
         return f"{eq.text!r} is not a linear equation in one unknown with a unique solution"
@@ -188,7 +194,12 @@ def _answered_after(request: ChatRequest, chosen: int) -> str:
     for message in request.messages:
         if message.role == "user":
             seen += 1
-        elif message.role == "assistant" and seen >= chosen and _DIGIT.search(message.content) and _EQUALITY.search(message.content):
+        elif (
+            message.role == "assistant"
+            and seen >= chosen
+            and _DIGIT.search(message.content)
+            and _EQUALITY.search(message.content)
+        ):
             return "an assistant turn after the equation already answered it: the follow-up is about that answer"
     return ""
 
@@ -242,7 +253,9 @@ def _answer_form(f: Found) -> bool:
     """``v = a/b``: a bare letter equal to an expression of other letters and no number."""
     toks = f.toks
     return (
-        len(toks) > 2 and toks[0].kind == "let" and toks[1].kind == "eq"
+        len(toks) > 2
+        and toks[0].kind == "let"
+        and toks[1].kind == "eq"
         and all(t.kind in ("let", "op", "lp", "rp") for t in toks[2:])
     )
 
@@ -330,7 +343,11 @@ def _edges(raw: str, kept: set[int], start: int, end: int, eq: Found) -> str:
             touching = k == start - 1 if side == "before" else k == end
             if touching:
                 return f"a word touches the equation {side} it"
-            word = re.search(r"[A-Za-z]+$", raw[max(0, k - 24) : k + 1]) if side == "before" else re.match(r"[A-Za-z]+", raw[k:])
+            word = (
+                re.search(r"[A-Za-z]+$", raw[max(0, k - 24) : k + 1])
+                if side == "before"
+                else re.match(r"[A-Za-z]+", raw[k:])
+            )
             neighbour = word.group(0).lower() if word else ""
             if neighbour == "of" and side == "before" and not _QUANTITY_BEFORE.search(raw[max(0, k - 40) : k - 1]):
                 continue  # "the solution of 3x + 5 = 20": "of" names the equation, it takes no part

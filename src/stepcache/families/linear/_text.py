@@ -83,11 +83,35 @@ class Unreadable(ValueError):
 
 
 # -- characters --------------------------------------------------------------------------------
-SUPERSCRIPTS = {"\u00b2": "2", "\u00b3": "3", "\u00b9": "1", "\u2070": "0", "\u2074": "4", "\u2075": "5",
-                "\u2076": "6", "\u2077": "7", "\u2078": "8", "\u2079": "9"}
-_VULGAR = {"\u00bd": (1, 2), "\u2153": (1, 3), "\u2154": (2, 3), "\u00bc": (1, 4), "\u00be": (3, 4),
-           "\u2155": (1, 5), "\u2156": (2, 5), "\u2157": (3, 5), "\u2158": (4, 5), "\u2159": (1, 6),
-           "\u215a": (5, 6), "\u215b": (1, 8), "\u215c": (3, 8), "\u215d": (5, 8), "\u215e": (7, 8)}
+SUPERSCRIPTS = {
+    "\u00b2": "2",
+    "\u00b3": "3",
+    "\u00b9": "1",
+    "\u2070": "0",
+    "\u2074": "4",
+    "\u2075": "5",
+    "\u2076": "6",
+    "\u2077": "7",
+    "\u2078": "8",
+    "\u2079": "9",
+}
+_VULGAR = {
+    "\u00bd": (1, 2),
+    "\u2153": (1, 3),
+    "\u2154": (2, 3),
+    "\u00bc": (1, 4),
+    "\u00be": (3, 4),
+    "\u2155": (1, 5),
+    "\u2156": (2, 5),
+    "\u2157": (3, 5),
+    "\u2158": (4, 5),
+    "\u2159": (1, 6),
+    "\u215a": (5, 6),
+    "\u215b": (1, 8),
+    "\u215c": (3, 8),
+    "\u215d": (5, 8),
+    "\u215e": (7, 8),
+}
 #: Signs people and models type for the ASCII operators (shared with the step parser).
 CHAR_MAP = {
     "\u2212": "-",  # minus sign
@@ -129,8 +153,12 @@ def _vulgar(m: re.Match[str]) -> Sequence[Piece]:
     whole = m.group(1)
     frac_at = m.start(2)
     if whole:  # 2½ is two and a half
-        return [("(", m.start(), m.start()), (whole, m.start(1), m.end(1)), ("+", frac_at, frac_at + 1),
-                (f"{a}/{b})", frac_at, frac_at + 1)]
+        return [
+            ("(", m.start(), m.start()),
+            (whole, m.start(1), m.end(1)),
+            ("+", frac_at, frac_at + 1),
+            (f"{a}/{b})", frac_at, frac_at + 1),
+        ]
     return [(f"({a}/{b})", frac_at, frac_at + 1)]
 
 
@@ -162,8 +190,13 @@ def _constant(text: str) -> Callable[[re.Match[str]], str]:
 
 def _frac(m: re.Match[str]) -> Sequence[Piece]:
     # ((a)/(b)): a \frac is one quantity, so "\frac{2}{3}x" is (2/3)·x, never 2/(3x)
-    return [("((", m.start(), m.start(1)), (m.group(1), m.start(1), m.end(1)), (")/(", m.end(1), m.start(2)),
-            (m.group(2), m.start(2), m.end(2)), ("))", m.end(2), m.end())]
+    return [
+        ("((", m.start(), m.start(1)),
+        (m.group(1), m.start(1), m.end(1)),
+        (")/(", m.end(1), m.start(2)),
+        (m.group(2), m.start(2), m.end(2)),
+        ("))", m.end(2), m.end()),
+    ]
 
 
 def _inner(m: re.Match[str]) -> Sequence[Piece]:
@@ -338,5 +371,10 @@ def _percent_change(m: re.Match[str]) -> Sequence[Piece]:
 def _fraction_coefficient(m: re.Match[str]) -> Sequence[Piece]:
     # "1/2x" is (1/2)·x: read as 1/(2x) the equation would not be linear, so within a linear-equation
     # request this is the only reading (and the one calculators and textbooks use).
-    return [("(", m.start(), m.start()), (m.group(1), m.start(1), m.end(1)), ("/", m.end(1), m.start(2)),
-            (m.group(2), m.start(2), m.end(2)), (")", m.end(2), m.end(2))]
+    return [
+        ("(", m.start(), m.start()),
+        (m.group(1), m.start(1), m.end(1)),
+        ("/", m.end(1), m.start(2)),
+        (m.group(2), m.start(2), m.end(2)),
+        (")", m.end(2), m.end(2)),
+    ]

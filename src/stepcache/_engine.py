@@ -265,9 +265,7 @@ class StepCache:
             if not lookup.candidates:
                 lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
             result = self._fresh(req, family, task, scope, key, lookup)
-        self._record(req, family, result, lookup)
-        if lookup.served is not None:
-            self.audits.offer(req, family, task, result, lookup.served)
+        self._served(req, family, task, result, lookup)
         return result
 
     def lookup(self, request: ChatRequest | Mapping[str, Any]) -> Result | None:
@@ -286,9 +284,7 @@ class StepCache:
         lookup = _Lookup(text=family.retrieval_text(req, task))
         result = self._reuse_or_patch(req, family, task, scope, exact_key(scope, req), lookup, patch=False)
         if result is not None:
-            self._record(req, family, result, lookup)
-            if lookup.served is not None:
-                self.audits.offer(req, family, task, result, lookup.served)
+            self._served(req, family, task, result, lookup)
         return result
 
     def stream(
@@ -323,9 +319,7 @@ class StepCache:
             yield result.path
             if result.text:
                 yield result.text
-            self._record(req, family, result, lookup)
-            if lookup.served is not None:
-                self.audits.offer(req, family, task, result, lookup.served)
+            self._served(req, family, task, result, lookup)
             return result
         if read and not lookup.candidates:
             lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
@@ -381,7 +375,7 @@ class StepCache:
             result = self._after_sent(family, task, settled, sent, result)
         if len(result.text) > len(sent):
             yield result.text[len(sent) :]
-        self._record(req, family, result, lookup)
+        self._served(req, family, task, result, lookup)
         return result
 
     def _after_sent(
@@ -403,6 +397,12 @@ class StepCache:
             "the repaired answer does not continue the verified steps already streamed; retry without streaming",
             report=report,
         )
+
+    def _served(self, req: ChatRequest, family: Family[Any], task: Task[Any], result: Result, lookup: _Lookup) -> None:
+        """An answer was given: count it, and offer what came from the cache to the audit."""
+        self._record(req, family, result, lookup)
+        if lookup.served is not None:
+            self.audits.offer(req, family, task, result, lookup.served)
 
     def _record(self, req: ChatRequest, family: Family[Any], result: Result, lookup: _Lookup) -> None:
         saved = 0

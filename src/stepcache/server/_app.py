@@ -358,6 +358,22 @@ class _Proxy:
         response_id = writer.events.response_id
         return lambda result: self._remember(inbound, response_id, result)
 
+    def _stream_failed(self, label: str, exc: StepCacheError, start: float) -> dict[str, Any]:
+        """The error body for a stream that fails after it began (headers already sent), counted."""
+        status, error = self._error(exc)
+        log.warning("a streamed %s answer failed after it began (HTTP %d): %s", label, status, exc)
+        self.metrics.failed(label, status, time.perf_counter() - start)
+        return error
+
+    async def _stream_ended(self, label: str, start: float, done: bool, close: Callable[[], None]) -> None:
+        """A stream's end: when the client went away before it, the upstream is stopped (nothing is
+        stored) and the request counted as 499."""
+        if not done:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(close)
+            self.metrics.failed(label, 499, time.perf_counter() - start)
+        self.metrics.in_flight -= 1
+
     def _store_failed(self, exc: StoreError) -> None:
         log.warning("cache store failed; answering uncached for %.0f s: %s", STORE_COOLDOWN_S, exc)
         self.store_breaker.trip(exc)
@@ -425,17 +441,10 @@ class _Proxy:
                 on_done(result)
             self._served(endpoint, namespace, result, start, first_at)
         except StepCacheError as exc:
-            status, error = self._error(exc)
-            log.warning("a streamed %s answer failed after it began (HTTP %d): %s", endpoint, status, exc)
-            self.metrics.failed(endpoint, status, time.perf_counter() - start)
             done = True
-            yield writer.error(error)
+            yield writer.error(self._stream_failed(endpoint, exc, start))
         finally:
-            if not done:  # the client went away: stop the model, store nothing
-                with anyio.CancelScope(shield=True):
-                    await run_in_threadpool(answer.close)
-                self.metrics.failed(endpoint, 499, time.perf_counter() - start)
-            self.metrics.in_flight -= 1
+            await self._stream_ended(endpoint, start, done, answer.close)
 
     async def _bypass_stream(self, inbound: oa.Inbound, namespace: str, start: float) -> Response:
         """A request the cache must not answer, streamed from the upstream as it arrives: relayed
@@ -473,17 +482,10 @@ class _Proxy:
             self._served(inbound.label, namespace, result, start, first_at)
             self._count_bypass(namespace, result)
         except StepCacheError as exc:
-            status, error = self._error(exc)
-            log.warning("a relayed %s stream failed after it began (HTTP %d): %s", inbound.label, status, exc)
-            self.metrics.failed(inbound.label, status, time.perf_counter() - start)
             done = True
-            yield oa.sse(error).encode()
+            yield oa.sse(self._stream_failed(inbound.label, exc, start)).encode()
         finally:
-            if not done:
-                with anyio.CancelScope(shield=True):
-                    await run_in_threadpool(_close, chunks)
-                self.metrics.failed(inbound.label, 499, time.perf_counter() - start)
-            self.metrics.in_flight -= 1
+            await self._stream_ended(inbound.label, start, done, lambda: _close(chunks))
 
     async def _relay_text(
         self,
@@ -517,16 +519,10 @@ class _Proxy:
             self._served(inbound.label, namespace, result, start, first_at)
             self._count_bypass(namespace, result)
         except StepCacheError as exc:
-            status, error = self._error(exc)
-            self.metrics.failed(inbound.label, status, time.perf_counter() - start)
             done = True
-            yield writer.error(error)
+            yield writer.error(self._stream_failed(inbound.label, exc, start))
         finally:
-            if not done:
-                with anyio.CancelScope(shield=True):
-                    await run_in_threadpool(_close, pieces)
-                self.metrics.failed(inbound.label, 499, time.perf_counter() - start)
-            self.metrics.in_flight -= 1
+            await self._stream_ended(inbound.label, start, done, lambda: _close(pieces))
 
     def _namespace(self, request: Request) -> str:
         """The request's cache namespace; in pass-through mode also makes the client's key the

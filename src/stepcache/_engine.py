@@ -108,6 +108,7 @@ class _Lookup:
     served: Sequence[str] | None = None  # the steps of a reused or patched answer, for the audit
     # a patch that still failed after its repairs: answered fresh instead, its calls counted
     failed_patch: tuple[_Candidate, _Repaired] | None = None
+    read: bool = True  # False: the caller asked to be answered by the model, not the cache
     write: bool = True  # False: the caller asked that nothing from this request be stored
     ttl: float | None = None  # the caller's limit on how long its answer is kept (seconds)
     max_age: float | None = None  # the caller accepts only entries younger than this (seconds)
@@ -255,17 +256,23 @@ class StepCache:
         scope = Scope(req.namespace, req.model, family.name)
         key = exact_key(scope, req)
 
-        lookup = _Lookup(text=family.retrieval_text(req, task), write=write, ttl=ttl, max_age=max_age)
-        result = self._reuse_or_patch(req, family, task, scope, key, lookup) if read else None
-        if not read:
-            lookup.semantic_neighbour = None
-            result = self._fresh(req, family, task, scope, key, lookup)
-            result = replace(result, detail=f"{result.detail}; the caller asked not to be answered from the cache")
-        elif result is None:
-            if not lookup.candidates:
-                lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
+        lookup = _Lookup(text=family.retrieval_text(req, task), read=read, write=write, ttl=ttl, max_age=max_age)
+        result = self._cached(req, family, task, scope, key, lookup)
+        if result is None:
             result = self._fresh(req, family, task, scope, key, lookup)
         self._served(req, family, task, result, lookup)
+        return result
+
+    def _cached(
+        self, req: ChatRequest, family: Family[Any], task: Task[Any], scope: Scope, key: str, lookup: _Lookup
+    ) -> Result | None:
+        """The answer from the cache (reuse or patch), or ``None``; then ``lookup`` holds what the
+        fresh answer reports (the semantic neighbour that makes it a ``skip``)."""
+        if not lookup.read:
+            return None
+        result = self._reuse_or_patch(req, family, task, scope, key, lookup)
+        if result is None and not lookup.candidates:
+            lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
         return result
 
     def lookup(self, request: ChatRequest | Mapping[str, Any]) -> Result | None:
@@ -306,25 +313,21 @@ class StepCache:
         object verifies. The pieces joined are :attr:`AnswerStream.result`'s text. Closing the
         stream early (a client that hung up) closes the model's stream and stores nothing.
         """
-        lookup = _Lookup(write=write, ttl=ttl, max_age=max_age)
-        return AnswerStream(self._streamed(coerce_request(request), lookup, read=read))
+        lookup = _Lookup(read=read, write=write, ttl=ttl, max_age=max_age)
+        return AnswerStream(self._streamed(coerce_request(request), lookup))
 
-    def _streamed(self, req: ChatRequest, lookup: _Lookup, *, read: bool) -> Generator[Route | str, None, Result]:
+    def _streamed(self, req: ChatRequest, lookup: _Lookup) -> Generator[Route | str, None, Result]:
         family, task = self._detect(req)
         scope = Scope(req.namespace, req.model, family.name)
         key = exact_key(scope, req)
         lookup.text = family.retrieval_text(req, task)
-        result = self._reuse_or_patch(req, family, task, scope, key, lookup) if read else None
+        result = self._cached(req, family, task, scope, key, lookup)
         if result is not None:
             yield result.path
             if result.text:
                 yield result.text
             self._served(req, family, task, result, lookup)
             return result
-        if read and not lookup.candidates:
-            lookup.semantic_neighbour = self._semantic_neighbour(req, family, lookup)
-        if not read:
-            lookup.semantic_neighbour = None
         yield Route.SKIP if lookup.failed_patch is not None or lookup.semantic_neighbour is not None else Route.MISS
         sent = ""
         settled: tuple[str, ...] = ()
@@ -369,8 +372,6 @@ class StepCache:
         if completion is None:
             raise UpstreamProtocolError(f"the {self.backend.name} backend's stream ended without its completion")
         result = self._fresh(req, family, task, scope, key, lookup, completion=completion)
-        if not read:
-            result = replace(result, detail=f"{result.detail}; the caller asked not to be answered from the cache")
         if not result.text.startswith(sent):
             result = self._after_sent(family, task, settled, sent, result)
         if len(result.text) > len(sent):
@@ -675,6 +676,8 @@ class StepCache:
             detail += f"; repaired with {repaired.calls} model call(s)"
         if repaired.fallback:
             detail += "; deterministic fallback"
+        if not lookup.read:
+            detail += "; the caller asked not to be answered from the cache"
         result = Result(
             text=family.render(task, repaired.steps),
             path=path,

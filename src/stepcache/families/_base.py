@@ -20,7 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from .._types import BackendRequest, ChatRequest, Entry, Verification
 
@@ -115,7 +115,7 @@ class Family(ABC, Generic[P]):
     #: When :meth:`verify_prefix` is worth asking while an answer streams in: ``"line"`` once a
     #: line is complete (it is given the text up to its last line break), ``"text"`` after every
     #: piece the model sends.
-    prefix_unit: ClassVar[str] = "line"
+    prefix_unit: ClassVar[Literal["line", "text"]] = "line"
 
     # -- recognise -----------------------------------------------------------------------------
     @abstractmethod

@@ -19,7 +19,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
@@ -27,21 +27,9 @@ from .._types import ChatRequest, Result, TokenUsage
 
 if TYPE_CHECKING:
     from .._engine import StepCache
+    from ._openai import Inbound
 
 __all__ = ["Coalescer", "ClientGone"]
-
-
-class Controls(Protocol):
-    """A caller's cache controls (an ``Inbound``)."""
-
-    @property
-    def read(self) -> bool: ...
-    @property
-    def write(self) -> bool: ...
-    @property
-    def ttl(self) -> float | None: ...
-    @property
-    def max_age(self) -> float | None: ...
 
 
 #: Seconds between checks of whether a waiting client is still there.
@@ -73,7 +61,7 @@ class Coalescer:
         request: ChatRequest,
         gone: Callable[[], Awaitable[bool]],
         *,
-        controls: Controls | None = None,
+        controls: Inbound | None = None,
     ) -> tuple[Result, bool]:
         """The engine's result for ``request`` and whether this call waited for another one.
         ``key=None`` shares nothing (a caller's own cache controls). ``gone`` tells whether this
@@ -111,7 +99,7 @@ class Coalescer:
                     call.cancel.set()
                 return None
 
-    def _drain(self, request: ChatRequest, cancel: threading.Event, controls: Controls | None) -> Result | None:
+    def _drain(self, request: ChatRequest, cancel: threading.Event, controls: Inbound | None) -> Result | None:
         if controls is None:
             answer = self.cache.stream(request)
         else:

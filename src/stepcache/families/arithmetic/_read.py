@@ -91,17 +91,20 @@ def _without_framing(text: str) -> str:
     with cached problems leaves the frame out, so a greeting does not make the problem another one.
     A block inside the problem, or one that could change what is asked, is always kept."""
     blocks = [b for b in _BLOCK_BREAK.split(text) if b.strip()]
+    kept = len(blocks)
     while len(blocks) > 1 and _framing(blocks[0]):
         blocks.pop(0)
     while len(blocks) > 1 and _framing(blocks[-1]):
         blocks.pop()
-    core = "\n\n".join(b.strip() for b in blocks)
+    core = "\n\n".join(b.strip() for b in blocks) if len(blocks) < kept else text
     label = _LABEL.match(core)
     if label and not (set(_WORDS.findall(label[1].lower())) & (_INSTRUCTS | RELATION_WORDS)):
         core = core[label.end() :]
     core = core.strip()
     if core.startswith("**") and core.endswith("**") and "**" not in core[2:-2]:
         core = core[2:-2].strip()  # the whole problem in bold
+    if core == text:
+        return text  # no frame: question_of has already checked this text
     found = numbers_in(core)
     if not _ASKS.search(core) or len(found) < 2 or not any(not n.word for n in found):
         return text.strip()  # the "frame" held the problem after all: keep everything
